@@ -1,0 +1,255 @@
+import { readFileSync } from "node:fs";
+
+/**
+ * Where the session ledger lives. Parsed once from `SESSION_STORE_URL`.
+ */
+export type StoreConfig =
+  | { kind: "memory" }
+  | { kind: "sqlite"; path: string }
+  | { kind: "redis"; url: string };
+
+export type JwtAlgorithm = "RS256" | "ES256" | "PS256" | "EdDSA" | "HS256";
+
+export interface AuthConfig {
+  /** Verify caller JWTs against this JWKS (asymmetric algorithms only). */
+  jwksUrl?: string;
+  /** Or verify HS256 with this shared secret. */
+  jwtSecret?: string;
+  issuer?: string;
+  audience?: string;
+  /** Claim that lists the caller's Deel profile ids. */
+  profileClaim: string;
+  /** Asymmetric algorithms accepted from the JWKS. */
+  jwksAlgorithms: JwtAlgorithm[];
+  /** How long to wait for the JWKS endpoint before giving up on a request. */
+  jwksTimeoutMs: number;
+}
+
+export interface Config {
+  production: boolean;
+  /**
+   * Local mode: no Deel token outside production. `main` then starts the built-in Deel sandbox
+   * and a dev signing secret, and fills in `deel.token`, `deel.apiUrl` and `auth.jwtSecret`.
+   */
+  localMode: boolean;
+  host: string;
+  port: number;
+  deel: {
+    apiUrl: string;
+    /** The organization token. Empty only in local mode before the sandbox is started. */
+    token: string;
+    timeoutMs: number;
+    /** The organization's Deel budget (requests per rolling second); 0 turns pacing off. */
+    rateLimitRps: number;
+  };
+  auth: AuthConfig;
+  store: StoreConfig;
+  callerMutationsPerMinute: number;
+  corsOrigins: string[];
+  routerSecret?: string;
+  logLevel: string;
+  /** How long SIGTERM waits for in-flight requests before closing anyway. */
+  shutdownGraceMs: number;
+}
+
+/** A setting that stops start-up. The message names the variable; it never echoes a secret value. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+const JWKS_ALGORITHMS: JwtAlgorithm[] = ["RS256", "ES256", "PS256", "EdDSA"];
+
+type Env = Record<string, string | undefined>;
+
+/** Reads a variable, treating an empty or blank value as unset. */
+function read(env: Env, name: string): string | undefined {
+  const value = env[name];
+  if (value === undefined) return undefined;
+  const trimmed = value.trim();
+  return trimmed === "" ? undefined : trimmed;
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = read(env, name);
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw)) {
+    throw new ConfigError(`${name} must be a whole number from ${min} to ${max}, but got "${raw}"`);
+  }
+  const value = Number(raw);
+  if (value < min || value > max) {
+    throw new ConfigError(`${name} must be a whole number from ${min} to ${max}, but got ${value}`);
+  }
+  return value;
+}
+
+function httpUrl(env: Env, name: string, fallback?: string): string | undefined {
+  const raw = read(env, name) ?? fallback;
+  if (raw === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} must be an http(s) URL, but got "${raw}"`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new ConfigError(`${name} must be an http(s) URL, but got protocol "${url.protocol}"`);
+  }
+  if (url.username || url.password) {
+    throw new ConfigError(`${name} must not carry credentials in the URL`);
+  }
+  return raw;
+}
+
+/** Parses `SESSION_STORE_URL`: `memory:`, `sqlite:<path>` or `redis://…` / `rediss://…`. */
+export function parseStoreUrl(raw: string, name = "SESSION_STORE_URL"): StoreConfig {
+  if (raw === "memory:") return { kind: "memory" };
+  if (raw.startsWith("sqlite:")) {
+    const path = raw.slice("sqlite:".length);
+    if (path === "") throw new ConfigError(`${name} must name a file after "sqlite:", e.g. sqlite:./data/worker-sessions.db`);
+    return { kind: "sqlite", path };
+  }
+  if (raw.startsWith("redis://") || raw.startsWith("rediss://")) {
+    try {
+      new URL(raw);
+    } catch {
+      throw new ConfigError(`${name} is not a valid redis URL`);
+    }
+    return { kind: "redis", url: raw };
+  }
+  // The value may hold a password (redis://:secret@host), so it is not echoed.
+  throw new ConfigError(`${name} must be "memory:", "sqlite:<path>" or "redis://…", but got an unsupported value`);
+}
+
+function readDeelToken(env: Env): string | undefined {
+  const direct = read(env, "DEEL_API_TOKEN");
+  const file = read(env, "DEEL_API_TOKEN_FILE");
+  if (direct !== undefined && file !== undefined) {
+    throw new ConfigError("Set DEEL_API_TOKEN or DEEL_API_TOKEN_FILE, not both");
+  }
+  if (file !== undefined) {
+    let content: string;
+    try {
+      content = readFileSync(file, "utf8");
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? "unreadable";
+      throw new ConfigError(`DEEL_API_TOKEN_FILE must name a readable file, but reading "${file}" failed (${code})`);
+    }
+    const token = content.trim();
+    if (token === "") throw new ConfigError(`DEEL_API_TOKEN_FILE names "${file}", which is empty`);
+    return checkToken("DEEL_API_TOKEN_FILE", token);
+  }
+  return direct === undefined ? undefined : checkToken("DEEL_API_TOKEN", direct);
+}
+
+/** A token goes into an HTTP header: it must be one printable line. Its value is never echoed. */
+function checkToken(name: string, token: string): string {
+  if (!/^[\x21-\x7e]+$/.test(token)) {
+    throw new ConfigError(`${name} must be a single printable token without spaces or line breaks`);
+  }
+  if (token.length < 16) {
+    throw new ConfigError(`${name} looks truncated: a Deel organization token is longer than ${token.length} characters`);
+  }
+  return token;
+}
+
+/**
+ * Turns the environment into a typed Config, once, at start-up. Every refusal names the variable,
+ * what was expected and what was found, except for secrets, whose values are never echoed.
+ */
+export function loadConfig(env: Env = process.env): Config {
+  const production = read(env, "NODE_ENV") === "production";
+  const deelToken = readDeelToken(env);
+  const localMode = !production && deelToken === undefined;
+
+  if (production && deelToken === undefined) {
+    throw new ConfigError("DEEL_API_TOKEN (or DEEL_API_TOKEN_FILE) is required when NODE_ENV=production: the organization token with the admin:worker scope");
+  }
+
+  const jwksUrl = httpUrl(env, "AUTH_JWKS_URL");
+  const jwtSecret = read(env, "AUTH_JWT_SECRET");
+  if (jwksUrl !== undefined && jwtSecret !== undefined) {
+    throw new ConfigError("Set AUTH_JWKS_URL or AUTH_JWT_SECRET, not both");
+  }
+  if (jwtSecret !== undefined && Buffer.byteLength(jwtSecret) < 32) {
+    throw new ConfigError("AUTH_JWT_SECRET must be at least 32 bytes long for HS256");
+  }
+  if (!localMode && jwksUrl === undefined && jwtSecret === undefined) {
+    throw new ConfigError("AUTH_JWKS_URL or AUTH_JWT_SECRET is required to verify callers when DEEL_API_TOKEN is set");
+  }
+
+  const algorithmsRaw = read(env, "AUTH_JWT_ALGORITHMS");
+  const jwksAlgorithms = (algorithmsRaw ?? "RS256,ES256").split(",").map((a) => a.trim()) as JwtAlgorithm[];
+  for (const algorithm of jwksAlgorithms) {
+    if (!JWKS_ALGORITHMS.includes(algorithm)) {
+      throw new ConfigError(`AUTH_JWT_ALGORITHMS must list ${JWKS_ALGORITHMS.join(", ")}, but got "${algorithm}"`);
+    }
+  }
+
+  const profileClaim = read(env, "AUTH_PROFILE_CLAIM") ?? "deel_profile_ids";
+  if (!/^[A-Za-z0-9_:./-]{1,128}$/.test(profileClaim)) {
+    throw new ConfigError(`AUTH_PROFILE_CLAIM must be a claim name, but got "${profileClaim}"`);
+  }
+
+  const logLevel = read(env, "LOG_LEVEL") ?? "info";
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}, but got "${logLevel}"`);
+  }
+
+  const corsOrigins = (read(env, "CORS_ORIGINS") ?? "")
+    .split(",")
+    .map((origin) => origin.trim())
+    .filter((origin) => origin !== "");
+  for (const origin of corsOrigins) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      parsed = undefined;
+    }
+    if (parsed === undefined || parsed.origin !== origin) {
+      throw new ConfigError(`CORS_ORIGINS must list origins such as https://app.example.com, but got "${origin}"`);
+    }
+  }
+
+  const routerSecret = read(env, "ROUTER_SECRET");
+  if (routerSecret !== undefined && routerSecret.length < 16) {
+    throw new ConfigError("ROUTER_SECRET must be at least 16 characters long");
+  }
+
+  const auth: AuthConfig = {
+    profileClaim,
+    jwksAlgorithms,
+    jwksTimeoutMs: integer(env, "AUTH_JWKS_TIMEOUT_MS", 2000, 100, 30_000),
+  };
+  if (jwksUrl !== undefined) auth.jwksUrl = jwksUrl;
+  if (jwtSecret !== undefined) auth.jwtSecret = jwtSecret;
+  const issuer = read(env, "AUTH_ISSUER");
+  if (issuer !== undefined) auth.issuer = issuer;
+  const audience = read(env, "AUTH_AUDIENCE");
+  if (audience !== undefined) auth.audience = audience;
+
+  const config: Config = {
+    production,
+    localMode,
+    host: read(env, "HOST") ?? (localMode ? "127.0.0.1" : "0.0.0.0"),
+    port: integer(env, "PORT", 4000, 0, 65535),
+    deel: {
+      apiUrl: httpUrl(env, "DEEL_API_URL", "https://api.letsdeel.com/rest/v2") as string,
+      token: deelToken ?? "",
+      timeoutMs: integer(env, "DEEL_TIMEOUT_MS", 8000, 100, 120_000),
+      rateLimitRps: integer(env, "DEEL_RATE_LIMIT_RPS", 5, 0, 10_000),
+    },
+    auth,
+    store: parseStoreUrl(read(env, "SESSION_STORE_URL") ?? "sqlite:./data/worker-sessions.db"),
+    callerMutationsPerMinute: integer(env, "CALLER_MUTATIONS_PER_MINUTE", 60, 0, 100_000),
+    corsOrigins,
+    logLevel,
+    shutdownGraceMs: integer(env, "SHUTDOWN_GRACE_MS", 10_000, 0, 120_000),
+  };
+  if (routerSecret !== undefined) config.routerSecret = routerSecret;
+  return config;
+}

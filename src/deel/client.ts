@@ -1,0 +1,354 @@
+/**
+ * The Deel REST client: the two worker-session calls over one pooled undici dispatcher.
+ *
+ * Defensive on purpose (STACK pitfall 8): undici's defaults trust the peer, and this client carries
+ * a key that can impersonate any worker. So: `dispatcher.request` (never `fetch`: no redirect is ever
+ * followed, the token cannot travel to another origin), a whole-call deadline, bounded connections
+ * and response bodies, ids validated before any URL exists, and errors that never hold a token or
+ * the upstream body. It never logs: callers log the `DeelError` it throws.
+ */
+import { Pool, type Dispatcher } from "undici";
+import type { IncomingHttpHeaders } from "node:http";
+import { DeelError, type DeelErrorKind } from "./errors.js";
+import { MAX_IDEMPOTENCY_KEY_LENGTH } from "./idempotency.js";
+import { isUuid } from "./profile-id.js";
+import type { CallOptions, DeelApi, MintedSession, RevokedSession } from "./types.js";
+
+export { isUuid } from "./profile-id.js";
+
+/** Construction options. */
+export interface DeelClientOptions {
+  /** Deel base URL including its path prefix, e.g. `https://api.letsdeel.com/rest/v2` (trailing slash fine). */
+  baseUrl: string;
+  /** The organization token (`admin:worker`). Sent only to `baseUrl`'s origin. */
+  token: string;
+  /** Whole-call deadline (connect + headers + body), in milliseconds. */
+  timeoutMs: number;
+  /** A dispatcher to use instead of the client's own pool (tests: MockAgent). Not closed by `close()`. */
+  dispatcher?: Dispatcher;
+  /** `user-agent` header. */
+  userAgent?: string;
+}
+
+/** Largest response body read from Deel; a bigger 2xx is a `bad_response`. */
+export const MAX_RESPONSE_BYTES = 64 * 1024;
+/** Connections kept to the Deel origin; Deel's own 5 rps budget makes more pointless. */
+const POOL_CONNECTIONS = 16;
+const DEFAULT_USER_AGENT = "worker-session-gateway/0.1";
+
+type Operation = "POST /workers/session" | "DELETE /workers/{profile_id}/session";
+const CREATE: Operation = "POST /workers/session";
+const REVOKE: Operation = "DELETE /workers/{profile_id}/session";
+
+interface RawResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  /** The body, or undefined when it exceeded MAX_RESPONSE_BYTES. */
+  body: Buffer | undefined;
+}
+
+class BodyTooLarge extends Error {}
+
+function firstHeader(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function parseJson(body: Buffer | undefined): unknown {
+  if (body === undefined || body.length === 0) return undefined;
+  try {
+    return JSON.parse(body.toString("utf8"));
+  } catch {
+    return undefined;
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** Deel's `api_req_id` from the error envelope, only when it looks like an id (it ends up in logs and GraphQL extensions). */
+export function extractDeelRequestId(body: unknown): string | undefined {
+  if (!isRecord(body) || !isRecord(body.request)) return undefined;
+  const id = body.request.api_req_id;
+  const text = typeof id === "number" && Number.isFinite(id) ? String(id) : id;
+  return typeof text === "string" && /^[A-Za-z0-9._:-]{1,128}$/.test(text) ? text : undefined;
+}
+
+/**
+ * Parses `Retry-After` (RFC 9110: delta-seconds or an HTTP-date) into whole seconds ≥ 1, rounding
+ * up; undefined when absent or unparseable. A date in the past means "now", i.e. 1.
+ */
+export function parseRetryAfter(value: string | undefined, now: number = Date.now()): number | undefined {
+  if (value === undefined) return undefined;
+  const text = value.trim();
+  if (text === "") return undefined;
+  if (/^\d+(\.\d+)?$/.test(text)) {
+    const seconds = Math.ceil(Number(text));
+    return Number.isFinite(seconds) ? Math.max(1, seconds) : undefined;
+  }
+  // Only something that looks like an HTTP-date: Date.parse alone would accept "1" or "soon 2".
+  if (!/^[A-Za-z]{3},? /.test(text)) return undefined;
+  const at = Date.parse(text);
+  if (!Number.isFinite(at)) return undefined;
+  return Math.max(1, Math.ceil((at - now) / 1000));
+}
+
+const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/i;
+
+function kindForStatus(status: number): DeelErrorKind {
+  if (status === 400) return "bad_request";
+  if (status === 401 || status === 403) return "credentials";
+  if (status === 404) return "not_found";
+  if (status === 429) return "rate_limited";
+  if (status >= 500 && status <= 599) return "unavailable";
+  return "bad_response";
+}
+
+function errorCode(error: unknown): string | undefined {
+  const code = isRecord(error) ? error.code : undefined;
+  return typeof code === "string" && /^[A-Z0-9_]{1,64}$/i.test(code) ? code : undefined;
+}
+
+/**
+ * HTTP client for Deel's worker-session endpoints. Implements `DeelApi`; every failure is a
+ * `DeelError` (see errors.ts for the kinds).
+ */
+export class DeelClient implements DeelApi {
+  private readonly origin: string;
+  private readonly basePath: string;
+  private readonly token: string;
+  private readonly timeoutMs: number;
+  private readonly userAgent: string;
+  private readonly dispatcher: Dispatcher;
+  private readonly ownsDispatcher: boolean;
+  private closing: Promise<void> | undefined;
+
+  constructor(options: DeelClientOptions) {
+    let base: URL;
+    try {
+      base = new URL(options.baseUrl);
+    } catch {
+      throw new TypeError("DeelClient: baseUrl is not a valid URL");
+    }
+    if (base.protocol !== "https:" && base.protocol !== "http:") throw new TypeError("DeelClient: baseUrl must be http(s)");
+    if (base.username || base.password || base.search || base.hash) {
+      throw new TypeError("DeelClient: baseUrl must not carry credentials, a query or a fragment");
+    }
+    if (typeof options.token !== "string" || !/^[\x21-\x7e]+$/.test(options.token)) {
+      // Checked here so that a bad token fails at start-up, not as an undici error on the first call.
+      throw new TypeError("DeelClient: token must be a non-empty string of visible ASCII characters");
+    }
+    if (!Number.isFinite(options.timeoutMs) || options.timeoutMs <= 0) throw new TypeError("DeelClient: timeoutMs must be positive");
+
+    this.origin = base.origin;
+    this.basePath = base.pathname.replace(/\/+$/, "");
+    this.token = options.token;
+    this.timeoutMs = options.timeoutMs;
+    this.userAgent = options.userAgent ?? DEFAULT_USER_AGENT;
+    if (options.dispatcher) {
+      this.dispatcher = options.dispatcher;
+      this.ownsDispatcher = false;
+    } else {
+      this.dispatcher = new Pool(this.origin, {
+        connections: POOL_CONNECTIONS,
+        // Per-phase bounds as a second line behind the whole-call deadline (undici's defaults are 300 s).
+        headersTimeout: this.timeoutMs,
+        bodyTimeout: this.timeoutMs,
+        connect: { timeout: Math.min(this.timeoutMs, 10_000) },
+        keepAliveTimeout: 4_000,
+        keepAliveMaxTimeout: 60_000,
+      });
+      this.ownsDispatcher = true;
+    }
+  }
+
+  /**
+   * Mints a worker token (`POST {base}/workers/session`). `idempotencyKey` is sent as-is (derive it
+   * with `deriveIdempotencyKey`). Resolves only on a 201 with a token and a valid `expires_at`.
+   * `replayed` is true when Deel answered with `x-original-request-id`; `deelRequestId` is then that
+   * original id (a success body carries none of its own).
+   */
+  async createSession(profileId: string, idempotencyKey: string, options: CallOptions = {}): Promise<MintedSession> {
+    const path = this.pathFor(CREATE, profileId);
+    if (typeof idempotencyKey !== "string" || idempotencyKey.length === 0 || idempotencyKey.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
+      throw new DeelError("invalid_input", `Idempotency key must be 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`);
+    }
+    if (!/^[\x21-\x7e]+$/.test(idempotencyKey)) {
+      // A header value: control characters would be refused by undici (or worse, split a header).
+      throw new DeelError("invalid_input", "Idempotency key must be visible ASCII characters");
+    }
+    const body = JSON.stringify({ data: { profile_id: profileId } });
+    const res = await this.exchange(CREATE, "POST", path, options, body, { "idempotency-key": idempotencyKey });
+
+    if (res.status === 201 && res.body !== undefined) {
+      const json = parseJson(res.body);
+      const data = isRecord(json) ? json.data : undefined;
+      const token = isRecord(data) ? data.token : undefined;
+      const expiresRaw = isRecord(data) ? data.expires_at : undefined;
+      const expiresAt = typeof expiresRaw === "string" && ISO_DATE_TIME.test(expiresRaw) ? new Date(expiresRaw) : undefined;
+      if (typeof token === "string" && token.trim() !== "" && expiresAt !== undefined && Number.isFinite(expiresAt.getTime())) {
+        const original = firstHeader(res.headers, "x-original-request-id");
+        const deelRequestId = extractDeelRequestId(json) ?? (original !== undefined && /^[A-Za-z0-9._:-]{1,128}$/.test(original) ? original : undefined);
+        const minted: MintedSession = { token, expiresAt, replayed: original !== undefined };
+        if (deelRequestId !== undefined) minted.deelRequestId = deelRequestId;
+        return minted;
+      }
+      throw new DeelError("bad_response", `Deel answered 201 without a usable token and expires_at on ${CREATE}`, { status: 201 });
+    }
+    throw this.errorFor(CREATE, res);
+  }
+
+  /**
+   * Revokes the worker's token (`DELETE {base}/workers/{profileId}/session`). Success is a 204, or a
+   * 200 with an empty or `{}` body; any other 2xx is a `bad_response`.
+   */
+  async revokeSession(profileId: string, options: CallOptions = {}): Promise<RevokedSession> {
+    const path = this.pathFor(REVOKE, profileId);
+    const res = await this.exchange(REVOKE, "DELETE", path, options);
+    if (res.status === 204) return {};
+    if (res.status === 200 && res.body !== undefined) {
+      const text = res.body.toString("utf8").trim();
+      const json = parseJson(res.body);
+      if (text === "" || (isRecord(json) && Object.keys(json).length === 0)) return {};
+    }
+    throw this.errorFor(REVOKE, res);
+  }
+
+  /** Closes the client's own pool (a dispatcher passed in belongs to the caller and stays open). */
+  close(): Promise<void> {
+    this.closing ??= this.ownsDispatcher ? this.dispatcher.close() : Promise.resolve();
+    return this.closing;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  /**
+   * Validates the id first (no URL is ever built from an unchecked id), then builds the path and
+   * re-checks it: belt and braces against any future change to the encoding.
+   */
+  private pathFor(operation: Operation, profileId: string): string {
+    if (typeof profileId !== "string" || !isUuid(profileId)) {
+      throw new DeelError("invalid_input", "profileId must be a UUID");
+    }
+    const path =
+      operation === CREATE ? `${this.basePath}/workers/session` : `${this.basePath}/workers/${encodeURIComponent(profileId)}/session`;
+    const expected = operation === CREATE ? `${this.basePath}/workers/session` : `${this.basePath}/workers/${profileId}/session`;
+    const resolved = new URL(path, this.origin);
+    if (path !== expected || resolved.origin !== this.origin || resolved.pathname !== expected || resolved.search !== "") {
+      throw new DeelError("invalid_input", "profileId does not form a safe Deel path");
+    }
+    return path;
+  }
+
+  /** One HTTP exchange under the whole-call deadline; transport failures become `unavailable`. */
+  private async exchange(
+    operation: Operation,
+    method: "POST" | "DELETE",
+    path: string,
+    options: CallOptions,
+    body?: string,
+    extraHeaders: Record<string, string> = {},
+  ): Promise<RawResponse> {
+    const callerSignal = options.signal;
+    if (callerSignal?.aborted) {
+      throw new DeelError("unavailable", `The call to Deel was aborted by the caller before ${operation}`);
+    }
+    const deadline = AbortSignal.timeout(this.timeoutMs);
+    const signal = callerSignal ? AbortSignal.any([deadline, callerSignal]) : deadline;
+
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${this.token}`,
+      accept: "application/json",
+      "user-agent": this.userAgent,
+      ...extraHeaders,
+    };
+    if (body !== undefined) headers["content-type"] = "application/json";
+    if (options.requestId !== undefined && /^[\x21-\x7e]{1,200}$/.test(options.requestId)) {
+      headers["x-request-id"] = options.requestId;
+    }
+
+    try {
+      const response = await this.dispatcher.request({
+        origin: this.origin,
+        path,
+        method,
+        headers,
+        ...(body === undefined ? {} : { body }),
+        signal,
+      });
+      const received = await this.readBounded(response.body);
+      return { status: response.statusCode, headers: response.headers, body: received };
+    } catch (error) {
+      if (error instanceof DeelError) throw error;
+      const cause = this.safeCause(error);
+      if (deadline.aborted) {
+        throw new DeelError("unavailable", `Deel did not answer within ${this.timeoutMs}ms on ${operation}`, { cause });
+      }
+      if (callerSignal?.aborted) {
+        throw new DeelError("unavailable", `The call to Deel was aborted by the caller during ${operation}`, { cause });
+      }
+      const code = errorCode(error);
+      throw new DeelError("unavailable", `Could not reach Deel on ${operation}${code ? ` (${code})` : ""}`, { cause });
+    }
+  }
+
+  /** Reads at most MAX_RESPONSE_BYTES; undefined (and the stream destroyed) when there is more. */
+  private async readBounded(body: Dispatcher.ResponseData["body"]): Promise<Buffer | undefined> {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    try {
+      for await (const chunk of body) {
+        const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
+        size += buffer.length;
+        if (size > MAX_RESPONSE_BYTES) throw new BodyTooLarge();
+        chunks.push(buffer);
+      }
+    } catch (error) {
+      if (error instanceof BodyTooLarge) {
+        body.destroy();
+        return undefined;
+      }
+      throw error;
+    }
+    return Buffer.concat(chunks, size);
+  }
+
+  /** Turns a non-success answer into a DeelError: status first, then whatever the body offers. */
+  private errorFor(operation: Operation, res: RawResponse): DeelError {
+    const { status } = res;
+    const details: { status: number; deelRequestId?: string; retryAfterSeconds?: number } = { status };
+    const deelRequestId = extractDeelRequestId(parseJson(res.body));
+    if (deelRequestId !== undefined) details.deelRequestId = deelRequestId;
+
+    if (status >= 200 && status <= 299) {
+      const why = res.body === undefined ? ` with a body over ${MAX_RESPONSE_BYTES} bytes` : "";
+      return new DeelError("bad_response", `Deel answered an unexpected ${status}${why} on ${operation}`, details);
+    }
+    if (status >= 300 && status <= 399) {
+      return new DeelError("bad_response", `Deel answered ${status} on ${operation} (redirects are not followed)`, details);
+    }
+    const kind = kindForStatus(status);
+    if (kind === "rate_limited") {
+      const retryAfterSeconds = parseRetryAfter(firstHeader(res.headers, "retry-after"));
+      if (retryAfterSeconds !== undefined) details.retryAfterSeconds = retryAfterSeconds;
+    }
+    const prefix = kind === "credentials" ? "Deel refused the organization token: " : "";
+    return new DeelError(kind, `${prefix}Deel answered ${status} on ${operation}`, details);
+  }
+
+  /**
+   * A copy of a transport error fit to keep as `cause`: name, code and message only, with the token
+   * scrubbed. Some undici errors (e.g. MockAgent's "not matched") print the request headers.
+   */
+  private safeCause(error: unknown): Error {
+    const source = error instanceof Error ? error : new Error(String(error));
+    const scrub = (text: string) => text.split(this.token).join("[redacted]").replace(/Bearer\s+[^\s'",}]+/gi, "Bearer [redacted]");
+    const copy = new Error(scrub(source.message));
+    copy.name = source.name;
+    copy.stack = `${copy.name}: ${copy.message}`;
+    const code = errorCode(source);
+    if (code !== undefined) (copy as Error & { code?: string }).code = code;
+    return copy;
+  }
+}

@@ -1,0 +1,14 @@
+/**
+ * Deel worker profile ids are HRIS profile UUIDs (SPEC §2). Validating the shape before a URL is
+ * built is what keeps a caller-supplied id from ever steering a request path (`../`, `?`, `%2f`…).
+ */
+
+const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * True when `value` has the RFC 4122 textual shape (8-4-4-4-12 hex digits), any version or variant,
+ * case-insensitive. Nothing else is accepted: no braces, no `urn:uuid:` prefix, no surrounding spaces.
+ */
+export function isUuid(value: string): boolean {
+  return typeof value === "string" && UUID_PATTERN.test(value);
+}

@@ -1,0 +1,123 @@
+import { unwrapResolverError } from "@apollo/server/errors";
+import { GraphQLError, type GraphQLFormattedError } from "graphql";
+import type { Logger } from "pino";
+import { AuthError } from "../auth/verifier.js";
+import { DeelError, isDeelError } from "../deel/errors.js";
+import { assertNever, codeForDeelError, type ErrorCode } from "../errors.js";
+
+/** Extensions a caller may see besides `code`. Anything else is dropped by `formatError`. */
+export interface GatewayErrorExtensions {
+  retryAfterSeconds?: number;
+  deelRequestId?: string;
+}
+
+/** Builds an error with a SPEC code. */
+export function gatewayError(code: ErrorCode, message: string, extensions: GatewayErrorExtensions = {}): GraphQLError {
+  return new GraphQLError(message, { extensions: { code, ...extensions } });
+}
+
+export function unauthenticated(reason: string): GraphQLError {
+  return gatewayError("UNAUTHENTICATED", reason);
+}
+
+export function forbidden(message = "Not allowed: the caller lacks the scope or may not act on this profile"): GraphQLError {
+  return gatewayError("FORBIDDEN", message);
+}
+
+export function badUserInput(message: string): GraphQLError {
+  return gatewayError("BAD_USER_INPUT", message);
+}
+
+/** `retryAfterSeconds` is always a whole number of seconds, at least 1. */
+export function retryAfter(seconds: number | undefined): number {
+  if (seconds === undefined || !Number.isFinite(seconds)) return 1;
+  return Math.max(1, Math.ceil(seconds));
+}
+
+/**
+ * The one translation from the Deel client's errors to SPEC codes. The words are ours: the upstream
+ * body, the URL and any token stay out of the message.
+ */
+export function fromDeelError(error: DeelError): GraphQLError {
+  const extensions: GatewayErrorExtensions = {};
+  if (error.deelRequestId !== undefined) extensions.deelRequestId = error.deelRequestId;
+  const code = codeForDeelError(error.kind);
+  switch (error.kind) {
+    case "invalid_input":
+      return gatewayError(code, "profileId must be a UUID", extensions);
+    case "bad_request":
+      return gatewayError(code, "Deel rejected the request as invalid", extensions);
+    case "credentials":
+      return gatewayError(code, "Deel refused the gateway's organization credentials; the operator must fix them", extensions);
+    case "not_found":
+      return gatewayError(code, "Deel does not know this worker profile", extensions);
+    case "rate_limited": {
+      const seconds = retryAfter(error.retryAfterSeconds);
+      return gatewayError(code, `The organization's Deel request budget is spent; retry in ${seconds} s`, {
+        ...extensions,
+        retryAfterSeconds: seconds,
+      });
+    }
+    case "unavailable":
+      return gatewayError(code, "Deel is unavailable; try again shortly", extensions);
+    case "bad_response":
+      return gatewayError(code, "Deel answered in a way the gateway cannot use; try again shortly", extensions);
+    default:
+      return assertNever(error.kind);
+  }
+}
+
+/** Codes that pass `formatError` as they are: SPEC §3's, and GraphQL's own request errors. */
+const PASS_THROUGH = new Set<string>([
+  "UNAUTHENTICATED",
+  "FORBIDDEN",
+  "BAD_USER_INPUT",
+  "NOT_FOUND",
+  "RATE_LIMITED",
+  "UPSTREAM_UNAVAILABLE",
+  "UPSTREAM_CREDENTIALS",
+  "GRAPHQL_PARSE_FAILED",
+  "GRAPHQL_VALIDATION_FAILED",
+  "BAD_REQUEST",
+  "PERSISTED_QUERY_NOT_FOUND",
+  "PERSISTED_QUERY_NOT_SUPPORTED",
+  "OPERATION_RESOLUTION_FAILURE",
+]);
+
+function pick(formatted: GraphQLFormattedError, error: GraphQLError | GraphQLFormattedError, exposeStack: boolean): GraphQLFormattedError {
+  const source = error.extensions ?? {};
+  const extensions: Record<string, unknown> = { code: source.code };
+  if (typeof source.retryAfterSeconds === "number") extensions.retryAfterSeconds = source.retryAfterSeconds;
+  if (typeof source.deelRequestId === "string") extensions.deelRequestId = source.deelRequestId;
+  if (exposeStack && formatted.extensions?.stacktrace !== undefined) extensions.stacktrace = formatted.extensions.stacktrace;
+  const result: { -readonly [K in keyof GraphQLFormattedError]: GraphQLFormattedError[K] } = { message: error.message, extensions };
+  if (formatted.locations !== undefined) result.locations = formatted.locations;
+  if (formatted.path !== undefined) result.path = formatted.path;
+  return result;
+}
+
+/**
+ * Apollo's `formatError`: the single boundary where every error becomes what a caller sees.
+ * Deel and auth errors are translated; errors with a known code pass with only their known
+ * extensions; anything else is logged in full and masked as INTERNAL_SERVER_ERROR.
+ */
+export function createFormatError(log: Logger, exposeStack: boolean) {
+  return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    const original = unwrapResolverError(error);
+    if (isDeelError(original)) return pick(formatted, fromDeelError(original), exposeStack);
+    if (original instanceof AuthError) return pick(formatted, unauthenticated(original.message), exposeStack);
+    const code = formatted.extensions?.code;
+    const known = typeof code === "string" && PASS_THROUGH.has(code);
+    if (known && (original instanceof GraphQLError || !(original instanceof Error))) {
+      return pick(formatted, original instanceof GraphQLError ? original : formatted, exposeStack);
+    }
+    log.error({ err: original, path: formatted.path }, "unexpected error in a GraphQL operation");
+    const masked: { -readonly [K in keyof GraphQLFormattedError]: GraphQLFormattedError[K] } = {
+      message: "Internal server error",
+      extensions: { code: "INTERNAL_SERVER_ERROR" },
+    };
+    if (formatted.locations !== undefined) masked.locations = formatted.locations;
+    if (formatted.path !== undefined) masked.path = formatted.path;
+    return masked;
+  };
+}

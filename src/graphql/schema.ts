@@ -1,0 +1,40 @@
+import "reflect-metadata";
+import { buildSubgraphSchema } from "@apollo/subgraph";
+import { printSchemaWithDirectives } from "@graphql-tools/utils";
+import { parse, type GraphQLSchema } from "graphql";
+import { applyMiddleware } from "graphql-middleware";
+import { buildSchema, createResolversMap } from "type-graphql";
+import { permissions } from "../auth/permissions.js";
+import { Worker } from "./types/worker.type.js";
+import { WorkerResolver } from "./worker.resolver.js";
+import { WorkerSessionFieldsResolver, WorkerSessionResolver } from "./worker-session.resolver.js";
+
+/** The Federation 2 link this subgraph is written against. */
+export const FEDERATION_LINK = '@link(url: "https://specs.apollo.dev/federation/v2.7", import: ["@key"])';
+
+/**
+ * Builds the executable subgraph schema. The order matters (see STACK.md):
+ *  1. type-graphql builds a plain schema from the decorated classes (no federation types yet, so
+ *     its own check would fail on `@key`: `skipCheck`);
+ *  2. it is printed *with* directives, so `@key` survives, behind the federation `@link`;
+ *  3. type-graphql's resolvers are extracted as a map, plus `Worker.__resolveReference`;
+ *  4. `buildSubgraphSchema` adds `_service`, `_entities` and `_Entity`;
+ *  5. the shield permission map wraps every field, deny by default.
+ */
+export async function buildGatewaySchema(): Promise<GraphQLSchema> {
+  const typeGraphqlSchema = await buildSchema({
+    resolvers: [WorkerSessionResolver, WorkerSessionFieldsResolver, WorkerResolver],
+    orphanedTypes: [Worker],
+    skipCheck: true,
+    validate: false,
+  });
+  const sdl = `extend schema ${FEDERATION_LINK}\n\n${printSchemaWithDirectives(typeGraphqlSchema)}`;
+  const resolvers = createResolversMap(typeGraphqlSchema) as Record<string, Record<string, unknown>>;
+  resolvers.Worker = {
+    ...resolvers.Worker,
+    // An entity reference is only its key: the session is resolved by the guarded field.
+    __resolveReference: (reference: { profileId: string }) => ({ profileId: reference.profileId }),
+  };
+  const subgraph = buildSubgraphSchema({ typeDefs: parse(sdl), resolvers: resolvers as never });
+  return applyMiddleware(subgraph, permissions);
+}

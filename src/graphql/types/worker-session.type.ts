@@ -1,0 +1,48 @@
+import { Field, ID, ObjectType, registerEnumType } from "type-graphql";
+import { GraphQLISODateTime } from "type-graphql";
+
+/** The derived state of a session (SPEC §3). */
+export enum WorkerSessionStatus {
+  ACTIVE = "ACTIVE",
+  EXPIRED = "EXPIRED",
+  REVOKED = "REVOKED",
+}
+
+registerEnumType(WorkerSessionStatus, {
+  name: "WorkerSessionStatus",
+  description: "Where a worker session stands, derived when it is read.",
+  valuesConfig: {
+    ACTIVE: { description: "Minted through this service, not revoked, and not yet past expiresAt." },
+    EXPIRED: { description: "Past expiresAt without having been revoked." },
+    REVOKED: { description: "Revoked through this service." },
+  },
+});
+
+@ObjectType("WorkerSession", {
+  description:
+    "The latest worker access token minted through this service for one worker profile. The token itself is never stored and never part of this type.",
+})
+export class WorkerSession {
+  @Field(() => ID, { description: "The worker's Deel HRIS profile id (a UUID)." })
+  profileId!: string;
+
+  @Field(() => WorkerSessionStatus, {
+    description: "REVOKED once revoked; otherwise EXPIRED from expiresAt on; otherwise ACTIVE.",
+  })
+  status!: WorkerSessionStatus;
+
+  @Field(() => GraphQLISODateTime, { description: "When this service minted the session." })
+  createdAt!: Date;
+
+  @Field(() => GraphQLISODateTime, { description: "When Deel said the token expires (Deel's expires_at)." })
+  expiresAt!: Date;
+
+  @Field(() => GraphQLISODateTime, { nullable: true, description: "When the session was revoked through this service, if it was." })
+  revokedAt!: Date | null;
+
+  @Field(() => String, { description: "The `sub` of the caller that minted the session." })
+  createdBy!: string;
+
+  @Field(() => String, { nullable: true, description: "The `sub` of the caller that revoked the session, if any." })
+  revokedBy!: string | null;
+}

@@ -1,0 +1,15 @@
+import { Ctx, FieldResolver, Resolver, Root } from "type-graphql";
+import type { SessionRecord } from "../sessions/record.js";
+import type { GatewayContext } from "./context.js";
+import { Worker } from "./types/worker.type.js";
+import { WorkerSession } from "./types/worker-session.type.js";
+import { profileKey } from "./worker-session.resolver.js";
+
+/** The federation entity's field. Every `session` of one `_entities` request shares one store read. */
+@Resolver(() => Worker)
+export class WorkerResolver {
+  @FieldResolver(() => WorkerSession, { nullable: true })
+  session(@Root() worker: Worker, @Ctx() ctx: GatewayContext): Promise<SessionRecord | null> {
+    return ctx.loaders.session.load(profileKey(worker.profileId));
+  }
+}

@@ -1,0 +1,28 @@
+/**
+ * Runs tasks one at a time per key, in arrival order; tasks on different keys run concurrently.
+ * The gateway uses it so that concurrent creates and revokes on one profile reach Deel and the
+ * ledger in the same order, and the ledger ends in Deel's state.
+ */
+export class ProfileQueue {
+  private readonly tails = new Map<string, Promise<unknown>>();
+
+  run<T>(key: string, task: () => Promise<T>): Promise<T> {
+    const previous = this.tails.get(key) ?? Promise.resolve();
+    const result = previous.then(task, task);
+    const tail = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.tails.set(key, tail);
+    void tail.then(() => {
+      // Forget the key once nothing else has queued behind this task.
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    });
+    return result;
+  }
+
+  /** Keys with work queued or running. */
+  get size(): number {
+    return this.tails.size;
+  }
+}

@@ -1,0 +1,133 @@
+import type { Logger } from "pino";
+import { DeelError, isDeelError } from "../deel/errors.js";
+import { deriveIdempotencyKey } from "../deel/idempotency.js";
+import type { DeelApi } from "../deel/types.js";
+import { codeForDeelError, type ErrorCode } from "../errors.js";
+import { ProfileQueue } from "./profile-queue.js";
+import type { SessionRecord } from "./record.js";
+import type { SessionStore } from "./store.js";
+
+export interface ServiceDeps {
+  deel: DeelApi;
+  store: SessionStore;
+  now?: () => Date;
+}
+
+/** Who acts, and the request it acts in. */
+export interface Actor {
+  sub: string;
+  requestId: string;
+  /** Request-scoped logger; the audit line goes here. */
+  log: Logger;
+}
+
+export interface CreatedSession {
+  /** The worker access token: handed to the caller once, never stored or logged. */
+  token: string;
+  session: SessionRecord;
+}
+
+export interface RevokedSession {
+  profileId: string;
+  revokedAt: Date;
+  /** The ledger's record after the revoke, or null when it knew no session for the profile. */
+  session: SessionRecord | null;
+}
+
+type AuditAction = "create" | "revoke";
+
+/**
+ * The ledger's rules around Deel's two calls. It orders creates and revokes per profile, records a
+ * minted session before the mutation answers, and writes one audit line per attempt.
+ * It never sees GraphQL.
+ */
+export class WorkerSessionService {
+  private readonly deel: DeelApi;
+  private readonly store: SessionStore;
+  private readonly now: () => Date;
+  private readonly queue = new ProfileQueue();
+
+  constructor(deps: ServiceDeps) {
+    this.deel = deps.deel;
+    this.store = deps.store;
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  /**
+   * Mints a token at Deel and records the session. With a caller key, the Idempotency-Key sent to
+   * Deel is derived from (sub, profile, key), so the same caller repeating itself within 24 h gets
+   * Deel's replay of the same token, and two callers never share a key.
+   */
+  async create(actor: Actor, profileId: string, callerKey: string | undefined): Promise<CreatedSession> {
+    const idempotencyKey = deriveIdempotencyKey(actor.sub, profileId, callerKey);
+    return this.audited(actor, "create", profileId, () =>
+      this.queue.run(profileId, async () => {
+        const minted = await this.deel.createSession(profileId, idempotencyKey, { requestId: actor.requestId });
+        const fresh: SessionRecord = {
+          profileId,
+          createdAt: this.now(),
+          expiresAt: minted.expiresAt,
+          revokedAt: null,
+          createdBy: actor.sub,
+          revokedBy: null,
+        };
+        if (minted.replayed) {
+          // Deel replayed an earlier answer: the session it names may already be in the ledger, and
+          // may since have been revoked or replaced. Never let a replay overwrite newer state.
+          const existing = await this.store.get(profileId);
+          if (existing !== null) {
+            const same = existing.expiresAt.getTime() === minted.expiresAt.getTime();
+            return { result: { token: minted.token, session: same ? existing : fresh }, deelRequestId: minted.deelRequestId };
+          }
+        }
+        await this.store.put(fresh);
+        return { result: { token: minted.token, session: fresh }, deelRequestId: minted.deelRequestId };
+      }),
+    );
+  }
+
+  /** Revokes the worker's token at Deel, then marks the ledger's record REVOKED. */
+  async revoke(actor: Actor, profileId: string): Promise<RevokedSession> {
+    return this.audited(actor, "revoke", profileId, () =>
+      this.queue.run(profileId, async () => {
+        const revoked = await this.deel.revokeSession(profileId, { requestId: actor.requestId });
+        const revokedAt = this.now();
+        const session = await this.store.markRevoked(profileId, revokedAt, actor.sub);
+        return { result: { profileId, revokedAt, session }, deelRequestId: revoked.deelRequestId };
+      }),
+    );
+  }
+
+  get(profileId: string): Promise<SessionRecord | null> {
+    return this.store.get(profileId);
+  }
+
+  getMany(profileIds: readonly string[]): Promise<Array<SessionRecord | null>> {
+    return this.store.getMany(profileIds);
+  }
+
+  /** Runs one create or revoke and writes its audit line, whatever the outcome. */
+  private async audited<T>(
+    actor: Actor,
+    action: AuditAction,
+    profileId: string,
+    work: () => Promise<{ result: T; deelRequestId: string | undefined }>,
+  ): Promise<T> {
+    try {
+      const { result, deelRequestId } = await work();
+      this.audit(actor, action, profileId, "OK", deelRequestId);
+      return result;
+    } catch (error) {
+      const code: ErrorCode = isDeelError(error) ? codeForDeelError(error.kind) : "INTERNAL_SERVER_ERROR";
+      this.audit(actor, action, profileId, code, error instanceof DeelError ? error.deelRequestId : undefined);
+      throw error;
+    }
+  }
+
+  private audit(actor: Actor, action: AuditAction, profileId: string, outcome: string, deelRequestId?: string): void {
+    actor.log.info(
+      { audit: { action, sub: actor.sub, profileId, outcome, deelRequestId: deelRequestId ?? null, requestId: actor.requestId } },
+      `worker session ${action}: ${outcome}`,
+    );
+  }
+}

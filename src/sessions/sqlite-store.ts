@@ -1,0 +1,110 @@
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import Database from "better-sqlite3";
+import type { SessionRecord } from "./record.js";
+import type { SessionStore } from "./store.js";
+
+interface Row {
+  profile_id: string;
+  created_at: number;
+  expires_at: number;
+  revoked_at: number | null;
+  created_by: string;
+  revoked_by: string | null;
+}
+
+function toRecord(row: Row): SessionRecord {
+  return {
+    profileId: row.profile_id,
+    createdAt: new Date(row.created_at),
+    expiresAt: new Date(row.expires_at),
+    revokedAt: row.revoked_at === null ? null : new Date(row.revoked_at),
+    createdBy: row.created_by,
+    revokedBy: row.revoked_by,
+  };
+}
+
+/**
+ * The default ledger (`SESSION_STORE_URL=sqlite:<path>`): one file, created on first use, in WAL
+ * mode. Times are stored as epoch milliseconds. better-sqlite3 is synchronous; every statement
+ * here touches one primary-key row or one `IN` list, so each call is short.
+ */
+export class SqliteSessionStore implements SessionStore {
+  private readonly db: Database.Database;
+  private readonly selectOne: Database.Statement<[string], Row>;
+  private readonly selectMany: Database.Statement<[string], Row>;
+  private readonly upsert: Database.Statement<[Row]>;
+  private readonly revoke: Database.Statement<[number, string, string]>;
+
+  constructor(path: string) {
+    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+    this.db = new Database(path);
+    this.db.pragma("journal_mode = WAL");
+    this.db.pragma("synchronous = NORMAL");
+    this.db.pragma("busy_timeout = 2000");
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS worker_sessions (
+        profile_id TEXT PRIMARY KEY,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        revoked_at INTEGER,
+        created_by TEXT NOT NULL,
+        revoked_by TEXT
+      ) STRICT
+    `);
+    this.selectOne = this.db.prepare("SELECT * FROM worker_sessions WHERE profile_id = ?");
+    // One statement for any number of ids: the list travels as one JSON array parameter.
+    this.selectMany = this.db.prepare(
+      "SELECT * FROM worker_sessions WHERE profile_id IN (SELECT value FROM json_each(?))",
+    );
+    this.upsert = this.db.prepare(`
+      INSERT INTO worker_sessions (profile_id, created_at, expires_at, revoked_at, created_by, revoked_by)
+      VALUES (@profile_id, @created_at, @expires_at, @revoked_at, @created_by, @revoked_by)
+      ON CONFLICT (profile_id) DO UPDATE SET
+        created_at = excluded.created_at, expires_at = excluded.expires_at, revoked_at = excluded.revoked_at,
+        created_by = excluded.created_by, revoked_by = excluded.revoked_by
+    `);
+    this.revoke = this.db.prepare(
+      "UPDATE worker_sessions SET revoked_at = ?, revoked_by = ? WHERE profile_id = ? AND revoked_at IS NULL",
+    );
+  }
+
+  async get(profileId: string): Promise<SessionRecord | null> {
+    const row = this.selectOne.get(profileId);
+    return row === undefined ? null : toRecord(row);
+  }
+
+  async getMany(profileIds: readonly string[]): Promise<Array<SessionRecord | null>> {
+    if (profileIds.length === 0) return [];
+    const byId = new Map<string, SessionRecord>();
+    for (const row of this.selectMany.all(JSON.stringify(profileIds))) byId.set(row.profile_id, toRecord(row));
+    return profileIds.map((id) => byId.get(id) ?? null);
+  }
+
+  async put(record: SessionRecord): Promise<void> {
+    this.upsert.run({
+      profile_id: record.profileId,
+      created_at: record.createdAt.getTime(),
+      expires_at: record.expiresAt.getTime(),
+      revoked_at: record.revokedAt === null ? null : record.revokedAt.getTime(),
+      created_by: record.createdBy,
+      revoked_by: record.revokedBy,
+    });
+  }
+
+  async markRevoked(profileId: string, revokedAt: Date, revokedBy: string): Promise<SessionRecord | null> {
+    const row = this.db.transaction(() => {
+      this.revoke.run(revokedAt.getTime(), revokedBy, profileId);
+      return this.selectOne.get(profileId);
+    })();
+    return row === undefined ? null : toRecord(row);
+  }
+
+  async ping(): Promise<void> {
+    this.db.prepare("SELECT 1").get();
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}

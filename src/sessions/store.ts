@@ -1,0 +1,22 @@
+import type { SessionRecord } from "./record.js";
+
+/**
+ * Where the ledger lives. One record per profile: a new session replaces the old one, as Deel
+ * keeps one token per worker.
+ */
+export interface SessionStore {
+  /** The record for one profile, or null. */
+  get(profileId: string): Promise<SessionRecord | null>;
+  /** One result per id, in the order of `profileIds`, in one round trip to the backing store. */
+  getMany(profileIds: readonly string[]): Promise<Array<SessionRecord | null>>;
+  /** Writes the record of a newly minted session, replacing any earlier one for that profile. */
+  put(record: SessionRecord): Promise<void>;
+  /**
+   * Marks the profile's session revoked, unless it already is. Returns the record as it now
+   * stands, or null when the ledger knows no session for the profile.
+   */
+  markRevoked(profileId: string, revokedAt: Date, revokedBy: string): Promise<SessionRecord | null>;
+  /** Resolves when the store can answer; rejects otherwise (readiness). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
