@@ -13,13 +13,13 @@ import type { Logger } from "pino";
 import { collectDefaultMetrics, Registry } from "prom-client";
 import { AuthError, CallerVerifier } from "./auth/verifier.js";
 import type { Config } from "./config.js";
-import { DeelClient } from "./deel/client.js";
+import { createDeelStack, type DeelStack } from "./deel/create-deel.js";
 import type { DeelApi } from "./deel/types.js";
 import { createContext, type GatewayContext } from "./graphql/context.js";
 import { createFormatError } from "./graphql/errors.js";
 import { buildGatewaySchema } from "./graphql/schema.js";
 import { createLogger } from "./http/logger.js";
-import { createStore } from "./sessions/create-store.js";
+import { createInfrastructure } from "./infrastructure.js";
 import { WorkerSessionService } from "./sessions/service.js";
 import type { SessionStore } from "./sessions/store.js";
 
@@ -59,13 +59,12 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 /** Wires the gateway: Deel client, ledger, caller verifier, schema and HTTP routes. */
 export async function createApp(config: Config, overrides: AppOverrides = {}): Promise<App> {
   const logger = overrides.logger ?? createLogger(config.logLevel);
-  const store = overrides.store ?? (await createStore(config.store));
-  const ownDeel = overrides.deel === undefined
-    ? new DeelClient({ baseUrl: config.deel.apiUrl, token: config.deel.token, timeoutMs: config.deel.timeoutMs })
-    : undefined;
-  const deel: DeelApi = overrides.deel ?? (ownDeel as DeelClient);
+  const infra = await createInfrastructure(config, overrides.store === undefined ? {} : { store: overrides.store });
+  const { store } = infra;
+  const deelStack = overrides.deel === undefined ? createDeelStack(config, infra.budget) : undefined;
+  const deel: DeelApi = overrides.deel ?? (deelStack as DeelStack).api;
   const verifier = new CallerVerifier(config.auth);
-  const sessions = new WorkerSessionService({ deel, store });
+  const sessions = new WorkerSessionService({ deel, store, serializer: infra.serializer });
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics });
 
@@ -184,8 +183,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         const grace = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownGraceMs).unref());
         await Promise.race([apollo.stop(), grace]);
         server.closeAllConnections();
-        await store.close();
-        await ownDeel?.close();
+        await infra.close();
+        await deelStack?.close();
       })();
       return closing;
     },

@@ -3,7 +3,9 @@
  * The gateway uses it so that concurrent creates and revokes on one profile reach Deel and the
  * ledger in the same order, and the ledger ends in Deel's state.
  */
-export class ProfileQueue {
+import type { ProfileSerializer } from "./serializer.js";
+
+export class ProfileQueue implements ProfileSerializer {
   private readonly tails = new Map<string, Promise<unknown>>();
 
   run<T>(key: string, task: () => Promise<T>): Promise<T> {
@@ -19,6 +21,10 @@ export class ProfileQueue {
       if (this.tails.get(key) === tail) this.tails.delete(key);
     });
     return result;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.tails.values());
   }
 
   /** Keys with work queued or running. */

@@ -5,11 +5,14 @@ import type { DeelApi } from "../deel/types.js";
 import { codeForDeelError, type ErrorCode } from "../errors.js";
 import { ProfileQueue } from "./profile-queue.js";
 import type { SessionRecord } from "./record.js";
+import type { ProfileSerializer } from "./serializer.js";
 import type { SessionStore } from "./store.js";
 
 export interface ServiceDeps {
   deel: DeelApi;
   store: SessionStore;
+  /** Per-profile ordering; an in-process queue unless replicas share one. */
+  serializer?: ProfileSerializer;
   now?: () => Date;
 }
 
@@ -45,12 +48,13 @@ export class WorkerSessionService {
   private readonly deel: DeelApi;
   private readonly store: SessionStore;
   private readonly now: () => Date;
-  private readonly queue = new ProfileQueue();
+  private readonly queue: ProfileSerializer;
 
   constructor(deps: ServiceDeps) {
     this.deel = deps.deel;
     this.store = deps.store;
     this.now = deps.now ?? (() => new Date());
+    this.queue = deps.serializer ?? new ProfileQueue();
   }
 
   /**
