@@ -28,6 +28,11 @@ export async function buildGatewaySchema(): Promise<GraphQLSchema> {
     skipCheck: true,
     validate: false,
   });
+  // type-graphql has no decorator for the root types' own descriptions; they ship in the SDL too.
+  const queryType = typeGraphqlSchema.getQueryType();
+  if (queryType) queryType.description = "Reads of the session ledger this gateway keeps.";
+  const mutationType = typeGraphqlSchema.getMutationType();
+  if (mutationType) mutationType.description = "Mint and revoke Deel worker access tokens.";
   const sdl = `extend schema ${FEDERATION_LINK}\n\n${printSchemaWithDirectives(typeGraphqlSchema)}`;
   const resolvers = createResolversMap(typeGraphqlSchema) as Record<string, Record<string, unknown>>;
   resolvers.Worker = {

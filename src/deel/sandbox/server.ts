@@ -529,7 +529,7 @@ class Sandbox implements DeelSandbox {
       const entry = st.idempotency.get(key);
       if (entry?.state === "done" && entry.at + DAY_MS > Date.now()) {
         await this.sleep(this.settings.latencyMs);
-        return this.send(res, record, entry.status, entry.body, {});
+        return this.send(res, record, entry.status, entry.body, { "x-original-request-id": entry.apiReqId });
       }
       if (entry?.state === "in_flight") {
         await this.sleep(this.settings.latencyMs);

@@ -1,0 +1,53 @@
+import { randomBytes, randomUUID } from "node:crypto";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+
+/**
+ * A second, independent server that follows SPEC §2 and nothing more, under another base path:
+ * the gateway must work against any such server, not only the built-in sandbox.
+ */
+export interface MinimalDeel {
+  url: string;
+  token: string;
+  profiles: string[];
+  calls: Array<{ method: string; path: string; idempotencyKey: string | undefined }>;
+  close(): Promise<void>;
+}
+
+export async function startMinimalDeel(): Promise<MinimalDeel> {
+  const token = `org-${randomBytes(16).toString("hex")}`;
+  const profiles = [randomUUID(), randomUUID()];
+  const calls: MinimalDeel["calls"] = [];
+  const server: Server = createServer((req, res) => {
+    const key = req.headers["idempotency-key"];
+    calls.push({ method: req.method ?? "", path: req.url ?? "", idempotencyKey: typeof key === "string" ? key : undefined });
+    const fail = (status: number) => {
+      res.writeHead(status, { "content-type": "application/json" });
+      res.end(JSON.stringify({ error: { code: String(status), message: "refused" } }));
+    };
+    if (req.headers.authorization !== `Bearer ${token}`) return fail(401);
+    let body = "";
+    req.on("data", (chunk: Buffer) => (body += chunk.toString("utf8")));
+    req.on("end", () => {
+      const revoke = /^\/deel\/api\/v2\/workers\/([^/]+)\/session$/.exec(req.url ?? "");
+      if (req.method === "POST" && req.url === "/deel/api/v2/workers/session") {
+        const id = (JSON.parse(body) as { data?: { profile_id?: string } }).data?.profile_id;
+        if (id === undefined || !profiles.includes(id)) return fail(404);
+        res.writeHead(201, { "content-type": "application/json" });
+        res.end(JSON.stringify({ data: { token: randomBytes(24).toString("base64url"), expires_at: new Date(Date.now() + 86_400_000).toISOString() } }));
+      } else if (req.method === "DELETE" && revoke) {
+        if (!profiles.includes(revoke[1] as string)) return fail(404);
+        res.writeHead(204).end();
+      } else fail(404);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/deel/api/v2`,
+    token,
+    profiles,
+    calls,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}

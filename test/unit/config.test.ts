@@ -1,0 +1,77 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../../src/config.js";
+
+const ORG_TOKEN = "deel-org-token-0123456789abcdef";
+const SECRET = "a-secret-that-is-at-least-32-bytes-long!!";
+const operator = { DEEL_API_TOKEN: ORG_TOKEN, AUTH_JWT_SECRET: SECRET };
+
+function refusal(env: Record<string, string>): string {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as Error).message;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+describe("configuration", () => {
+  it("has the SPEC §5 defaults", () => {
+    const config = loadConfig(operator);
+    expect(config).toMatchObject({
+      production: false,
+      localMode: false,
+      port: 4000,
+      deel: { apiUrl: "https://api.letsdeel.com/rest/v2", timeoutMs: 8000, rateLimitRps: 5 },
+      auth: { profileClaim: "deel_profile_ids", jwksAlgorithms: ["RS256", "ES256"] },
+      store: { kind: "sqlite", path: "./data/worker-sessions.db" },
+      callerMutationsPerMinute: 60,
+      corsOrigins: [],
+      logLevel: "info",
+    });
+  });
+
+  it("is in local mode with no Deel token outside production, and never in production", () => {
+    expect(loadConfig({}).localMode).toBe(true);
+    expect(loadConfig(operator).localMode).toBe(false);
+    expect(refusal({ NODE_ENV: "production", AUTH_JWT_SECRET: SECRET })).toMatch(/DEEL_API_TOKEN \(or DEEL_API_TOKEN_FILE\) is required/);
+  });
+
+  it("reads the organization token from DEEL_API_TOKEN_FILE, and never echoes it", () => {
+    const dir = mkdtempSync(join(tmpdir(), "wsg-config-"));
+    const file = join(dir, "token");
+    writeFileSync(file, `${ORG_TOKEN}\n`);
+    expect(loadConfig({ DEEL_API_TOKEN_FILE: file, AUTH_JWT_SECRET: SECRET }).deel.token).toBe(ORG_TOKEN);
+    expect(refusal({ DEEL_API_TOKEN_FILE: join(dir, "missing"), AUTH_JWT_SECRET: SECRET })).toMatch(/DEEL_API_TOKEN_FILE must name a readable file/);
+    const bad = refusal({ DEEL_API_TOKEN: "has spaces in it and is long", AUTH_JWT_SECRET: SECRET });
+    expect(bad).toMatch(/DEEL_API_TOKEN must be a single printable token/);
+    expect(bad).not.toContain("has spaces");
+  });
+
+  it("requires a way to verify callers outside local mode", () => {
+    expect(refusal({ DEEL_API_TOKEN: ORG_TOKEN })).toMatch(/AUTH_JWKS_URL or AUTH_JWT_SECRET is required/);
+    expect(refusal({ DEEL_API_TOKEN: ORG_TOKEN, AUTH_JWT_SECRET: "short" })).toMatch(/AUTH_JWT_SECRET must be at least 32 bytes/);
+    expect(refusal({ DEEL_API_TOKEN: ORG_TOKEN, AUTH_JWKS_URL: "ftp://keys" })).toMatch(/AUTH_JWKS_URL must be an http\(s\) URL/);
+  });
+
+  it("names the variable, the expectation and the value for every malformed setting", () => {
+    expect(refusal({ ...operator, PORT: "http" })).toBe('PORT must be a whole number from 0 to 65535, but got "http"');
+    expect(refusal({ ...operator, DEEL_TIMEOUT_MS: "-1" })).toMatch(/^DEEL_TIMEOUT_MS must be a whole number/);
+    expect(refusal({ ...operator, DEEL_RATE_LIMIT_RPS: "five" })).toMatch(/^DEEL_RATE_LIMIT_RPS must be a whole number/);
+    expect(refusal({ ...operator, LOG_LEVEL: "loud" })).toMatch(/^LOG_LEVEL must be one of .* but got "loud"/);
+    expect(refusal({ ...operator, CORS_ORIGINS: "https://a.example.com/path" })).toMatch(/^CORS_ORIGINS must list origins/);
+    expect(refusal({ ...operator, DEEL_API_URL: "not a url" })).toMatch(/^DEEL_API_URL must be an http\(s\) URL/);
+    const store = refusal({ ...operator, SESSION_STORE_URL: "postgres://user:hunter2@db" });
+    expect(store).toMatch(/^SESSION_STORE_URL must be "memory:", "sqlite:<path>" or "redis:\/\/…"/);
+    expect(store).not.toContain("hunter2");
+  });
+
+  it("parses the store URL forms", () => {
+    expect(loadConfig({ ...operator, SESSION_STORE_URL: "memory:" }).store).toEqual({ kind: "memory" });
+    expect(loadConfig({ ...operator, SESSION_STORE_URL: "sqlite:/tmp/x.db" }).store).toEqual({ kind: "sqlite", path: "/tmp/x.db" });
+    expect(loadConfig({ ...operator, SESSION_STORE_URL: "rediss://h:6380/0" }).store).toMatchObject({ kind: "redis", url: "rediss://h:6380/0" });
+  });
+});
