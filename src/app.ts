@@ -10,16 +10,20 @@ import { expressMiddleware } from "@as-integrations/express5";
 import cors, { type CorsOptions } from "cors";
 import express, { type NextFunction, type Request, type Response } from "express";
 import type { Logger } from "pino";
-import { collectDefaultMetrics, Registry } from "prom-client";
+import { CallerQuota } from "./auth/caller-quota.js";
+import { requireRouterSecret } from "./auth/router-secret.js";
 import { AuthError, CallerVerifier } from "./auth/verifier.js";
 import type { Config } from "./config.js";
 import { createDeelStack, type DeelStack } from "./deel/create-deel.js";
 import type { DeelApi } from "./deel/types.js";
 import { createContext, type GatewayContext } from "./graphql/context.js";
 import { createFormatError } from "./graphql/errors.js";
+import { requestLimits } from "./graphql/limits.js";
 import { buildGatewaySchema } from "./graphql/schema.js";
 import { createLogger } from "./http/logger.js";
+import { GatewayMetrics } from "./http/metrics.js";
 import { createInfrastructure } from "./infrastructure.js";
+import { CountedStore } from "./sessions/counted-store.js";
 import { WorkerSessionService } from "./sessions/service.js";
 import type { SessionStore } from "./sessions/store.js";
 
@@ -40,7 +44,7 @@ export interface App {
   readonly logger: Logger;
   readonly store: SessionStore;
   readonly server: Server;
-  readonly metrics: Registry;
+  readonly metrics: GatewayMetrics;
   /** Starts listening on config.host:config.port; resolves to the GraphQL URL. */
   listen(): Promise<string>;
   /** Stops accepting, lets in-flight requests finish (bounded), then closes the store. */
@@ -60,13 +64,14 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 export async function createApp(config: Config, overrides: AppOverrides = {}): Promise<App> {
   const logger = overrides.logger ?? createLogger(config.logLevel);
   const infra = await createInfrastructure(config, overrides.store === undefined ? {} : { store: overrides.store });
-  const { store } = infra;
   const deelStack = overrides.deel === undefined ? createDeelStack(config, infra.budget) : undefined;
   const deel: DeelApi = overrides.deel ?? (deelStack as DeelStack).api;
   const verifier = new CallerVerifier(config.auth);
+  const metrics = new GatewayMetrics();
+  const store = new CountedStore(infra.store, metrics.storeReads);
   const sessions = new WorkerSessionService({ deel, store, serializer: infra.serializer });
-  const metrics = new Registry();
-  collectDefaultMetrics({ register: metrics });
+  const quota = new CallerQuota(config.callerMutationsPerMinute);
+  const limits = requestLimits(config.production);
 
   const app = express();
   app.disable("x-powered-by");
@@ -75,12 +80,20 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
 
   const apollo = new ApolloServer<GatewayContext>({
     schema: await buildGatewaySchema(),
+    // Every security-relevant option is set here rather than left to NODE_ENV-driven defaults.
+    nodeEnv: config.production ? "production" : "development",
     formatError: createFormatError(logger, config.localMode),
     introspection: !config.production,
     includeStacktraceInErrorResponses: config.localMode,
+    hideSchemaDetailsFromClientErrors: config.production,
     allowBatchedHttpRequests: false,
     csrfPrevention: true,
+    persistedQueries: false,
+    stopOnTerminationSignals: false,
+    validationRules: limits.validationRules,
     plugins: [
+      ...limits.plugins,
+      metrics.apolloPlugin(),
       ApolloServerPluginDrainHttpServer({ httpServer: server }),
       // Federated tracing (ftv1) costs time on every request; off unless a deployment needs it.
       ApolloServerPluginInlineTraceDisabled(),
@@ -110,9 +123,11 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     }
   });
   app.get("/metrics", async (_req, res) => {
-    res.setHeader("content-type", metrics.contentType);
-    res.send(await metrics.metrics());
+    res.setHeader("content-type", metrics.registry.contentType);
+    res.send(await metrics.registry.metrics());
   });
+
+  if (config.routerSecret !== undefined) app.use("/graphql", requireRouterSecret(config.routerSecret));
 
   const corsOptions: CorsOptions = {
     origin: config.localMode ? [...config.corsOrigins, APOLLO_SANDBOX_ORIGIN] : config.corsOrigins,
@@ -143,7 +158,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
           authError = error instanceof AuthError ? error : new AuthError("Caller could not be verified");
           if (!(error instanceof AuthError)) req.log.error({ err: error }, "caller verification failed unexpectedly");
         }
-        return createContext({ requestId: req.requestId, log: req.log, caller, authError, sessions });
+        return createContext({ requestId: req.requestId, log: req.log, caller, authError, sessions, quota });
       },
     }),
   );

@@ -1,7 +1,8 @@
+import type { GraphQLError, GraphQLResolveInfo } from "graphql";
 import { allow, chain, deny, rule, shield } from "graphql-shield";
 import { isUuid } from "../deel/profile-id.js";
 import type { GatewayContext } from "../graphql/context.js";
-import { badUserInput, forbidden, unauthenticated } from "../graphql/errors.js";
+import { badUserInput, forbidden, gatewayError, unauthenticated } from "../graphql/errors.js";
 import { hasScope as callerHasScope, mayReachProfile, Scope } from "./caller.js";
 
 /**
@@ -9,17 +10,44 @@ import { hasScope as callerHasScope, mayReachProfile, Scope } from "./caller.js"
  * denied (`fallbackRule: deny`).
  *
  * Each operation runs a chain, first failure wins:
- *   authenticated → input well-formed → scope → profile reach.
+ *   authenticated → input well-formed → scope → profile reach → (mutations) caller quota.
  * Input is checked before authorization so that a malformed id never travels further, and Deel is
  * never called for a denied or invalid request. Rules that read arguments or the parent use
  * `no_cache`: shield's `contextual` cache keys on the rule name only.
+ *
+ * A refused mutation still gets its audit line (the service writes the line of every attempt that
+ * passes these rules).
  */
 
 const MAX_IDEMPOTENCY_KEY = 64;
 
+type Args = { profileId?: unknown; input?: { profileId?: unknown; idempotencyKey?: unknown } };
+
+/** Returns `error` for the field, writing the audit line when a mutation is refused. */
+function refuse(ctx: GatewayContext, info: GraphQLResolveInfo, args: Args, error: GraphQLError): GraphQLError {
+  if (info.parentType.name === "Mutation") {
+    const action = info.fieldName === "createWorkerSession" ? "create" : "revoke";
+    const profileId = args.input?.profileId;
+    ctx.log.info(
+      {
+        audit: {
+          action,
+          sub: ctx.caller?.sub ?? null,
+          profileId: typeof profileId === "string" ? profileId.slice(0, 64) : null,
+          outcome: error.extensions.code,
+          deelRequestId: null,
+          requestId: ctx.requestId,
+        },
+      },
+      `worker session ${action}: ${String(error.extensions.code)}`,
+    );
+  }
+  return error;
+}
+
 const isAuthenticated = rule("isAuthenticated", { cache: "contextual" })(
-  (_parent, _args, ctx: GatewayContext) =>
-    ctx.caller !== null ? true : unauthenticated(ctx.authError?.message ?? "Authentication required"),
+  (_parent, args: Args, ctx: GatewayContext, info: GraphQLResolveInfo) =>
+    ctx.caller !== null ? true : refuse(ctx, info, args, unauthenticated(ctx.authError?.message ?? "Authentication required")),
 );
 
 const scopeRules = new Map<Scope, ReturnType<ReturnType<typeof rule>>>();
@@ -28,57 +56,80 @@ const scopeRules = new Map<Scope, ReturnType<ReturnType<typeof rule>>>();
 function hasScope(scope: Scope) {
   const existing = scopeRules.get(scope);
   if (existing !== undefined) return existing;
-  const created = rule(`hasScope:${scope}`, { cache: "contextual" })((_parent, _args, ctx: GatewayContext) =>
-    ctx.caller !== null && callerHasScope(ctx.caller, scope) ? true : forbidden(`Not allowed: the ${scope} scope is required`),
+  const created = rule(`hasScope:${scope}`, { cache: "contextual" })(
+    (_parent, args: Args, ctx: GatewayContext, info: GraphQLResolveInfo) =>
+      ctx.caller !== null && callerHasScope(ctx.caller, scope)
+        ? true
+        : refuse(ctx, info, args, forbidden(`Not allowed: the ${scope} scope is required`)),
   );
   scopeRules.set(scope, created);
   return created;
 }
 
-function profileIdError(profileId: unknown): Error | true {
-  return typeof profileId === "string" && isUuid(profileId) ? true : badUserInput("profileId must be a UUID");
+function validProfileId(profileId: unknown): boolean {
+  return typeof profileId === "string" && isUuid(profileId);
 }
 
+const PROFILE_ID_ERROR = "profileId must be a UUID";
+
 const validProfileIdArg = rule("validProfileIdArg", { cache: "no_cache" })(
-  (_parent, args: { profileId?: unknown }) => profileIdError(args.profileId),
+  (_parent, args: Args, ctx: GatewayContext, info: GraphQLResolveInfo) =>
+    validProfileId(args.profileId) ? true : refuse(ctx, info, args, badUserInput(PROFILE_ID_ERROR)),
 );
 
 const validRevokeInput = rule("validRevokeInput", { cache: "no_cache" })(
-  (_parent, args: { input?: { profileId?: unknown } }) => profileIdError(args.input?.profileId),
+  (_parent, args: Args, ctx: GatewayContext, info: GraphQLResolveInfo) =>
+    validProfileId(args.input?.profileId) ? true : refuse(ctx, info, args, badUserInput(PROFILE_ID_ERROR)),
 );
 
 const validCreateInput = rule("validCreateInput", { cache: "no_cache" })(
-  (_parent, args: { input?: { profileId?: unknown; idempotencyKey?: unknown } }) => {
+  (_parent, args: Args, ctx: GatewayContext, info: GraphQLResolveInfo) => {
     const key = args.input?.idempotencyKey;
-    if (key !== undefined && key !== null) {
-      if (typeof key !== "string" || key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY) {
-        return badUserInput(`idempotencyKey must be 1 to ${MAX_IDEMPOTENCY_KEY} characters`);
-      }
+    if (key !== undefined && key !== null && (typeof key !== "string" || key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY)) {
+      return refuse(ctx, info, args, badUserInput(`idempotencyKey must be 1 to ${MAX_IDEMPOTENCY_KEY} characters`));
     }
-    return profileIdError(args.input?.profileId);
+    return validProfileId(args.input?.profileId) ? true : refuse(ctx, info, args, badUserInput(PROFILE_ID_ERROR));
   },
 );
 
 const validParentProfileId = rule("validParentProfileId", { cache: "no_cache" })(
-  (parent: { profileId?: unknown }) => profileIdError(parent.profileId),
+  (parent: { profileId?: unknown }, args: Args, ctx: GatewayContext, info: GraphQLResolveInfo) =>
+    validProfileId(parent.profileId) ? true : refuse(ctx, info, args, badUserInput(PROFILE_ID_ERROR)),
 );
 
-function reach(ctx: GatewayContext, profileId: unknown): true | Error {
+function reach(ctx: GatewayContext, info: GraphQLResolveInfo, args: Args, profileId: unknown): true | GraphQLError {
   return ctx.caller !== null && typeof profileId === "string" && mayReachProfile(ctx.caller, profileId)
     ? true
-    : forbidden("Not allowed: the caller may not act on this profile");
+    : refuse(ctx, info, args, forbidden("Not allowed: the caller may not act on this profile"));
 }
 
 const mayReachArgProfile = rule("mayReachArgProfile", { cache: "no_cache" })(
-  (_parent, args: { profileId?: unknown }, ctx: GatewayContext) => reach(ctx, args.profileId),
+  (_parent, args: Args, ctx: GatewayContext, info: GraphQLResolveInfo) => reach(ctx, info, args, args.profileId),
 );
 
 const mayReachInputProfile = rule("mayReachInputProfile", { cache: "no_cache" })(
-  (_parent, args: { input?: { profileId?: unknown } }, ctx: GatewayContext) => reach(ctx, args.input?.profileId),
+  (_parent, args: Args, ctx: GatewayContext, info: GraphQLResolveInfo) => reach(ctx, info, args, args.input?.profileId),
 );
 
 const mayReachParentProfile = rule("mayReachParentProfile", { cache: "no_cache" })(
-  (parent: { profileId?: unknown }, _args, ctx: GatewayContext) => reach(ctx, parent.profileId),
+  (parent: { profileId?: unknown }, args: Args, ctx: GatewayContext, info: GraphQLResolveInfo) =>
+    reach(ctx, info, args, parent.profileId),
+);
+
+/** CALLER_MUTATIONS_PER_MINUTE: counted only for mutations that passed every other rule. */
+const withinCallerQuota = rule("withinCallerQuota", { cache: "no_cache" })(
+  (_parent, args: Args, ctx: GatewayContext, info: GraphQLResolveInfo) => {
+    const decision = ctx.quota.take(ctx.caller?.sub ?? "");
+    if (decision.allowed) return true;
+    return refuse(
+      ctx,
+      info,
+      args,
+      gatewayError("RATE_LIMITED", `Too many mutations from this caller; retry in ${decision.retryAfterSeconds} s`, {
+        retryAfterSeconds: decision.retryAfterSeconds,
+      }),
+    );
+  },
 );
 
 /** The permission map, applied to the built subgraph schema with graphql-middleware. */
@@ -92,8 +143,8 @@ export const permissions = shield(
       _entities: allow,
     },
     Mutation: {
-      createWorkerSession: chain(isAuthenticated, validCreateInput, hasScope(Scope.create), mayReachInputProfile),
-      revokeWorkerSession: chain(isAuthenticated, validRevokeInput, hasScope(Scope.revoke), mayReachInputProfile),
+      createWorkerSession: chain(isAuthenticated, validCreateInput, hasScope(Scope.create), mayReachInputProfile, withinCallerQuota),
+      revokeWorkerSession: chain(isAuthenticated, validRevokeInput, hasScope(Scope.revoke), mayReachInputProfile, withinCallerQuota),
     },
     Worker: {
       profileId: allow,

@@ -1,6 +1,7 @@
 import DataLoader from "dataloader";
 import type { Logger } from "pino";
 import type { Caller } from "../auth/caller.js";
+import type { CallerQuota } from "../auth/caller-quota.js";
 import type { AuthError } from "../auth/verifier.js";
 import type { SessionRecord } from "../sessions/record.js";
 import type { WorkerSessionService } from "../sessions/service.js";
@@ -14,6 +15,8 @@ export interface GatewayContext {
   /** Why the caller could not be verified, when it could not. */
   authError: AuthError | null;
   sessions: WorkerSessionService;
+  /** Per-caller mutation quota (shared by every request of this process). */
+  quota: CallerQuota;
   loaders: {
     /** Ledger records by profile id: one store read per tick, cached for this request only. */
     session: DataLoader<string, SessionRecord | null>;
@@ -26,6 +29,7 @@ export interface ContextInput {
   caller: Caller | null;
   authError: AuthError | null;
   sessions: WorkerSessionService;
+  quota: CallerQuota;
 }
 
 /** Builds a request's context. Loaders are fresh per request so their cache never crosses callers. */

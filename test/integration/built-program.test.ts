@@ -5,6 +5,8 @@ import { request } from "undici";
 import { afterAll, describe, expect, it } from "vitest";
 import { CreateWorkerSessionDocument, RevokeWorkerSessionDocument, WorkerSessionDocument } from "../generated/operations.js";
 import { aCallerToken, TEST_AUDIENCE, TEST_ISSUER, TEST_JWT_SECRET } from "../support/callers.js";
+import { startDeelSandbox } from "../../src/deel/sandbox/server.js";
+import { SqliteSessionStore } from "../../src/sessions/sqlite-store.js";
 import { codes, gql } from "../support/gateway.js";
 import { startMinimalDeel, type MinimalDeel } from "../support/minimal-deel.js";
 import { runGatewayProcess, startGatewayProcess } from "../support/process.js";
@@ -81,10 +83,51 @@ describe("the built program (node dist/main.js)", () => {
     expect(await gateway.stop("SIGTERM")).toBe(0);
   });
 
-  it("refuses to start in production without a Deel token, naming the variable", async () => {
-    const { code, output } = await runGatewayProcess({ NODE_ENV: "production", AUTH_JWT_SECRET: TEST_JWT_SECRET });
+  it("drains on SIGTERM: a create in flight completes, is recorded, and the process exits 0", async () => {
+    const sandbox = await startDeelSandbox({ latencyMs: 1500, rateLimitRps: 0 });
+    cleanups.push(() => sandbox.close());
+    const dir = mkdtempSync(join(tmpdir(), "wsg-drain-"));
+    const gateway = await startGatewayProcess({
+      HOST: "127.0.0.1",
+      PORT: "0",
+      DEEL_API_URL: sandbox.url,
+      DEEL_API_TOKEN: sandbox.orgToken,
+      AUTH_JWT_SECRET: TEST_JWT_SECRET,
+      AUTH_ISSUER: TEST_ISSUER,
+      AUTH_AUDIENCE: TEST_AUDIENCE,
+      SESSION_STORE_URL: `sqlite:${join(dir, "ledger.db")}`,
+    });
+    cleanups.push(() => gateway.stop("SIGKILL"));
+    const [profile] = sandbox.profiles as [string];
+    const inFlight = gql(gateway.url, CreateWorkerSessionDocument, { input: { profileId: profile } }, { token: await aCallerToken({ sub: "drain-test" }) });
+    while (sandbox.requests.length === 0) await new Promise((r) => setTimeout(r, 20));
+    const exit = gateway.stop("SIGTERM");
+    const response = await inFlight;
+    expect(response.errors).toBeUndefined();
+    expect(response.data?.createWorkerSession.session.status).toBe("ACTIVE");
+    expect(await exit).toBe(0);
+
+    const ledger = new SqliteSessionStore(join(dir, "ledger.db"));
+    try {
+      expect(await ledger.get(profile)).toMatchObject({ profileId: profile, createdBy: "drain-test", revokedAt: null });
+    } finally {
+      await ledger.close();
+    }
+  });
+
+  const prodToken = "deel-org-token-that-must-never-be-echoed";
+  it.each([
+    ["no Deel token", { AUTH_JWT_SECRET: TEST_JWT_SECRET }, /DEEL_API_TOKEN \(or DEEL_API_TOKEN_FILE\) is required/],
+    ["a Deel token with a line break", { DEEL_API_TOKEN: `${prodToken}\nX-Evil: 1`, AUTH_JWT_SECRET: TEST_JWT_SECRET }, /DEEL_API_TOKEN must be a single printable token/],
+    ["an unreadable token file", { DEEL_API_TOKEN_FILE: "/nonexistent/token", AUTH_JWT_SECRET: TEST_JWT_SECRET }, /DEEL_API_TOKEN_FILE must name a readable file/],
+    ["no way to verify callers", { DEEL_API_TOKEN: prodToken }, /AUTH_JWKS_URL or AUTH_JWT_SECRET is required/],
+    ["a malformed store URL", { DEEL_API_TOKEN: prodToken, AUTH_JWT_SECRET: TEST_JWT_SECRET, SESSION_STORE_URL: "mysql://root:pw@db" }, /SESSION_STORE_URL must be "memory:", "sqlite:<path>" or "redis:\/\/…"/],
+  ])("refuses to start in production with %s, naming the variable and echoing no secret", async (_name, env, message) => {
+    const started = Date.now();
+    const { code, output } = await runGatewayProcess({ NODE_ENV: "production", ...env });
     expect(code).not.toBe(0);
-    expect(output).toMatch(/DEEL_API_TOKEN \(or DEEL_API_TOKEN_FILE\) is required/);
-    expect(output).not.toContain(TEST_JWT_SECRET);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(output).toMatch(message);
+    for (const secret of [TEST_JWT_SECRET, prodToken, "root:pw"]) expect(output).not.toContain(secret);
   });
 });

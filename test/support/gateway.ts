@@ -41,6 +41,7 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     AUTH_AUDIENCE: TEST_AUDIENCE,
     SESSION_STORE_URL: "memory:",
     SHUTDOWN_GRACE_MS: "2000",
+    CALLER_MUTATIONS_PER_MINUTE: "100000",
     ...options.env,
   });
   const logs = new LogCapture();

@@ -16,7 +16,7 @@ export interface MinimalDeel {
 
 export async function startMinimalDeel(): Promise<MinimalDeel> {
   const token = `org-${randomBytes(16).toString("hex")}`;
-  const profiles = [randomUUID(), randomUUID()];
+  const profiles: string[] = [randomUUID(), randomUUID()];
   const calls: MinimalDeel["calls"] = [];
   const server: Server = createServer((req, res) => {
     const key = req.headers["idempotency-key"];

@@ -1,0 +1,41 @@
+import type { SessionRecord } from "./record.js";
+import type { SessionStore } from "./store.js";
+
+/** Something that counts ledger reads (a Prometheus counter in the app). */
+export interface ReadCounter {
+  inc(labels: { op: "get" | "get_many" }): void;
+}
+
+/** Wraps a store so that every read is counted: the benchmark and /metrics show reads per request. */
+export class CountedStore implements SessionStore {
+  constructor(
+    private readonly inner: SessionStore,
+    private readonly reads: ReadCounter,
+  ) {}
+
+  get(profileId: string): Promise<SessionRecord | null> {
+    this.reads.inc({ op: "get" });
+    return this.inner.get(profileId);
+  }
+
+  getMany(profileIds: readonly string[]): Promise<Array<SessionRecord | null>> {
+    this.reads.inc({ op: "get_many" });
+    return this.inner.getMany(profileIds);
+  }
+
+  put(record: SessionRecord): Promise<void> {
+    return this.inner.put(record);
+  }
+
+  markRevoked(profileId: string, revokedAt: Date, revokedBy: string): Promise<SessionRecord | null> {
+    return this.inner.markRevoked(profileId, revokedAt, revokedBy);
+  }
+
+  ping(): Promise<void> {
+    return this.inner.ping();
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
