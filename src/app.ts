@@ -14,7 +14,8 @@ import { CallerQuota } from "./auth/caller-quota.js";
 import { requireRouterSecret } from "./auth/router-secret.js";
 import { AuthError, CallerVerifier } from "./auth/verifier.js";
 import type { Config } from "./config.js";
-import { createDeelStack, type DeelStack } from "./deel/create-deel.js";
+import { createDeelStack, type BreakerState, type DeelStack } from "./deel/create-deel.js";
+import { assertNever } from "./errors.js";
 import type { DeelApi } from "./deel/types.js";
 import { createContext, type GatewayContext } from "./graphql/context.js";
 import { createFormatError } from "./graphql/errors.js";
@@ -60,10 +61,37 @@ declare module "express-serve-static-core" {
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+const BREAKER_GAUGE: Record<BreakerState, number> = { closed: 0, half_open: 1, open: 2 };
+
+/** Feeds the Deel layer's events into metrics, and logs every circuit transition. */
+function watchDeel(stack: DeelStack, metrics: GatewayMetrics, logger: Logger): void {
+  metrics.watchDeel({
+    budgetQueueDepth: () => stack.state().budgetQueueDepth,
+    breakerState: () => BREAKER_GAUGE[stack.state().breaker],
+  });
+  stack.observe((event) => {
+    switch (event.type) {
+      case "attempt_start":
+        metrics.budgetWait(event.budgetWaitMs / 1000);
+        break;
+      case "attempt_end":
+        metrics.deelCall(event.endpoint, event.status ?? 0, event.durationMs / 1000);
+        break;
+      case "breaker":
+        logger.warn({ from: event.from, to: event.to }, `circuit toward Deel is now ${event.to}`);
+        break;
+      case "rejected":
+        break;
+      default:
+        assertNever(event);
+    }
+  });
+}
+
 /** Wires the gateway: Deel client, ledger, caller verifier, schema and HTTP routes. */
 export async function createApp(config: Config, overrides: AppOverrides = {}): Promise<App> {
   const logger = overrides.logger ?? createLogger(config.logLevel);
-  const infra = await createInfrastructure(config, overrides.store === undefined ? {} : { store: overrides.store });
+  const infra = await createInfrastructure(config, { logger, ...(overrides.store === undefined ? {} : { store: overrides.store }) });
   const deelStack = overrides.deel === undefined ? createDeelStack(config, infra.budget) : undefined;
   const deel: DeelApi = overrides.deel ?? (deelStack as DeelStack).api;
   const verifier = new CallerVerifier(config.auth);
@@ -71,6 +99,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const store = new CountedStore(infra.store, metrics.storeReads);
   const sessions = new WorkerSessionService({ deel, store, serializer: infra.serializer });
   const quota = new CallerQuota(config.callerMutationsPerMinute);
+  if (deelStack !== undefined) watchDeel(deelStack, metrics, logger);
   const limits = requestLimits(config.production);
 
   const app = express();

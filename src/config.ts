@@ -8,6 +8,14 @@ export type StoreConfig =
   | { kind: "sqlite"; path: string }
   | { kind: "redis"; url: string };
 
+/** Settings for a Redis-backed deployment (`SESSION_STORE_URL=redis://…`). */
+export interface RedisSettings {
+  /** Prefix of every key (`REDIS_KEY_PREFIX`, default `wsg:`). Replicas of one deployment share it; one prefix = one organization. */
+  keyPrefix: string;
+  /** How long a record stays readable after its session expires (`SESSION_RETENTION_DAYS`, default 7), in ms. */
+  retentionMs: number;
+}
+
 export type JwtAlgorithm = "RS256" | "ES256" | "PS256" | "EdDSA" | "HS256";
 
 export interface AuthConfig {
@@ -41,9 +49,21 @@ export interface Config {
     timeoutMs: number;
     /** The organization's Deel budget (requests per rolling second); 0 turns pacing off. */
     rateLimitRps: number;
+    /** Added to the budget's one-second window, for network jitter between us and Deel's clock. */
+    rateLimitMarginMs: number;
+    /** Attempts per call, the first included (1 = never retry). */
+    maxAttempts: number;
+    /** First retry backoff; doubles per retry, with jitter, capped, and always inside the deadline. */
+    retryBaseMs: number;
+    /** Consecutive upstream failures (5xx, timeouts, connection errors) that open the circuit; 0 = no breaker. */
+    breakerThreshold: number;
+    /** How long an open circuit fails fast before one probe call is let through. */
+    breakerCooldownMs: number;
   };
   auth: AuthConfig;
   store: StoreConfig;
+  /** Used when `store.kind` is `redis`: the ledger, the shared Deel budget and per-profile locks live there. */
+  redis: RedisSettings;
   callerMutationsPerMinute: number;
   corsOrigins: string[];
   routerSecret?: string;
@@ -122,6 +142,15 @@ export function parseStoreUrl(raw: string, name = "SESSION_STORE_URL"): StoreCon
   }
   // The value may hold a password (redis://:secret@host), so it is not echoed.
   throw new ConfigError(`${name} must be "memory:", "sqlite:<path>" or "redis://…", but got an unsupported value`);
+}
+
+/** `REDIS_KEY_PREFIX`: printable, no spaces, at most 64 characters. */
+function redisKeyPrefix(env: Env): string {
+  const prefix = read(env, "REDIS_KEY_PREFIX") ?? "wsg:";
+  if (!/^[A-Za-z0-9:._{}-]{1,64}$/.test(prefix)) {
+    throw new ConfigError(`REDIS_KEY_PREFIX must be 1 to 64 characters from A-Z a-z 0-9 : . _ - { }, e.g. "wsg:", but got "${prefix.slice(0, 80)}"`);
+  }
+  return prefix;
 }
 
 function readDeelToken(env: Env): string | undefined {
@@ -242,10 +271,19 @@ export function loadConfig(env: Env = process.env): Config {
       token: deelToken ?? "",
       timeoutMs: integer(env, "DEEL_TIMEOUT_MS", 8000, 100, 120_000),
       rateLimitRps: integer(env, "DEEL_RATE_LIMIT_RPS", 5, 0, 10_000),
+      rateLimitMarginMs: integer(env, "DEEL_RATE_LIMIT_MARGIN_MS", 100, 0, 1000),
+      maxAttempts: integer(env, "DEEL_MAX_ATTEMPTS", 3, 1, 10),
+      retryBaseMs: integer(env, "DEEL_RETRY_BASE_MS", 200, 1, 10_000),
+      breakerThreshold: integer(env, "DEEL_BREAKER_THRESHOLD", 5, 0, 1000),
+      breakerCooldownMs: integer(env, "DEEL_BREAKER_COOLDOWN_MS", 10_000, 100, 600_000),
     },
     auth,
     store: parseStoreUrl(read(env, "SESSION_STORE_URL") ?? "sqlite:./data/worker-sessions.db"),
-    callerMutationsPerMinute: integer(env, "CALLER_MUTATIONS_PER_MINUTE", 60, 0, 100_000),
+    redis: {
+      keyPrefix: redisKeyPrefix(env),
+      retentionMs: integer(env, "SESSION_RETENTION_DAYS", 7, 0, 3650) * 24 * 3600 * 1000,
+    },
+    callerMutationsPerMinute: integer(env, "CALLER_MUTATIONS_PER_MINUTE", 60, 0, 1_000_000_000),
     corsOrigins,
     logLevel,
     shutdownGraceMs: integer(env, "SHUTDOWN_GRACE_MS", 10_000, 0, 120_000),

@@ -1,5 +1,11 @@
+import type { Logger } from "pino";
+import { createLogger } from "./http/logger.js";
 import type { Config } from "./config.js";
 import type { OutboundBudget } from "./deel/budget.js";
+import { LocalBudget } from "./deel/local-budget.js";
+import { RedisBudget } from "./deel/redis-budget.js";
+import { closeRedisConnection, createRedisConnection, describeRedisUrl, waitUntilReady } from "./redis/connection.js";
+import { RedisProfileSerializer } from "./sessions/redis-serializer.js";
 import { createStore } from "./sessions/create-store.js";
 import { ProfileQueue } from "./sessions/profile-queue.js";
 import type { ProfileSerializer } from "./sessions/serializer.js";
@@ -17,10 +23,19 @@ export interface Infrastructure {
   close(): Promise<void>;
 }
 
+export interface InfrastructureOptions {
+  /** A ledger to use instead of the one `SESSION_STORE_URL` names (tests). */
+  store?: SessionStore;
+  /** Where Redis connection trouble is reported (one line per outage, one on recovery). */
+  logger?: Logger;
+}
+
 /** Builds the parts that `config` names; a test may hand in its own store. */
-export async function createInfrastructure(config: Config, given: { store?: SessionStore } = {}): Promise<Infrastructure> {
+export async function createInfrastructure(config: Config, given: InfrastructureOptions = {}): Promise<Infrastructure> {
+  if (config.store.kind === "redis") return createRedisInfrastructure(config, config.store.url, given);
   const store = given.store ?? (await createStore(config.store));
-  const budget: OutboundBudget | null = null;
+  const budget: OutboundBudget | null =
+    config.deel.rateLimitRps > 0 ? new LocalBudget({ rps: config.deel.rateLimitRps, marginMs: config.deel.rateLimitMarginMs }) : null;
   const serializer = new ProfileQueue();
   return {
     store,
@@ -28,7 +43,50 @@ export async function createInfrastructure(config: Config, given: { store?: Sess
     serializer,
     async close() {
       await serializer.close();
+      await budget?.close();
       await store.close();
+    },
+  };
+}
+
+/** How long start-up waits for Redis before starting unready (`/readyz` 503 until Redis answers). */
+const REDIS_STARTUP_WAIT_MS = 3_000;
+
+/**
+ * With `SESSION_STORE_URL=redis://…`, every replica shares one Redis: the ledger, the organization's
+ * Deel budget (when `DEEL_RATE_LIMIT_RPS` > 0) and per-profile ordering, over one fail-fast,
+ * self-healing connection per process (src/redis/connection.ts).
+ */
+async function createRedisInfrastructure(config: Config, url: string, given: InfrastructureOptions): Promise<Infrastructure> {
+  const where = describeRedisUrl(url);
+  const log = (given.logger ?? createLogger(config.logLevel)).child({ component: "redis" });
+  const connection = createRedisConnection(url, {
+    onError: (error) => log.error({ err: error, redis: where }, "Redis is unreachable: the ledger, the Deel budget and ordering fail fast until it returns"),
+    onRecovered: () => log.info({ redis: where }, "Redis is reachable again"),
+  });
+  if (!(await waitUntilReady(connection, REDIS_STARTUP_WAIT_MS))) {
+    log.warn({ redis: where }, `Redis did not answer within ${REDIS_STARTUP_WAIT_MS} ms; starting unready and reconnecting in the background`);
+  }
+  const store = given.store ?? (await createStore(config.store, { redis: config.redis, connection }));
+  const budget: OutboundBudget | null =
+    config.deel.rateLimitRps > 0
+      ? new RedisBudget(connection, { keyPrefix: config.redis.keyPrefix, rps: config.deel.rateLimitRps, marginMs: config.deel.rateLimitMarginMs })
+      : null;
+  const serializer = new RedisProfileSerializer(connection, {
+    keyPrefix: config.redis.keyPrefix,
+    // The Deel deadline already counts from before the wait for the lock; waiting longer is useless.
+    acquireTimeoutMs: config.deel.timeoutMs,
+    maxHoldMs: Math.max(60_000, 4 * config.deel.timeoutMs),
+  });
+  return {
+    store,
+    budget,
+    serializer,
+    async close() {
+      await serializer.close();
+      await budget?.close();
+      await store.close();
+      await closeRedisConnection(connection);
     },
   };
 }

@@ -22,7 +22,7 @@ export interface DeelClientOptions {
   baseUrl: string;
   /** The organization token (`admin:worker`). Sent only to `baseUrl`'s origin. */
   token: string;
-  /** Whole-call deadline (connect + headers + body), in milliseconds. */
+  /** Whole-call deadline (connect + headers + body), in milliseconds; `CallOptions.deadline` may shorten it. */
   timeoutMs: number;
   /** A dispatcher to use instead of the client's own pool (tests: MockAgent). Not closed by `close()`. */
   dispatcher?: Dispatcher;
@@ -254,7 +254,13 @@ export class DeelClient implements DeelApi {
     if (callerSignal?.aborted) {
       throw new DeelError("unavailable", `The call to Deel was aborted by the caller before ${operation}`);
     }
-    const deadline = AbortSignal.timeout(this.timeoutMs);
+    // The client's own timeout, shortened to the caller's absolute deadline when there is one (the
+    // resilience layer passes what is left of the whole call's deadline to every attempt).
+    const limitMs = options.deadline === undefined ? this.timeoutMs : Math.min(this.timeoutMs, Math.floor(options.deadline - Date.now()));
+    if (!(limitMs > 0)) {
+      throw new DeelError("unavailable", `The deadline passed before ${operation} could be sent to Deel`);
+    }
+    const deadline = AbortSignal.timeout(limitMs);
     const signal = callerSignal ? AbortSignal.any([deadline, callerSignal]) : deadline;
 
     const headers: Record<string, string> = {
@@ -283,7 +289,7 @@ export class DeelClient implements DeelApi {
       if (error instanceof DeelError) throw error;
       const cause = this.safeCause(error);
       if (deadline.aborted) {
-        throw new DeelError("unavailable", `Deel did not answer within ${this.timeoutMs}ms on ${operation}`, { cause });
+        throw new DeelError("unavailable", `Deel did not answer within ${limitMs}ms on ${operation}`, { cause });
       }
       if (callerSignal?.aborted) {
         throw new DeelError("unavailable", `The call to Deel was aborted by the caller during ${operation}`, { cause });
@@ -329,7 +335,8 @@ export class DeelClient implements DeelApi {
       return new DeelError("bad_response", `Deel answered ${status} on ${operation} (redirects are not followed)`, details);
     }
     const kind = kindForStatus(status);
-    if (kind === "rate_limited") {
+    if (kind === "rate_limited" || (kind === "unavailable" && status === 503)) {
+      // Honoured by the resilience layer's retries (429, and a 503 that says when to come back).
       const retryAfterSeconds = parseRetryAfter(firstHeader(res.headers, "retry-after"));
       if (retryAfterSeconds !== undefined) details.retryAfterSeconds = retryAfterSeconds;
     }

@@ -12,11 +12,22 @@ export interface RevokedSession {
   deelRequestId?: string;
 }
 
-/** Options that travel with one call (request id for correlation, a caller-side abort). */
+/** Options that travel with one call (request id for correlation, a caller-side abort, time limits). */
 export interface CallOptions {
   /** Our own request id, sent as `x-request-id` so that Deel-side logs correlate. */
   requestId?: string;
   signal?: AbortSignal;
+  /**
+   * Absolute deadline (epoch ms). `DeelClient` never waits past it (nor past its own `timeoutMs`);
+   * the resilience layer uses the earlier of it and its own whole-call deadline.
+   */
+  deadline?: number;
+  /**
+   * When the caller's operation began (epoch ms), e.g. before it queued behind other work on the
+   * same profile. The resilience layer counts its whole-call deadline (`DEEL_TIMEOUT_MS`) from here,
+   * so that time spent queued is part of it. Default: when the call reaches the layer.
+   */
+  startedAt?: number;
 }
 
 /**

@@ -4,6 +4,7 @@ import type { Logger } from "pino";
 import { AuthError } from "../auth/verifier.js";
 import { DeelError, isDeelError } from "../deel/errors.js";
 import { assertNever, codeForDeelError, type ErrorCode } from "../errors.js";
+import { isLedgerError, type LedgerError } from "../sessions/errors.js";
 
 /** Extensions a caller may see besides `code`. Anything else is dropped by `formatError`. */
 export interface GatewayErrorExtensions {
@@ -67,6 +68,23 @@ export function fromDeelError(error: DeelError): GraphQLError {
   }
 }
 
+/**
+ * The ledger's infrastructure (Redis) failing: retryable, like an upstream outage, so
+ * UPSTREAM_UNAVAILABLE with words that say which part is down. The detail goes to the log.
+ */
+export function fromLedgerError(error: LedgerError): GraphQLError {
+  switch (error.kind) {
+    case "unavailable":
+      return gatewayError("UPSTREAM_UNAVAILABLE", "The session ledger is unavailable; try again shortly");
+    case "busy":
+      return gatewayError("UPSTREAM_UNAVAILABLE", "Another operation on this worker profile is still in progress; try again shortly");
+    case "fenced":
+      return gatewayError("UPSTREAM_UNAVAILABLE", "The operation lost its turn on this worker profile and was not recorded; try again");
+    default:
+      return assertNever(error.kind);
+  }
+}
+
 /** Codes that pass `formatError` as they are: SPEC §3's, and GraphQL's own request errors. */
 const PASS_THROUGH = new Set<string>([
   "UNAUTHENTICATED",
@@ -84,12 +102,11 @@ const PASS_THROUGH = new Set<string>([
   "OPERATION_RESOLUTION_FAILURE",
 ]);
 
-function pick(formatted: GraphQLFormattedError, error: GraphQLError | GraphQLFormattedError, exposeStack: boolean): GraphQLFormattedError {
+function pick(formatted: GraphQLFormattedError, error: GraphQLError | GraphQLFormattedError): GraphQLFormattedError {
   const source = error.extensions ?? {};
   const extensions: Record<string, unknown> = { code: source.code };
   if (typeof source.retryAfterSeconds === "number") extensions.retryAfterSeconds = source.retryAfterSeconds;
   if (typeof source.deelRequestId === "string") extensions.deelRequestId = source.deelRequestId;
-  if (exposeStack && formatted.extensions?.stacktrace !== undefined) extensions.stacktrace = formatted.extensions.stacktrace;
   const result: { -readonly [K in keyof GraphQLFormattedError]: GraphQLFormattedError[K] } = { message: error.message, extensions };
   if (formatted.locations !== undefined) result.locations = formatted.locations;
   if (formatted.path !== undefined) result.path = formatted.path;
@@ -104,17 +121,25 @@ function pick(formatted: GraphQLFormattedError, error: GraphQLError | GraphQLFor
 export function createFormatError(log: Logger, exposeStack: boolean) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const original = unwrapResolverError(error);
-    if (isDeelError(original)) return pick(formatted, fromDeelError(original), exposeStack);
-    if (original instanceof AuthError) return pick(formatted, unauthenticated(original.message), exposeStack);
+    if (isDeelError(original)) return pick(formatted, fromDeelError(original));
+    if (original instanceof AuthError) return pick(formatted, unauthenticated(original.message));
+    if (isLedgerError(original)) {
+      log.warn({ err: original, path: formatted.path }, "the session ledger failed a GraphQL operation");
+      return pick(formatted, fromLedgerError(original));
+    }
     const code = formatted.extensions?.code;
     const known = typeof code === "string" && PASS_THROUGH.has(code);
     if (known && (original instanceof GraphQLError || !(original instanceof Error))) {
-      return pick(formatted, original instanceof GraphQLError ? original : formatted, exposeStack);
+      return pick(formatted, original instanceof GraphQLError ? original : formatted);
     }
     log.error({ err: original, path: formatted.path }, "unexpected error in a GraphQL operation");
     const masked: { -readonly [K in keyof GraphQLFormattedError]: GraphQLFormattedError[K] } = {
       message: "Internal server error",
-      extensions: { code: "INTERNAL_SERVER_ERROR" },
+      // Local mode only: the stack of an unexpected error helps a developer; an expected one needs none.
+      extensions:
+        exposeStack && formatted.extensions?.stacktrace !== undefined
+          ? { code: "INTERNAL_SERVER_ERROR", stacktrace: formatted.extensions.stacktrace }
+          : { code: "INTERNAL_SERVER_ERROR" },
     };
     if (formatted.locations !== undefined) masked.locations = formatted.locations;
     if (formatted.path !== undefined) masked.path = formatted.path;

@@ -4,6 +4,7 @@ import { deriveIdempotencyKey } from "../deel/idempotency.js";
 import type { DeelApi } from "../deel/types.js";
 import { codeForDeelError, type ErrorCode } from "../errors.js";
 import { ProfileQueue } from "./profile-queue.js";
+import { isLedgerError } from "./errors.js";
 import type { SessionRecord } from "./record.js";
 import type { ProfileSerializer } from "./serializer.js";
 import type { SessionStore } from "./store.js";
@@ -64,9 +65,11 @@ export class WorkerSessionService {
    */
   async create(actor: Actor, profileId: string, callerKey: string | undefined): Promise<CreatedSession> {
     const idempotencyKey = deriveIdempotencyKey(actor.sub, profileId, callerKey);
+    // The Deel deadline counts from here, so time queued behind the same profile is part of it.
+    const startedAt = Date.now();
     return this.audited(actor, "create", profileId, () =>
       this.queue.run(profileId, async () => {
-        const minted = await this.deel.createSession(profileId, idempotencyKey, { requestId: actor.requestId });
+        const minted = await this.deel.createSession(profileId, idempotencyKey, { requestId: actor.requestId, startedAt });
         const fresh: SessionRecord = {
           profileId,
           createdAt: this.now(),
@@ -78,8 +81,11 @@ export class WorkerSessionService {
         if (minted.replayed) {
           // Deel replayed an earlier answer: the session it names may already be in the ledger, and
           // may since have been revoked or replaced. Never let a replay overwrite newer state.
+          // A replay that expires *later* than the ledger's session was minted after it: typically
+          // this call's own first attempt, whose answer was lost before a retry with the same key
+          // (this runs under the profile's lock). That one is Deel's current token: record it.
           const existing = await this.store.get(profileId);
-          if (existing !== null) {
+          if (existing !== null && existing.expiresAt.getTime() >= minted.expiresAt.getTime()) {
             const same = existing.expiresAt.getTime() === minted.expiresAt.getTime();
             return { result: { token: minted.token, session: same ? existing : fresh }, deelRequestId: minted.deelRequestId };
           }
@@ -92,9 +98,10 @@ export class WorkerSessionService {
 
   /** Revokes the worker's token at Deel, then marks the ledger's record REVOKED. */
   async revoke(actor: Actor, profileId: string): Promise<RevokedSession> {
+    const startedAt = Date.now();
     return this.audited(actor, "revoke", profileId, () =>
       this.queue.run(profileId, async () => {
-        const revoked = await this.deel.revokeSession(profileId, { requestId: actor.requestId });
+        const revoked = await this.deel.revokeSession(profileId, { requestId: actor.requestId, startedAt });
         const revokedAt = this.now();
         const session = await this.store.markRevoked(profileId, revokedAt, actor.sub);
         return { result: { profileId, revokedAt, session }, deelRequestId: revoked.deelRequestId };
@@ -122,7 +129,11 @@ export class WorkerSessionService {
       this.audit(actor, action, profileId, "OK", deelRequestId);
       return result;
     } catch (error) {
-      const code: ErrorCode = isDeelError(error) ? codeForDeelError(error.kind) : "INTERNAL_SERVER_ERROR";
+      const code: ErrorCode = isDeelError(error)
+        ? codeForDeelError(error.kind)
+        : isLedgerError(error)
+          ? "UPSTREAM_UNAVAILABLE"
+          : "INTERNAL_SERVER_ERROR";
       this.audit(actor, action, profileId, code, error instanceof DeelError ? error.deelRequestId : undefined);
       throw error;
     }

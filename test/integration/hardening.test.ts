@@ -231,6 +231,12 @@ describe("operations endpoints", () => {
     expect(text).toMatch(/wsg_graphql_operations_total\{operation="WorkerSession",outcome="UNAUTHENTICATED"\} \d+/);
     expect(text).toMatch(/wsg_graphql_operation_duration_seconds_bucket/);
     expect(text).toMatch(/wsg_store_reads_total\{op="get_many"\} \d+/);
+    expect(text).toMatch(/wsg_deel_calls_total\{endpoint="POST \/workers\/session",status="201"\} \d+/);
+    expect(text).toMatch(/wsg_deel_calls_total\{endpoint="POST \/workers\/session",status="404"\} \d+/);
+    expect(text).toMatch(/wsg_deel_call_duration_seconds_bucket\{le="0.1",endpoint="POST \/workers\/session"\} \d+/);
+    expect(text).toMatch(/wsg_deel_budget_queue_depth 0/);
+    expect(text).toMatch(/wsg_deel_budget_wait_seconds_count \d+/);
+    expect(text).toMatch(/wsg_deel_breaker_state 0/);
     expect(text).toMatch(/process_resident_memory_bytes \d+/);
     expect(text).toMatch(/nodejs_eventloop_lag_seconds/);
   });

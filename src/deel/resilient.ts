@@ -1,0 +1,340 @@
+/**
+ * Resilience toward Deel: a `DeelApi` around `DeelClient` that applies, per call,
+ *
+ *   one deadline → for each attempt: breaker check → budget slot → breaker admit → HTTP attempt
+ *                → on a retryable failure: backoff (or Retry-After) if it fits the deadline, again.
+ *
+ * - Deadline: `timeoutMs` from `CallOptions.startedAt` (or from arrival), capped by
+ *   `CallOptions.deadline`. Budget waits, backoff sleeps and attempts all fit inside it; each attempt
+ *   gets what is left (the client aborts the undici request at the deadline). No attempt starts with
+ *   less than `reserveMs` left.
+ * - Retries: `unavailable` (5xx, timeouts, connection errors) and `rate_limited` (429), for DELETE
+ *   and POST alike: every POST carries an Idempotency-Key, re-sent unchanged, so Deel replays a
+ *   success instead of minting a second token. A garbled 2xx (`bad_response`) is retried once per
+ *   call. 400/401/403/404 and other answers are never retried.
+ * - Waits: `Retry-After` when Deel sends it (429, 503), plus up to 10 % jitter; otherwise exponential
+ *   backoff with jitter. A wait that would not leave `reserveMs` for the next attempt is not taken:
+ *   the call ends with the last error (a 429 → `rate_limited` with `retryAfterSeconds`).
+ * - Budget: a slot is taken before *every* attempt. A slot that cannot start `reserveMs` before the
+ *   deadline fails the call at once with `rate_limited` (or, on a retry, with the last upstream error).
+ * - Breaker: see breaker.ts; every attempt is one breaker call.
+ *
+ * This module never imports graphql; every failure stays a `DeelError`.
+ */
+import type { OutboundBudget } from "./budget.js";
+import { CircuitBreaker, type BreakerOutcome, type BreakerPermit, type BreakerState } from "./breaker.js";
+import { DeelError, isDeelError, type DeelErrorKind } from "./errors.js";
+import type { CallOptions, DeelApi, MintedSession, RevokedSession } from "./types.js";
+
+export type DeelEndpoint = "POST /workers/session" | "DELETE /workers/{profile_id}/session";
+
+/** What the resilience layer reports, for metrics and logs. Observers must be quick and never throw. */
+export type DeelEvent =
+  | { type: "attempt_start"; endpoint: DeelEndpoint; attempt: number; budgetWaitMs: number }
+  | {
+      type: "attempt_end";
+      endpoint: DeelEndpoint;
+      attempt: number;
+      /** `ok`, or the failure's kind. */
+      outcome: "ok" | DeelErrorKind | "error";
+      /**
+       * HTTP status Deel answered; absent when no answer came (timeout, connection error). A success
+       * reads 201 (create) or 204 (revoke; Deel's rarer `200 {}` is reported as 204 too).
+       */
+      status?: number;
+      durationMs: number;
+      /** Set when another attempt follows after this many ms. */
+      retryInMs?: number;
+    }
+  /** A call refused without reaching Deel: open circuit, no budget slot in time, deadline passed. */
+  | { type: "rejected"; endpoint: DeelEndpoint; attempt: number; reason: "breaker_open" | "budget" | "deadline" }
+  | { type: "breaker"; from: BreakerState; to: BreakerState };
+
+export type DeelObserver = (event: DeelEvent) => void;
+
+export interface ResilientDeelOptions {
+  /** Whole-call deadline (`DEEL_TIMEOUT_MS`). */
+  timeoutMs: number;
+  /** Attempts per call, the first included. Default 3. */
+  maxAttempts?: number;
+  /** First backoff (doubles per retry, jittered). Default 200 ms. */
+  retryBaseMs?: number;
+  /** Largest backoff without Retry-After. Default 5000 ms. */
+  retryMaxMs?: number;
+  /** Least time an attempt must have left for a slot or a retry to be worth it. Default min(1000, timeoutMs / 4). */
+  reserveMs?: number;
+  /** Outbound budget, or null for no pacing. */
+  budget: OutboundBudget | null;
+  /** Consecutive failures that open the circuit (0: no breaker). Default 5. */
+  breakerThreshold?: number;
+  /** Default 10 000 ms. */
+  breakerCooldownMs?: number;
+  onEvent?: DeelObserver;
+  /** For tests: a source of randomness in [0, 1). */
+  random?: () => number;
+}
+
+const CREATE: DeelEndpoint = "POST /workers/session";
+const REVOKE: DeelEndpoint = "DELETE /workers/{profile_id}/session";
+
+/** A status Deel declares for a call it refused on its merits: retrying cannot change the answer. */
+function isClientError(error: DeelError): boolean {
+  return error.status !== undefined && error.status >= 400 && error.status <= 499;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(new Error("aborted"));
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(new Error("aborted"));
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/** The same error, with the retryAfterSeconds a RATE_LIMITED answer needs (integer ≥ 1). */
+function withRetryAfter(error: DeelError, fallbackMs: number): DeelError {
+  if (error.kind !== "rate_limited" || error.retryAfterSeconds !== undefined) return error;
+  const details: { status?: number; deelRequestId?: string; retryAfterSeconds: number; cause?: unknown } = {
+    retryAfterSeconds: Math.max(1, Math.ceil(fallbackMs / 1000)),
+  };
+  if (error.status !== undefined) details.status = error.status;
+  if (error.deelRequestId !== undefined) details.deelRequestId = error.deelRequestId;
+  if (error.cause !== undefined) details.cause = error.cause;
+  return new DeelError(error.kind, error.message, details);
+}
+
+export class ResilientDeel implements DeelApi {
+  private readonly client: DeelApi;
+  private readonly budget: OutboundBudget | null;
+  private readonly breaker: CircuitBreaker;
+  private readonly timeoutMs: number;
+  private readonly maxAttempts: number;
+  private readonly retryBaseMs: number;
+  private readonly retryMaxMs: number;
+  private readonly reserveMs: number;
+  private readonly random: () => number;
+  private readonly observers = new Set<DeelObserver>();
+  /** Calls waiting for a budget slot: released at once when the circuit opens. */
+  private readonly waitingForSlot = new Set<() => void>();
+
+  constructor(client: DeelApi, options: ResilientDeelOptions) {
+    if (!(options.timeoutMs > 0)) throw new TypeError("ResilientDeel: timeoutMs must be positive");
+    this.client = client;
+    this.budget = options.budget;
+    this.timeoutMs = options.timeoutMs;
+    this.maxAttempts = Math.max(1, Math.floor(options.maxAttempts ?? 3));
+    this.retryBaseMs = options.retryBaseMs ?? 200;
+    this.retryMaxMs = options.retryMaxMs ?? 5000;
+    this.reserveMs = options.reserveMs ?? Math.min(1000, Math.floor(options.timeoutMs / 4));
+    this.random = options.random ?? Math.random;
+    if (options.onEvent) this.observers.add(options.onEvent);
+    this.breaker = new CircuitBreaker({
+      threshold: options.breakerThreshold ?? 5,
+      cooldownMs: options.breakerCooldownMs ?? 10_000,
+      onTransition: (from, to) => {
+        this.emit({ type: "breaker", from, to });
+        if (to === "open") for (const release of [...this.waitingForSlot]) release();
+      },
+    });
+  }
+
+  /** The circuit's state: `closed`, `open` or `half_open`. */
+  get breakerState(): BreakerState {
+    return this.breaker.state;
+  }
+
+  /** Calls waiting for a budget slot in this process. */
+  get budgetQueueDepth(): number {
+    return this.budget?.queueDepth ?? 0;
+  }
+
+  /** Adds an observer; returns a function that removes it. */
+  observe(observer: DeelObserver): () => void {
+    this.observers.add(observer);
+    return () => this.observers.delete(observer);
+  }
+
+  createSession(profileId: string, idempotencyKey: string, options: CallOptions = {}): Promise<MintedSession> {
+    // The same key on every attempt: that is what makes a retried POST safe.
+    return this.call(CREATE, options, (attempt) => this.client.createSession(profileId, idempotencyKey, attempt));
+  }
+
+  revokeSession(profileId: string, options: CallOptions = {}): Promise<RevokedSession> {
+    return this.call(REVOKE, options, (attempt) => this.client.revokeSession(profileId, attempt));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  private async call<T>(endpoint: DeelEndpoint, options: CallOptions, attemptOnce: (options: CallOptions) => Promise<T>): Promise<T> {
+    const arrived = Date.now();
+    const deadline = Math.min(options.deadline ?? Infinity, (options.startedAt ?? arrived) + this.timeoutMs);
+    const callerSignal = options.signal;
+    if (callerSignal?.aborted) throw new DeelError("unavailable", `The call to Deel was aborted by the caller before ${endpoint}`);
+
+    // One signal for every wait of this call: it fires at the deadline or when the caller aborts.
+    const waits = new AbortController();
+    const timer = setTimeout(() => waits.abort(), Math.max(0, deadline - arrived));
+    const onCallerAbort = () => waits.abort();
+    callerSignal?.addEventListener("abort", onCallerAbort, { once: true });
+    const attemptOptions: CallOptions = { deadline };
+    if (options.requestId !== undefined) attemptOptions.requestId = options.requestId;
+    if (callerSignal !== undefined) attemptOptions.signal = callerSignal;
+
+    let last: DeelError | undefined;
+    let lastWaitMs = 0;
+    let garbledRetried = false;
+    /** Ends the call: the last upstream error if there was one, else why no attempt could be made. */
+    const refuse = (attempt: number, reason: "breaker_open" | "budget" | "deadline", error: DeelError): DeelError => {
+      this.emit({ type: "rejected", endpoint, attempt, reason });
+      return last === undefined ? error : withRetryAfter(last, lastWaitMs);
+    };
+
+    try {
+      for (let attempt = 1; ; attempt += 1) {
+        // No attempt starts without its reserve left (e.g. after queueing behind the same profile):
+        // one that could only time out might still reach Deel, unseen by us.
+        if (deadline - Date.now() < this.reserveMs) {
+          throw refuse(attempt, "deadline", new DeelError("unavailable", `Too little of the ${this.timeoutMs}ms deadline was left to call ${endpoint}`));
+        }
+        // 1. An open circuit refuses before the call spends a budget slot.
+        try {
+          this.breaker.check();
+        } catch (error) {
+          throw refuse(attempt, "breaker_open", error as DeelError);
+        }
+        // 2. The organization's budget: wait for a slot that leaves the attempt time to run.
+        const waitStart = Date.now();
+        if (this.budget !== null) {
+          // A circuit that opens meanwhile releases the wait: the call would only fail fast after it.
+          let circuitOpened = false;
+          const release = () => {
+            circuitOpened = true;
+            waits.abort();
+          };
+          this.waitingForSlot.add(release);
+          try {
+            await this.budget.acquire(deadline - this.reserveMs, waits.signal);
+          } catch (error) {
+            if (!isDeelError(error)) throw error;
+            if (circuitOpened) throw refuse(attempt, "breaker_open", this.breakerError());
+            if (callerSignal?.aborted) throw error;
+            throw refuse(attempt, "budget", error);
+          } finally {
+            this.waitingForSlot.delete(release);
+          }
+        }
+        // 3. The circuit may have opened while the call waited; in half_open this takes the one probe.
+        let permit: BreakerPermit;
+        try {
+          permit = this.breaker.admit();
+        } catch (error) {
+          throw refuse(attempt, "breaker_open", error as DeelError);
+        }
+
+        const started = Date.now();
+        this.emit({ type: "attempt_start", endpoint, attempt, budgetWaitMs: started - waitStart });
+        try {
+          const result = await attemptOnce(attemptOptions);
+          permit.done("success");
+          this.emit({ type: "attempt_end", endpoint, attempt, outcome: "ok", status: endpoint === CREATE ? 201 : 204, durationMs: Date.now() - started });
+          return result;
+        } catch (error) {
+          const durationMs = Date.now() - started;
+          if (!isDeelError(error)) {
+            permit.done("neutral");
+            this.emit({ type: "attempt_end", endpoint, attempt, outcome: "error", durationMs });
+            throw error;
+          }
+          const aborted = callerSignal?.aborted === true;
+          permit.done(aborted ? "neutral" : this.healthOf(error));
+          last = error;
+
+          const retryInMs = aborted ? undefined : this.retryDelay(error, attempt, garbledRetried, deadline);
+          const end: DeelEvent = { type: "attempt_end", endpoint, attempt, outcome: error.kind, durationMs };
+          if (error.status !== undefined) end.status = error.status;
+          if (retryInMs !== undefined) end.retryInMs = retryInMs;
+          this.emit(end);
+          if (retryInMs === undefined) {
+            throw withRetryAfter(error, this.backoff(attempt));
+          }
+          if (error.kind === "bad_response") garbledRetried = true;
+          lastWaitMs = retryInMs;
+          try {
+            await sleep(retryInMs, waits.signal);
+          } catch {
+            throw withRetryAfter(error, retryInMs);
+          }
+        }
+      }
+    } finally {
+      clearTimeout(timer);
+      callerSignal?.removeEventListener("abort", onCallerAbort);
+    }
+  }
+
+  /** The breaker's fail-fast error. */
+  private breakerError(): DeelError {
+    try {
+      this.breaker.check();
+    } catch (error) {
+      return error as DeelError;
+    }
+    return new DeelError("unavailable", "Circuit open: Deel failed repeatedly; calls fail fast");
+  }
+
+  /** What an attempt's failure says about Deel's health. */
+  private healthOf(error: DeelError): BreakerOutcome {
+    switch (error.kind) {
+      case "unavailable":
+        return "failure";
+      case "bad_response":
+        // An answer outside the contract is Deel failing, unless it is a 4xx (it judged the request).
+        return isClientError(error) ? "success" : "failure";
+      case "invalid_input":
+        return "neutral";
+      default:
+        // 400, 401/403, 404, 429: Deel is up and answering.
+        return "success";
+    }
+  }
+
+  /** The wait before the next attempt, or undefined when the call must end with this error. */
+  private retryDelay(error: DeelError, attempt: number, garbledRetried: boolean, deadline: number): number | undefined {
+    const retryable =
+      error.kind === "unavailable" ||
+      error.kind === "rate_limited" ||
+      // A garbled success (truncated JSON, a 201 without a token…) may be a transient glitch, and a
+      // retried POST is replayed by its key: one more try, never more.
+      (error.kind === "bad_response" && !garbledRetried && error.status !== undefined && error.status >= 200 && error.status <= 299);
+    if (!retryable || attempt >= this.maxAttempts) return undefined;
+    const delay =
+      error.retryAfterSeconds !== undefined
+        ? Math.round(error.retryAfterSeconds * 1000 * (1 + 0.1 * this.random()))
+        : this.backoff(attempt);
+    // Only a wait that leaves the next attempt its reserve inside the deadline.
+    if (Date.now() + delay + this.reserveMs > deadline) return undefined;
+    return delay;
+  }
+
+  /** Exponential backoff with "equal jitter": between half and all of base · 2^(attempt-1), capped. */
+  private backoff(attempt: number): number {
+    const ceiling = Math.min(this.retryMaxMs, this.retryBaseMs * 2 ** (attempt - 1));
+    return Math.max(1, Math.round(ceiling / 2 + (ceiling / 2) * this.random()));
+  }
+
+  private emit(event: DeelEvent): void {
+    for (const observer of this.observers) {
+      try {
+        observer(event);
+      } catch {
+        // An observer must never break a call.
+      }
+    }
+  }
+}

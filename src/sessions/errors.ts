@@ -1,0 +1,25 @@
+/**
+ * Failures of the ledger's infrastructure (Redis), as opposed to Deel's. The GraphQL layer answers
+ * them as `UPSTREAM_UNAVAILABLE` ("try again shortly") with its own words; the message here is for
+ * the log and never holds a connection URL.
+ *
+ * - `unavailable`: the store (or the lock service) cannot be reached or did not answer in time.
+ * - `busy`: another replica's operation on the same profile held the profile's lock past the wait.
+ * - `fenced`: this replica lost the profile's lock while its operation ran (a long pause); a newer
+ *   operation had started, so this one's ledger write was refused to keep the newer state.
+ */
+export type LedgerErrorKind = "unavailable" | "busy" | "fenced";
+
+export class LedgerError extends Error {
+  readonly kind: LedgerErrorKind;
+
+  constructor(kind: LedgerErrorKind, message: string, options: { cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "LedgerError";
+    this.kind = kind;
+  }
+}
+
+export function isLedgerError(error: unknown): error is LedgerError {
+  return error instanceof LedgerError;
+}

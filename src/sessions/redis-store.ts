@@ -1,0 +1,174 @@
+import { LuaScript, closeRedisConnection, redisKeys, type Redis } from "../redis/connection.js";
+import { LedgerError } from "./errors.js";
+import { currentFence } from "./fencing.js";
+import type { SessionRecord } from "./record.js";
+import type { SessionStore } from "./store.js";
+
+/** How the record is kept in Redis: one JSON string per profile, times as ISO-8601 (readable in redis-cli). */
+interface StoredRecord {
+  profileId: string;
+  createdAt: string;
+  expiresAt: string;
+  revokedAt: string | null;
+  createdBy: string;
+  revokedBy: string | null;
+}
+
+export interface RedisSessionStoreOptions {
+  /** Key prefix (`REDIS_KEY_PREFIX`); records live at `<prefix>session:<profileId>`. */
+  keyPrefix: string;
+  /** How long a record stays after its session expires (`SESSION_RETENTION_DAYS`), in ms. */
+  retentionMs: number;
+  /** Close the connection in `close()` (true when the store opened it itself). Default false. */
+  ownsConnection?: boolean;
+}
+
+/**
+ * Writes a new record, replacing any earlier one, with its key expiring at expiresAt + retention.
+ * With a fencing token (ARGV[3] not empty), writes only while that token is still the profile's
+ * latest, i.e. the writer still holds the profile's lock: 1 written, 0 refused.
+ * A PXAT already in the past deletes the key at once (the record is past retention).
+ */
+const PUT = new LuaScript(`
+if ARGV[3] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[3] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2])
+return 1
+`);
+
+/**
+ * Marks a record revoked unless it already is (the first revokedAt/revokedBy stay), keeping its TTL.
+ * Returns {1, record} or {0} when there is no record; {-1} when the fencing token is stale.
+ */
+const MARK_REVOKED = new LuaScript(`
+if ARGV[3] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[3] then return {-1} end
+local raw = redis.call('GET', KEYS[1])
+if not raw then return {0} end
+local record = cjson.decode(raw)
+if record.revokedAt == nil or record.revokedAt == cjson.null then
+  record.revokedAt = ARGV[1]
+  record.revokedBy = ARGV[2]
+  raw = cjson.encode(record)
+  redis.call('SET', KEYS[1], raw, 'KEEPTTL')
+end
+return {1, raw}
+`);
+
+function toStored(record: SessionRecord): StoredRecord {
+  return {
+    profileId: record.profileId,
+    createdAt: record.createdAt.toISOString(),
+    expiresAt: record.expiresAt.toISOString(),
+    revokedAt: record.revokedAt === null ? null : record.revokedAt.toISOString(),
+    createdBy: record.createdBy,
+    revokedBy: record.revokedBy,
+  };
+}
+
+function date(value: unknown, field: string): Date {
+  const parsed = typeof value === "string" ? new Date(value) : new Date(Number.NaN);
+  if (!Number.isFinite(parsed.getTime())) throw new Error(`a ledger record in Redis has an unreadable ${field}`);
+  return parsed;
+}
+
+function fromStored(raw: string): SessionRecord {
+  const value = JSON.parse(raw) as Partial<Record<keyof StoredRecord, unknown>>;
+  if (typeof value.profileId !== "string" || typeof value.createdBy !== "string") {
+    throw new Error("a ledger record in Redis is not a session record");
+  }
+  return {
+    profileId: value.profileId,
+    createdAt: date(value.createdAt, "createdAt"),
+    expiresAt: date(value.expiresAt, "expiresAt"),
+    revokedAt: value.revokedAt === null || value.revokedAt === undefined ? null : date(value.revokedAt, "revokedAt"),
+    createdBy: value.createdBy,
+    revokedBy: typeof value.revokedBy === "string" ? value.revokedBy : null,
+  };
+}
+
+/**
+ * The ledger in Redis (`SESSION_STORE_URL=redis://…`), shared by every replica.
+ *
+ * Key layout: `<prefix>session:<profileId>` holds one JSON string. Its TTL is the session's expiry
+ * plus the retention period, so EXPIRED and REVOKED records stay readable for audit that long and
+ * then disappear by themselves. `getMany` is one MGET. Writes made inside the Redis serializer carry
+ * its fencing token and are refused once the writer has lost the profile's lock (LedgerError
+ * `fenced`). Every Redis failure is a LedgerError `unavailable`, raised fast (see redis/connection.ts).
+ */
+export class RedisSessionStore implements SessionStore {
+  private readonly keys: ReturnType<typeof redisKeys>;
+  private readonly retentionMs: number;
+  private readonly ownsConnection: boolean;
+
+  constructor(
+    private readonly redis: Redis,
+    options: RedisSessionStoreOptions,
+  ) {
+    if (!Number.isFinite(options.retentionMs) || options.retentionMs < 0) throw new TypeError("retentionMs must be ≥ 0");
+    this.keys = redisKeys(options.keyPrefix);
+    this.retentionMs = options.retentionMs;
+    this.ownsConnection = options.ownsConnection ?? false;
+  }
+
+  async get(profileId: string): Promise<SessionRecord | null> {
+    const raw = await this.call("GET", () => this.redis.get(this.keys.session(profileId)));
+    return raw === null ? null : fromStored(raw);
+  }
+
+  async getMany(profileIds: readonly string[]): Promise<Array<SessionRecord | null>> {
+    if (profileIds.length === 0) return [];
+    const raws = await this.call("MGET", () => this.redis.mget(profileIds.map((id) => this.keys.session(id))));
+    return raws.map((raw) => (raw === null ? null : fromStored(raw)));
+  }
+
+  async put(record: SessionRecord): Promise<void> {
+    const fence = currentFence(record.profileId);
+    const expireAt = record.expiresAt.getTime() + this.retentionMs;
+    const written = await this.call("SET", () =>
+      PUT.run(
+        this.redis,
+        [this.keys.session(record.profileId), this.keys.fence(record.profileId)],
+        [JSON.stringify(toStored(record)), expireAt, fence === undefined ? "" : String(fence)],
+      ),
+    );
+    if (Number(written) !== 1) throw fenced(record.profileId);
+  }
+
+  async markRevoked(profileId: string, revokedAt: Date, revokedBy: string): Promise<SessionRecord | null> {
+    const fence = currentFence(profileId);
+    const reply = (await this.call("revoke", () =>
+      MARK_REVOKED.run(
+        this.redis,
+        [this.keys.session(profileId), this.keys.fence(profileId)],
+        [revokedAt.toISOString(), revokedBy, fence === undefined ? "" : String(fence)],
+      ),
+    )) as [number, string?];
+    const [status, raw] = reply;
+    if (Number(status) === -1) throw fenced(profileId);
+    return raw === undefined ? null : fromStored(raw);
+  }
+
+  /** Rejects at once while disconnected, or after the command timeout when Redis does not answer. */
+  async ping(): Promise<void> {
+    await this.call("PING", () => this.redis.ping());
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsConnection) await closeRedisConnection(this.redis);
+  }
+
+  private async call<T>(operation: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new LedgerError("unavailable", `The session ledger (Redis) failed on ${operation}: ${reason}`, { cause: error });
+    }
+  }
+}
+
+function fenced(profileId: string): LedgerError {
+  return new LedgerError(
+    "fenced",
+    `Ledger write for profile ${profileId} refused: this replica's lock on the profile expired and a newer operation started`,
+  );
+}

@@ -1,0 +1,325 @@
+/**
+ * Resilience toward Deel, end to end: GraphQL over HTTP into the gateway, the gateway over HTTP into
+ * a sandbox with its fault switches on. Attempts are counted at the sandbox, with the
+ * Idempotency-Key each one carried.
+ */
+import { randomUUID } from "node:crypto";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { CreateWorkerSessionDocument, RevokeWorkerSessionDocument, WorkerSessionDocument } from "../generated/operations.js";
+import { MemorySessionStore } from "../../src/sessions/memory-store.js";
+import type { SessionStore } from "../../src/sessions/store.js";
+import { anAdminToken } from "../support/callers.js";
+import { codes, gql, startTestGateway, type GraphQLResponse, type TestGateway, type TestGatewayOptions } from "../support/gateway.js";
+
+/** Every test gateway here: no per-caller quota in the way of the load below. */
+function start(options: TestGatewayOptions = {}): Promise<TestGateway> {
+  return startTestGateway({ ...options, env: { CALLER_MUTATIONS_PER_MINUTE: "0", ...options.env } });
+}
+
+let admin: string;
+beforeAll(async () => {
+  admin = await anAdminToken("resilience-admin");
+});
+
+function create(gw: TestGateway, profileId: string, idempotencyKey?: string) {
+  return gql(gw.url, CreateWorkerSessionDocument, { input: { profileId, idempotencyKey: idempotencyKey ?? null } }, { token: admin });
+}
+function revoke(gw: TestGateway, profileId: string) {
+  return gql(gw.url, RevokeWorkerSessionDocument, { input: { profileId } }, { token: admin });
+}
+function read(gw: TestGateway, profileId: string) {
+  return gql(gw.url, WorkerSessionDocument, { profileId }, { token: admin });
+}
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+async function timed<T>(work: () => Promise<T>): Promise<{ result: T; ms: number }> {
+  const started = Date.now();
+  const result = await work();
+  return { result, ms: Date.now() - started };
+}
+function posts(gw: TestGateway) {
+  return gw.sandbox.requests.filter((r) => r.method === "POST").map((r) => ({ key: r.idempotencyKey, status: r.status, at: r.at }));
+}
+
+describe("retries, over HTTP", () => {
+  let gw: TestGateway;
+  let P1: string;
+  let P2: string;
+  beforeAll(async () => {
+    // The breaker has its own test below; here, the failures of one test would open it for the next.
+    gw = await start({ env: { DEEL_BREAKER_THRESHOLD: "0" } });
+    [P1, P2] = gw.sandbox.profiles as [string, string];
+  });
+  afterAll(() => gw.close());
+  afterEach(() => gw.sandbox.reset());
+
+  it("a revoke that meets one 503 succeeds after exactly 2 DELETEs", async () => {
+    await create(gw, P1);
+    gw.sandbox.reset();
+    gw.sandbox.injectFault({ kind: "status", status: 503 }, { times: 1, method: "DELETE" });
+    const response = await revoke(gw, P1);
+    expect(response.errors).toBeUndefined();
+    expect(response.data?.revokeWorkerSession.profileId).toBe(P1);
+    expect(gw.sandbox.requests.map((r) => [r.method, r.status])).toEqual([
+      ["DELETE", 503],
+      ["DELETE", 204],
+    ]);
+  });
+
+  it("a create that meets one 500 succeeds after exactly 2 POSTs carrying the same key, and one live token", async () => {
+    gw.sandbox.injectFault({ kind: "status", status: 500 }, { times: 1, method: "POST" });
+    const response = await create(gw, P1);
+    expect(response.errors).toBeUndefined();
+    const attempts = posts(gw);
+    expect(attempts.map((a) => a.status)).toEqual([500, 201]);
+    expect(attempts[0]?.key).toMatch(/^[0-9a-f-]{36}$/);
+    expect(attempts[1]?.key).toBe(attempts[0]?.key);
+    expect(response.data?.createWorkerSession.token).toBe(gw.sandbox.state(P1)?.token);
+    expect((await read(gw, P1)).data?.workerSession?.status).toBe("ACTIVE");
+  });
+
+  it("re-sends the key derived from the caller's idempotencyKey, never the raw key", async () => {
+    gw.sandbox.injectFault({ kind: "reset" }, { times: 1 });
+    const response = await create(gw, P2, "order-42");
+    expect(response.errors).toBeUndefined();
+    const keys = posts(gw).map((a) => a.key);
+    expect(keys).toHaveLength(2);
+    expect(keys[0]).toMatch(/^wsg1-/);
+    expect(keys[1]).toBe(keys[0]);
+  });
+
+  it("a create that meets one 429 with Retry-After: 1 succeeds after waiting about 1 s", async () => {
+    gw.sandbox.injectFault({ kind: "rate_limit", retryAfterSeconds: 1 }, { times: 1 });
+    const { result, ms } = await timed(() => create(gw, P1));
+    expect(result.errors).toBeUndefined();
+    expect(ms).toBeGreaterThanOrEqual(900);
+    expect(ms).toBeLessThan(5_000);
+    console.info(`[resilience] one 429 with Retry-After: 1: created after ${ms} ms`);
+    const attempts = posts(gw);
+    expect(attempts.map((a) => a.status)).toEqual([429, 201]);
+    expect(attempts[1]?.key).toBe(attempts[0]?.key);
+    expect((attempts[1]?.at ?? 0) - (attempts[0]?.at ?? 0)).toBeGreaterThanOrEqual(900);
+  });
+
+  it("a persistent 429 with Retry-After: 60 gives RATE_LIMITED with retryAfterSeconds well before 60 s", async () => {
+    gw.sandbox.injectFault({ kind: "rate_limit", retryAfterSeconds: 60 });
+    const { result, ms } = await timed(() => create(gw, P1));
+    expect(ms).toBeLessThan(10_000);
+    console.info(`[resilience] persistent 429 with Retry-After: 60: RATE_LIMITED after ${ms} ms`);
+    expect(codes(result)).toEqual(["RATE_LIMITED"]);
+    const seconds = result.errors?.[0]?.extensions?.retryAfterSeconds;
+    expect(Number.isInteger(seconds)).toBe(true);
+    expect(seconds).toBe(60);
+    expect(posts(gw)).toHaveLength(1);
+  });
+
+  it("a non-JSON body gives UPSTREAM_UNAVAILABLE without showing that body", async () => {
+    gw.sandbox.injectFault({ kind: "non_json", status: 502 });
+    const response = await create(gw, P2);
+    expect(codes(response)).toEqual(["UPSTREAM_UNAVAILABLE"]);
+    expect(response.raw).not.toMatch(/<html|<body|upstream trouble|DOCTYPE/i);
+    gw.sandbox.clearFaults();
+    gw.sandbox.injectFault({ kind: "raw", status: 201, body: "<html><body>maintenance page</body></html>", contentType: "text/html" });
+    const garbled = await create(gw, P2);
+    expect(codes(garbled)).toEqual(["UPSTREAM_UNAVAILABLE"]);
+    expect(garbled.raw).not.toMatch(/<html|maintenance/i);
+    // A garbled 201 is retried once (same key), never more.
+    expect(posts(gw).slice(-2).map((a) => a.status)).toEqual([201, 201]);
+  });
+
+  it("never retries 400, 401, 403 or 404", async () => {
+    for (const status of [400, 403, 404]) {
+      gw.sandbox.injectFault({ kind: "status", status }, { times: 1 });
+      await create(gw, P1);
+    }
+    expect(posts(gw).map((a) => a.status)).toEqual([400, 403, 404]);
+    const wrong = await start({ env: { DEEL_API_TOKEN: "deel-token-that-deel-does-not-know" } });
+    try {
+      expect(codes(await create(wrong, P1))).toEqual(["UPSTREAM_CREDENTIALS"]);
+      expect(wrong.sandbox.count({ status: 401 })).toBe(1);
+    } finally {
+      await wrong.close();
+    }
+  });
+});
+
+describe("the deadline, over HTTP", () => {
+  it("a hanging Deel gives UPSTREAM_UNAVAILABLE within the deadline plus a small margin, also to callers queued behind it", async () => {
+    const gw = await start({ env: { DEEL_TIMEOUT_MS: "600" } });
+    try {
+      const [P1] = gw.sandbox.profiles as [string];
+      gw.sandbox.injectFault({ kind: "hang" });
+      const { result, ms } = await timed(() => create(gw, P1));
+      expect(codes(result), `after ${ms} ms: ${result.raw.slice(0, 300)}`).toEqual(["UPSTREAM_UNAVAILABLE"]);
+      expect(ms, `${JSON.stringify(gw.sandbox.requests)} ${gw.logs.lines.filter((l) => /"level":(40|50)/.test(l)).join("\n").slice(0, 2000)}`).toBeGreaterThanOrEqual(550);
+      expect(ms).toBeLessThan(2_000);
+      console.info(`[resilience] hanging Deel, DEEL_TIMEOUT_MS=600: UPSTREAM_UNAVAILABLE after ${ms} ms`);
+      expect(posts(gw)).toEqual([expect.objectContaining({ status: 0 })]);
+
+      // Three at once on one profile: ordered, yet all answered within one deadline, because the
+      // deadline counts from arrival, not from the head of the profile's queue.
+      gw.sandbox.reset();
+      gw.sandbox.injectFault({ kind: "hang" });
+      const { result: all, ms: allMs } = await timed(() => Promise.all([create(gw, P1), revoke(gw, P1), create(gw, P1)]));
+      expect(all.map((r) => codes(r))).toEqual([["UPSTREAM_UNAVAILABLE"], ["UPSTREAM_UNAVAILABLE"], ["UPSTREAM_UNAVAILABLE"]]);
+      expect(allMs).toBeLessThan(2_000);
+      console.info(`[resilience] three queued on one hanging profile: all answered after ${allMs} ms, ${gw.sandbox.requests.length} request(s) reached Deel`);
+      expect(gw.sandbox.requests).toHaveLength(1);
+    } finally {
+      await gw.close();
+    }
+  });
+});
+
+describe("the outbound budget, over HTTP", () => {
+  // 15 distinct profiles, so that per-profile ordering does not chain the calls: only the budget paces them.
+  const profiles15 = Array.from({ length: 15 }, () => randomUUID());
+
+  it("15 concurrent creates against a sandbox that enforces 5 rps see zero upstream 429s", async () => {
+    const gw = await start({ env: { DEEL_RATE_LIMIT_RPS: "5" }, sandbox: { rateLimitRps: 5, profiles: profiles15 } });
+    try {
+      const profiles = gw.sandbox.profiles;
+      const responses = await Promise.all(Array.from({ length: 15 }, (_, i) => create(gw, profiles[i % profiles.length] as string)));
+      expect(gw.sandbox.count({ status: 429 })).toBe(0);
+      for (const response of responses) {
+        if (response.errors === undefined) continue;
+        expect(codes(response)).toEqual(["RATE_LIMITED"]);
+      }
+      // With the default 8 s deadline, three seconds of pacing fit: everybody got a token.
+      expect(responses.filter((r) => r.errors === undefined)).toHaveLength(15);
+      expect(gw.sandbox.count({ method: "POST", status: 201 })).toBe(15);
+      const arrivals = gw.sandbox.requests.map((r) => r.at);
+      console.info(`[resilience] 15 concurrent creates at 5 rps: 15 tokens, 0 upstream 429s, Deel arrivals spread over ${Math.max(...arrivals) - Math.min(...arrivals)} ms`);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it("a call that cannot start before its deadline gets RATE_LIMITED at once, not at its deadline", async () => {
+    const gw = await start({ env: { DEEL_RATE_LIMIT_RPS: "5", DEEL_TIMEOUT_MS: "1500" }, sandbox: { rateLimitRps: 5, profiles: profiles15 } });
+    try {
+      const profiles = gw.sandbox.profiles;
+      const timings = await Promise.all(Array.from({ length: 15 }, (_, i) => timed(() => create(gw, profiles[i % profiles.length] as string))));
+      expect(gw.sandbox.count({ status: 429 })).toBe(0);
+      const limited = timings.filter((t) => t.result.errors !== undefined);
+      const succeeded = timings.filter((t) => t.result.errors === undefined);
+      expect(succeeded.length).toBeGreaterThanOrEqual(5);
+      expect(limited.length).toBeGreaterThanOrEqual(1);
+      for (const { result, ms } of limited) {
+        expect(codes(result)).toEqual(["RATE_LIMITED"]);
+        const seconds = result.errors?.[0]?.extensions?.retryAfterSeconds;
+        expect(Number.isInteger(seconds) && (seconds as number) >= 1).toBe(true);
+        expect(ms).toBeLessThan(1_000);
+      }
+      expect(gw.sandbox.count({ method: "POST" })).toBe(succeeded.length);
+      console.info(
+        `[resilience] 15 creates, DEEL_TIMEOUT_MS=1500: ${succeeded.length} created, ${limited.length} RATE_LIMITED after at most ${Math.max(...limited.map((l) => l.ms))} ms (retryAfterSeconds ${[...new Set(limited.map((l) => l.result.errors?.[0]?.extensions?.retryAfterSeconds))].join(",")})`,
+      );
+    } finally {
+      await gw.close();
+    }
+  });
+});
+
+describe("the circuit breaker, over HTTP", () => {
+  it("40 calls against a Deel that always answers 500 reach it far fewer than 40 times, and succeed again once it recovers", async () => {
+    const gw = await start({ env: { DEEL_BREAKER_COOLDOWN_MS: "500" } });
+    try {
+      const profiles = gw.sandbox.profiles;
+      gw.sandbox.injectFault({ kind: "status", status: 500 });
+      const responses = await Promise.all(Array.from({ length: 40 }, (_, i) => create(gw, profiles[i % profiles.length] as string)));
+      expect(responses.map((r) => codes(r)[0])).toEqual(Array(40).fill("UPSTREAM_UNAVAILABLE"));
+      // DEEL_BREAKER_THRESHOLD=5: the circuit opens after 5 failed attempts; a retry already under
+      // way may add one or two. Without it: 40 calls × 3 attempts = 120.
+      expect(gw.sandbox.requests.length).toBeGreaterThanOrEqual(5);
+      expect(gw.sandbox.requests.length).toBeLessThanOrEqual(8);
+      console.info(`[resilience] 40 calls against a failing Deel reached it ${gw.sandbox.requests.length} times`);
+
+      gw.sandbox.clearFaults();
+      const before = gw.sandbox.requests.length;
+      expect(codes(await create(gw, profiles[0] as string))).toEqual(["UPSTREAM_UNAVAILABLE"]); // still open: fails fast
+      expect(gw.sandbox.requests.length).toBe(before);
+      await sleep(600);
+      const back = await Promise.all(profiles.map((p) => create(gw, p)));
+      // One probe first, then everybody: the probe closes the circuit and the rest queue behind nothing.
+      expect(back.filter((r) => r.errors === undefined).length).toBeGreaterThanOrEqual(1);
+      const again = await Promise.all(profiles.map((p) => create(gw, p)));
+      expect(again.map((r) => r.errors)).toEqual(Array(profiles.length).fill(undefined));
+    } finally {
+      await gw.close();
+    }
+  });
+});
+
+describe("per-profile ordering under load", () => {
+  it("after 200 random concurrent creates and revokes on 5 profiles, every ledger record equals Deel's state", async () => {
+    // A ledger whose writes take a random 0–10 ms: without per-profile ordering, a create and a
+    // revoke applied at Deel in one order would then land in the ledger in the other.
+    const ledger = new MemorySessionStore();
+    const pause = () => sleep(Math.random() * 10);
+    const slowLedger: SessionStore = {
+      get: (profileId) => ledger.get(profileId),
+      getMany: (profileIds) => ledger.getMany(profileIds),
+      put: async (record) => {
+        await pause();
+        return ledger.put(record);
+      },
+      markRevoked: async (profileId, revokedAt, revokedBy) => {
+        await pause();
+        return ledger.markRevoked(profileId, revokedAt, revokedBy);
+      },
+      ping: () => ledger.ping(),
+      close: () => ledger.close(),
+    };
+    const gw = await start({ sandbox: { latencyMs: 2 }, overrides: { store: slowLedger } });
+    try {
+      const profiles = gw.sandbox.profiles;
+      // A seeded generator, so that a failure can be replayed.
+      let seed = 20250517;
+      const random = () => {
+        seed = (seed * 1103515245 + 12345) % 2 ** 31;
+        return seed / 2 ** 31;
+      };
+      // A few transient faults along the way: retried, and applied before Deel does anything.
+      gw.sandbox.injectFault({ kind: "status", status: 503 }, { times: 2 });
+      gw.sandbox.injectFault({ kind: "reset" }, { times: 2 });
+      const plan = Array.from({ length: 200 }, () => ({
+        profile: profiles[Math.floor(random() * profiles.length)] as string,
+        action: random() < 0.6 ? ("create" as const) : ("revoke" as const),
+      }));
+      const responses: Array<GraphQLResponse<unknown>> = await Promise.all(
+        plan.map(({ profile, action }) => (action === "create" ? create(gw, profile) : revoke(gw, profile))),
+      );
+      const failed = responses.filter((r) => r.errors !== undefined);
+      expect(failed.map((r) => codes(r))).toEqual([]);
+
+      const handedOut = new Set(
+        responses.flatMap((r) => {
+          const token = (r.data as { createWorkerSession?: { token: string } } | null | undefined)?.createWorkerSession?.token;
+          return token === undefined ? [] : [token];
+        }),
+      );
+      // One mint per successful create: no retry minted a second token.
+      expect(gw.sandbox.count({ method: "POST", status: 201 })).toBe(handedOut.size);
+
+      for (const profile of profiles) {
+        const deel = gw.sandbox.state(profile);
+        const ledger = (await read(gw, profile)).data?.workerSession;
+        if (deel === undefined) {
+          expect(ledger ?? null).toBeNull();
+          continue;
+        }
+        expect(ledger).toBeTruthy();
+        expect({ status: ledger?.status, expiresAt: ledger?.expiresAt }).toEqual({
+          status: deel.revoked ? "REVOKED" : "ACTIVE",
+          expiresAt: deel.expiresAt.toISOString(),
+        });
+        // The token Deel holds was handed to a caller: no state was lost on the way.
+        expect(handedOut.has(deel.token)).toBe(true);
+      }
+    } finally {
+      await gw.close();
+    }
+  });
+});

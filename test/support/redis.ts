@@ -1,0 +1,159 @@
+/**
+ * Whether the Redis suites run, and helpers for them.
+ *
+ * Redis is `REDIS_URL`, else 127.0.0.1:6379, probed once per test file with a short timeout. When it
+ * does not answer: with `REQUIRE_REDIS=1` (CI) the importing test file fails loudly; otherwise the
+ * Redis suites are skipped and one line on stderr says which suite and why.
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { createServer } from "node:net";
+import { Redis } from "ioredis";
+import { describe } from "vitest";
+import { createRedisConnection, describeRedisUrl, waitUntilReady } from "../../src/redis/connection.js";
+
+const explicitUrl = process.env.REDIS_URL?.trim();
+export const REDIS_URL = explicitUrl !== undefined && explicitUrl !== "" ? explicitUrl : "redis://127.0.0.1:6379";
+export const REDIS_REQUIRED = process.env.REQUIRE_REDIS === "1";
+
+/** Null when Redis answered PING; otherwise why not. */
+async function probe(url: string): Promise<string | null> {
+  const client = new Redis(url, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    connectTimeout: 700,
+    commandTimeout: 700,
+    retryStrategy: () => null,
+  });
+  let cause: string | undefined;
+  client.on("error", (error: Error) => {
+    cause ??= error.message;
+  });
+  try {
+    await client.connect();
+    const pong = await client.ping();
+    return pong === "PONG" ? null : `PING answered ${String(pong)}`;
+  } catch (error) {
+    // The connection error itself (ECONNREFUSED …) arrives as an event; the rejection only says "closed".
+    return (cause ?? (error instanceof Error ? error.message : String(error))).replace(/\.$/, "");
+  } finally {
+    client.disconnect();
+  }
+}
+
+const failure = await probe(REDIS_URL);
+export const redisAvailable = failure === null;
+const source = explicitUrl !== undefined && explicitUrl !== "" ? "REDIS_URL" : "the default";
+const why = failure === null ? "" : `Redis at ${describeRedisUrl(REDIS_URL)} (${source}) did not answer: ${failure}`;
+
+if (failure !== null && REDIS_REQUIRED) {
+  throw new Error(`REQUIRE_REDIS=1, but ${why}. Start redis-server (see .ci/run) or unset REQUIRE_REDIS.`);
+}
+
+/** `describe` for a suite that needs Redis: skipped, with one line saying so, when Redis is absent. */
+export function describeRedis(name: string, body: () => void): void {
+  if (!redisAvailable) {
+    process.stderr.write(`[redis] SKIPPED "${name}": ${why}. Set REDIS_URL or start redis-server on 127.0.0.1:6379 to run it.\n`);
+  }
+  describe.skipIf(!redisAvailable)(name, body);
+}
+
+/** A key prefix no other test (or test run) uses. */
+export function uniquePrefix(label = "t"): string {
+  return `wsgtest:${label}:${randomBytes(5).toString("hex")}:`;
+}
+
+/** A fresh fail-fast connection (the gateway's own settings), ready to use. */
+export async function connect(url = REDIS_URL): Promise<Redis> {
+  const client = createRedisConnection(url, { name: "wsg-test" });
+  if (!(await waitUntilReady(client, 3000))) {
+    client.disconnect();
+    throw new Error(`Redis at ${describeRedisUrl(url)} did not become ready`);
+  }
+  return client;
+}
+
+/** Deletes every key under `prefix` (SCAN, never FLUSH*). */
+export async function deletePrefix(prefix: string, url = REDIS_URL): Promise<number> {
+  const client = await connect(url);
+  let deleted = 0;
+  try {
+    let cursor = "0";
+    do {
+      const [next, keys] = await client.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 500);
+      cursor = next;
+      if (keys.length > 0) deleted += await client.del(...keys);
+    } while (cursor !== "0");
+  } finally {
+    client.disconnect();
+  }
+  return deleted;
+}
+
+/** A port nobody listens on right now. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export const redisServerInstalled = spawnSync("redis-server", ["--version"], { stdio: "ignore" }).status === 0;
+
+/**
+ * A throwaway redis-server of our own on a free port (no persistence), to stop and start again:
+ * outage tests never touch the shared one.
+ */
+export class ThrowawayRedis {
+  private child: ChildProcess | undefined;
+
+  private constructor(readonly port: number) {}
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  static async start(): Promise<ThrowawayRedis> {
+    const server = new ThrowawayRedis(await freePort());
+    await server.start();
+    return server;
+  }
+
+  /** Starts (or restarts, on the same port) and resolves once it answers PING. */
+  async start(): Promise<void> {
+    if (this.child !== undefined) return;
+    const child = spawn(
+      "redis-server",
+      ["--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"],
+      { stdio: "ignore" },
+    );
+    this.child = child;
+    child.once("exit", () => {
+      if (this.child === child) this.child = undefined;
+    });
+    const deadline = Date.now() + 5000;
+    while (Date.now() < deadline) {
+      if ((await probe(this.url)) === null) return;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new Error(`the throwaway redis-server on port ${this.port} did not start`);
+  }
+
+  /** Kills it at once (SIGKILL: an outage, not a shutdown) and waits until it is gone. */
+  async kill(): Promise<void> {
+    const child = this.child;
+    if (child === undefined) return;
+    this.child = undefined;
+    await new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      child.once("exit", () => resolve());
+      child.kill("SIGKILL");
+    });
+  }
+}

@@ -1,0 +1,161 @@
+/**
+ * Per-profile ordering across replicas: two serializers on separate connections (two "replicas")
+ * never run tasks for one profile at the same time, take turns fairly, let a crashed holder's lock
+ * lapse, fence off a holder that outlived its lock, and fail fast without Redis.
+ */
+import { randomUUID } from "node:crypto";
+import { afterAll, expect, it } from "vitest";
+import type { Redis } from "ioredis";
+import { createRedisConnection, redisKeys } from "../../src/redis/connection.js";
+import { RedisProfileSerializer, type RedisProfileSerializerOptions } from "../../src/sessions/redis-serializer.js";
+import { RedisSessionStore } from "../../src/sessions/redis-store.js";
+import type { SessionRecord } from "../../src/sessions/record.js";
+import { connect, deletePrefix, describeRedis, uniquePrefix } from "../support/redis.js";
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function record(profileId: string, createdBy: string): SessionRecord {
+  return {
+    profileId,
+    createdAt: new Date(),
+    expiresAt: new Date(Date.now() + 3600_000),
+    revokedAt: null,
+    createdBy,
+    revokedBy: null,
+  };
+}
+
+describeRedis("per-profile ordering across replicas (Redis lock + fencing)", () => {
+  const prefix = uniquePrefix("order");
+  const connections: Redis[] = [];
+  const replica = async (options: Partial<RedisProfileSerializerOptions> = {}) => {
+    const connection = await connect();
+    connections.push(connection);
+    return {
+      connection,
+      serializer: new RedisProfileSerializer(connection, { keyPrefix: prefix, ...options }),
+      store: new RedisSessionStore(connection, { keyPrefix: prefix, retentionMs: 60_000 }),
+    };
+  };
+  afterAll(async () => {
+    for (const connection of connections) connection.disconnect();
+    await deletePrefix(prefix);
+  });
+
+  it("never runs two tasks for one profile at once, across replicas, and alternates between them", async () => {
+    const a = await replica();
+    const b = await replica();
+    const profileId = randomUUID();
+    let inside = 0;
+    let most = 0;
+    const order: string[] = [];
+    const task = (name: string) => async () => {
+      inside += 1;
+      most = Math.max(most, inside);
+      await sleep(10);
+      order.push(name);
+      inside -= 1;
+    };
+    await Promise.all(Array.from({ length: 16 }, (_, i) => (i % 2 === 0 ? a : b).serializer.run(profileId, task(i % 2 === 0 ? "A" : "B"))));
+    expect(most).toBe(1);
+    expect(order).toHaveLength(16);
+    // Fair: neither replica runs all of its queue while the other waits.
+    const switches = order.filter((name, i) => i > 0 && name !== order[i - 1]).length;
+    expect(switches).toBeGreaterThanOrEqual(8);
+    // Different profiles do not wait for each other: the two tasks overlap.
+    const spans: Array<[number, number]> = [];
+    const timed = async () => {
+      const start = Date.now();
+      await sleep(200);
+      spans.push([start, Date.now()]);
+    };
+    await Promise.all([a.serializer.run(randomUUID(), timed), b.serializer.run(randomUUID(), timed)]);
+    const [first, second] = spans.sort((x, y) => x[0] - y[0]) as [[number, number], [number, number]];
+    expect(second[0]).toBeLessThan(first[1]);
+  });
+
+  it("keeps the lock while a slow task runs past the lock's TTL (renewal)", async () => {
+    const a = await replica({ lockTtlMs: 300 });
+    const b = await replica({ lockTtlMs: 300 });
+    const profileId = randomUUID();
+    let aDone = 0;
+    const slow = a.serializer.run(profileId, async () => {
+      await sleep(900);
+      aDone = Date.now();
+    });
+    await sleep(50);
+    let bStarted = 0;
+    await b.serializer.run(profileId, async () => {
+      bStarted = Date.now();
+    });
+    await slow;
+    expect(bStarted).toBeGreaterThanOrEqual(aDone);
+  });
+
+  it("lets a crashed replica's lock lapse within its TTL", async () => {
+    const b = await replica();
+    const profileId = randomUUID();
+    // A replica that died holding the lock: nobody renews or releases it.
+    await b.connection.set(redisKeys(prefix).lock(profileId), "dead-replica", "PX", 400);
+    const started = Date.now();
+    await b.serializer.run(profileId, async () => undefined);
+    const waited = Date.now() - started;
+    expect(waited).toBeGreaterThanOrEqual(350);
+    expect(waited).toBeLessThan(1000);
+  });
+
+  it("fences off a holder that outlived its lock: its ledger write is refused and the newer state stays", async () => {
+    // Renewal stops at once (maxHoldMs 0): a replica paused past its lock's TTL, as in a long GC pause.
+    const a = await replica({ lockTtlMs: 200, maxHoldMs: 0 });
+    const b = await replica({ lockTtlMs: 200 });
+    const profileId = randomUUID();
+    const stale = a.serializer.run(profileId, async () => {
+      await sleep(500);
+      await a.store.put(record(profileId, "stale-replica"));
+    });
+    await sleep(250);
+    await b.serializer.run(profileId, () => b.store.put(record(profileId, "newer-replica")));
+    await expect(stale).rejects.toMatchObject({ name: "LedgerError", kind: "fenced" });
+    expect((await b.store.get(profileId))?.createdBy).toBe("newer-replica");
+  });
+
+  it("gives up with LedgerError busy when the lock stays taken past the wait", async () => {
+    const a = await replica();
+    const b = await replica({ acquireTimeoutMs: 200 });
+    const profileId = randomUUID();
+    const holding = a.serializer.run(profileId, () => sleep(700));
+    await sleep(30);
+    const started = Date.now();
+    let ran = false;
+    await expect(
+      b.serializer.run(profileId, async () => {
+        ran = true;
+      }),
+    ).rejects.toMatchObject({ name: "LedgerError", kind: "busy" });
+    expect(Date.now() - started).toBeLessThan(450);
+    expect(ran).toBe(false);
+    await holding;
+    // The one that gave up left the line: the next caller is not held behind a ghost.
+    const next = Date.now();
+    await b.serializer.run(profileId, async () => undefined);
+    expect(Date.now() - next).toBeLessThan(200);
+  });
+
+  it("fails fast with LedgerError unavailable, without running the task, when Redis cannot be reached", async () => {
+    const unreachable = createRedisConnection("redis://127.0.0.1:1");
+    const serializer = new RedisProfileSerializer(unreachable, { keyPrefix: prefix });
+    try {
+      let ran = false;
+      const started = Date.now();
+      await expect(
+        serializer.run(randomUUID(), async () => {
+          ran = true;
+        }),
+      ).rejects.toMatchObject({ name: "LedgerError", kind: "unavailable" });
+      expect(Date.now() - started).toBeLessThan(200);
+      expect(ran).toBe(false);
+    } finally {
+      unreachable.disconnect();
+    }
+  });
+});

@@ -1,0 +1,72 @@
+/**
+ * How the service records a mint that Deel *replayed* (same Idempotency-Key): the case retries make
+ * common, when an attempt's answer is lost after Deel minted and the retry gets the replay.
+ */
+import pino from "pino";
+import { describe, expect, it } from "vitest";
+import type { CallOptions, DeelApi, MintedSession } from "../../src/deel/types.js";
+import { MemorySessionStore } from "../../src/sessions/memory-store.js";
+import { WorkerSessionService } from "../../src/sessions/service.js";
+
+const P = "6f1e2d3c-4b5a-4978-8a69-0b1c2d3e4f50";
+const actor = { sub: "caller-1", requestId: "req-1", log: pino({ level: "silent" }) };
+
+function deelAnswering(minted: MintedSession, seen: CallOptions[] = []): DeelApi {
+  return {
+    createSession: async (_profileId, _key, options) => {
+      seen.push(options ?? {});
+      return minted;
+    },
+    revokeSession: async () => ({}),
+  };
+}
+
+async function ledgerWith(expiresAt: Date, revoked = false): Promise<MemorySessionStore> {
+  const store = new MemorySessionStore();
+  await store.put({
+    profileId: P,
+    createdAt: new Date(expiresAt.getTime() - 86_400_000),
+    expiresAt,
+    revokedAt: revoked ? new Date() : null,
+    createdBy: "earlier",
+    revokedBy: revoked ? "earlier" : null,
+  });
+  return store;
+}
+
+describe("a replayed mint", () => {
+  it("is recorded when it was minted after the ledger's session (a retry's replay of its own first attempt)", async () => {
+    const store = await ledgerWith(new Date("2030-01-01T00:00:00Z"), true);
+    const later = new Date("2030-01-01T00:05:00Z");
+    const service = new WorkerSessionService({ deel: deelAnswering({ token: "t2", expiresAt: later, replayed: true }), store });
+    const created = await service.create(actor, P, undefined);
+    expect(created.session).toMatchObject({ expiresAt: later, revokedAt: null, createdBy: "caller-1" });
+    expect(await store.get(P)).toMatchObject({ expiresAt: later, revokedAt: null });
+  });
+
+  it("never overwrites a newer ledger record, nor a known one", async () => {
+    const newer = new Date("2030-01-02T00:00:00Z");
+    const store = await ledgerWith(newer, true);
+    const older = new Date("2030-01-01T00:00:00Z");
+    const service = new WorkerSessionService({ deel: deelAnswering({ token: "t1", expiresAt: older, replayed: true }), store });
+    await service.create(actor, P, "key");
+    expect(await store.get(P)).toMatchObject({ expiresAt: newer, createdBy: "earlier", revokedBy: "earlier" });
+
+    const same = new WorkerSessionService({ deel: deelAnswering({ token: "t3", expiresAt: newer, replayed: true }), store });
+    const replayed = await same.create(actor, P, "key");
+    expect(replayed.session).toMatchObject({ createdBy: "earlier", revokedBy: "earlier" });
+  });
+
+  it("passes when the mutation began, so that the Deel deadline counts time queued behind the profile", async () => {
+    const seen: CallOptions[] = [];
+    const service = new WorkerSessionService({
+      deel: deelAnswering({ token: "t", expiresAt: new Date("2030-01-01T00:00:00Z"), replayed: false }, seen),
+      store: new MemorySessionStore(),
+    });
+    const before = Date.now();
+    await service.create(actor, P, undefined);
+    expect(seen[0]?.startedAt).toBeGreaterThanOrEqual(before);
+    expect(seen[0]?.startedAt).toBeLessThanOrEqual(Date.now());
+    expect(seen[0]?.requestId).toBe("req-1");
+  });
+});
