@@ -1,17 +1,20 @@
 import "reflect-metadata";
 import { randomUUID } from "node:crypto";
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { ApolloServer } from "@apollo/server";
 import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
-import { ApolloServerPluginInlineTraceDisabled, ApolloServerPluginLandingPageDisabled } from "@apollo/server/plugin/disabled";
+import {
+  ApolloServerPluginCacheControlDisabled,
+  ApolloServerPluginInlineTraceDisabled,
+  ApolloServerPluginLandingPageDisabled,
+} from "@apollo/server/plugin/disabled";
 import { ApolloServerPluginLandingPageLocalDefault } from "@apollo/server/plugin/landingPage/default";
-import { expressMiddleware } from "@as-integrations/express5";
-import cors, { type CorsOptions } from "cors";
+import cors from "cors";
 import express, { type NextFunction, type Request, type Response } from "express";
 import type { Logger } from "pino";
 import { CallerQuota } from "./auth/caller-quota.js";
-import { requireRouterSecret } from "./auth/router-secret.js";
+import { routerSecretCheck } from "./auth/router-secret.js";
 import { AuthError, CallerVerifier } from "./auth/verifier.js";
 import type { Config } from "./config.js";
 import { createDeelStack, type BreakerState, type DeelStack } from "./deel/create-deel.js";
@@ -21,6 +24,7 @@ import { createContext, type GatewayContext } from "./graphql/context.js";
 import { createFormatError } from "./graphql/errors.js";
 import { requestLimits } from "./graphql/limits.js";
 import { buildGatewaySchema } from "./graphql/schema.js";
+import { createGraphQLHandler } from "./http/graphql-handler.js";
 import { createLogger } from "./http/logger.js";
 import { GatewayMetrics } from "./http/metrics.js";
 import { createInfrastructure } from "./infrastructure.js";
@@ -51,6 +55,9 @@ export interface App {
   /** Stops accepting, lets in-flight requests finish (bounded), then closes the store. */
   close(): Promise<void>;
 }
+
+/** What every request carries once it has been given its id. */
+type GatewayRequest = IncomingMessage & { requestId: string; log: Logger };
 
 declare module "express-serve-static-core" {
   interface Request {
@@ -104,8 +111,10 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
 
   const app = express();
   app.disable("x-powered-by");
+  // Operations routes only: no answer here is a cacheable representation worth an ETag.
+  app.set("etag", false);
   app.set("trust proxy", false);
-  const server = createServer(app);
+  const server = createServer();
 
   const apollo = new ApolloServer<GatewayContext>({
     schema: await buildGatewaySchema(),
@@ -126,18 +135,12 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       ApolloServerPluginDrainHttpServer({ httpServer: server }),
       // Federated tracing (ftv1) costs time on every request; off unless a deployment needs it.
       ApolloServerPluginInlineTraceDisabled(),
+      // Nothing here is cacheable by a CDN; the cache-control plugin would hook every field.
+      ApolloServerPluginCacheControlDisabled(),
       config.production ? ApolloServerPluginLandingPageDisabled() : ApolloServerPluginLandingPageLocalDefault({ embed: true }),
     ],
   });
   await apollo.start();
-
-  app.use((req: Request, res: Response, next: NextFunction) => {
-    const given = req.headers["x-request-id"];
-    req.requestId = typeof given === "string" && REQUEST_ID.test(given) ? given : randomUUID();
-    req.log = logger.child({ requestId: req.requestId });
-    res.setHeader("x-request-id", req.requestId);
-    next();
-  });
 
   app.get("/healthz", (_req, res) => {
     res.json({ status: "ok" });
@@ -155,10 +158,15 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     res.setHeader("content-type", metrics.registry.contentType);
     res.send(await metrics.registry.metrics());
   });
+  app.use((req: Request, res: Response) => {
+    res.status(404).json({ error: "not found", path: req.path.slice(0, 200) });
+  });
+  app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
+    req.log.error({ err: error }, "HTTP request failed");
+    if (!res.headersSent) res.status(500).json({ error: "request failed" });
+  });
 
-  if (config.routerSecret !== undefined) app.use("/graphql", requireRouterSecret(config.routerSecret));
-
-  const corsOptions: CorsOptions = {
+  const corsHandler = cors({
     origin: config.localMode ? [...config.corsOrigins, APOLLO_SANDBOX_ORIGIN] : config.corsOrigins,
     methods: ["GET", "POST", "OPTIONS"],
     allowedHeaders: [
@@ -172,35 +180,58 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     ],
     exposedHeaders: ["x-request-id"],
     maxAge: 600,
-  };
-  app.use(
-    "/graphql",
-    cors(corsOptions),
-    express.json({ limit: MAX_BODY_BYTES }),
-    expressMiddleware(apollo, {
-      context: async ({ req }) => {
-        let caller = null;
-        let authError: AuthError | null = null;
-        try {
-          caller = await verifier.verify(req.headers.authorization);
-        } catch (error) {
-          authError = error instanceof AuthError ? error : new AuthError("Caller could not be verified");
-          if (!(error instanceof AuthError)) req.log.error({ err: error }, "caller verification failed unexpectedly");
-        }
-        return createContext({ requestId: req.requestId, log: req.log, caller, authError, sessions, quota });
-      },
-    }),
-  );
-
-  app.use((req: Request, res: Response) => {
-    res.status(404).json({ error: "not found", path: req.path.slice(0, 200) });
   });
-  // Body-parser and other HTTP-level errors: a status and a short reason, never a stack.
-  app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const status = typeof (error as { status?: unknown }).status === "number" ? (error as { status: number }).status : 500;
-    if (status >= 500) req.log.error({ err: error }, "HTTP request failed");
-    const reason = status === 413 ? "request body too large" : status === 400 ? "malformed request body" : "request failed";
-    if (!res.headersSent) res.status(status).json({ errors: [{ message: reason, extensions: { code: status === 500 ? "INTERNAL_SERVER_ERROR" : "BAD_REQUEST" } }] });
+  const routerSecretOk = config.routerSecret === undefined ? undefined : routerSecretCheck(config.routerSecret);
+  const graphql = createGraphQLHandler(apollo, {
+    maxBodyBytes: MAX_BODY_BYTES,
+    context: async (req) => {
+      const { requestId, log } = req as GatewayRequest;
+      let caller = null;
+      let authError: AuthError | null = null;
+      try {
+        caller = await verifier.verify(req.headers.authorization);
+      } catch (error) {
+        authError = error instanceof AuthError ? error : new AuthError("Caller could not be verified");
+        if (!(error instanceof AuthError)) log.error({ err: error }, "caller verification failed unexpectedly");
+      }
+      return createContext({ requestId, log, caller, authError, sessions, quota });
+    },
+  });
+
+  /**
+   * Every request gets its id first. /graphql is served by Apollo on the plain node:http request
+   * (the hot path); the operations routes by express.
+   */
+  server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+    const given = req.headers["x-request-id"];
+    const requestId = typeof given === "string" && REQUEST_ID.test(given) ? given : randomUUID();
+    const log = logger.child({ requestId });
+    Object.assign(req, { requestId, log });
+    res.setHeader("x-request-id", requestId);
+    const url = req.url ?? "/";
+    const queryAt = url.indexOf("?");
+    if ((queryAt === -1 ? url : url.slice(0, queryAt)) !== "/graphql") {
+      app(req, res);
+      return;
+    }
+    if (routerSecretOk !== undefined && !routerSecretOk(req.headers["router-authorization"])) {
+      log.warn("refused a request without the router secret");
+      res.statusCode = 401;
+      res.setHeader("content-type", "application/json; charset=utf-8");
+      res.end(JSON.stringify({ errors: [{ message: "This subgraph only answers the supergraph router", extensions: { code: "UNAUTHENTICATED" } }] }));
+      return;
+    }
+    corsHandler(req, res, (corsError?: unknown) => {
+      const failed = (error: unknown) => {
+        log.error({ err: error }, "GraphQL request failed outside GraphQL");
+        if (!res.headersSent) {
+          res.statusCode = 500;
+          res.end(JSON.stringify({ errors: [{ message: "Internal server error", extensions: { code: "INTERNAL_SERVER_ERROR" } }] }));
+        } else res.destroy();
+      };
+      if (corsError !== undefined) return failed(corsError);
+      graphql(req, res).catch(failed);
+    });
   });
 
   let closing: Promise<void> | undefined;

@@ -1,4 +1,5 @@
-import type { GraphQLError, GraphQLResolveInfo } from "graphql";
+import type { GraphQLError, GraphQLResolveInfo, GraphQLSchema } from "graphql";
+import { applyMiddleware, type IMiddleware } from "graphql-middleware";
 import { allow, chain, deny, rule, shield } from "graphql-shield";
 import { isUuid } from "../deel/profile-id.js";
 import type { GatewayContext } from "../graphql/context.js";
@@ -132,35 +133,57 @@ const withinCallerQuota = rule("withinCallerQuota", { cache: "no_cache" })(
   },
 );
 
-/** The permission map, applied to the built subgraph schema with graphql-middleware. */
-export const permissions = shield(
-  {
-    Query: {
-      workerSession: chain(isAuthenticated, validProfileIdArg, hasScope(Scope.read), mayReachArgProfile),
-      // Federation plumbing: composition reads _service; entity fetches go through _entities,
-      // whose fields (Worker.session) carry the real rules.
-      _service: allow,
-      _entities: allow,
-    },
-    Mutation: {
-      createWorkerSession: chain(isAuthenticated, validCreateInput, hasScope(Scope.create), mayReachInputProfile, withinCallerQuota),
-      revokeWorkerSession: chain(isAuthenticated, validRevokeInput, hasScope(Scope.revoke), mayReachInputProfile, withinCallerQuota),
-    },
-    Worker: {
-      profileId: allow,
-      session: chain(isAuthenticated, validParentProfileId, hasScope(Scope.read), mayReachParentProfile),
-    },
-    // Reached only through a field above that has already applied the rules for its profile.
-    WorkerSession: allow,
-    CreateWorkerSessionPayload: allow,
-    RevokeWorkerSessionPayload: allow,
-    _Service: allow,
+/** Who may do what: the rule tree, one entry per type of the schema that a caller can reach. */
+const ruleTree = {
+  Query: {
+    workerSession: chain(isAuthenticated, validProfileIdArg, hasScope(Scope.read), mayReachArgProfile),
+    // Federation plumbing: composition reads _service; entity fetches go through _entities,
+    // whose fields (Worker.session) carry the real rules.
+    _service: allow,
+    _entities: allow,
   },
-  {
-    fallbackRule: deny,
-    fallbackError: () => forbidden(),
-    // Resolver errors (Deel, ledger) pass to formatError, which translates or masks them.
-    allowExternalErrors: true,
-    debug: false,
+  Mutation: {
+    createWorkerSession: chain(isAuthenticated, validCreateInput, hasScope(Scope.create), mayReachInputProfile, withinCallerQuota),
+    revokeWorkerSession: chain(isAuthenticated, validRevokeInput, hasScope(Scope.revoke), mayReachInputProfile, withinCallerQuota),
   },
-);
+  Worker: {
+    profileId: allow,
+    session: chain(isAuthenticated, validParentProfileId, hasScope(Scope.read), mayReachParentProfile),
+  },
+  // Reached only through a field above that has already applied the rules for its profile.
+  WorkerSession: allow,
+  CreateWorkerSessionPayload: allow,
+  RevokeWorkerSessionPayload: allow,
+  _Service: allow,
+};
+
+/** The permission map as graphql-shield middleware. */
+export const permissions = shield(ruleTree, {
+  fallbackRule: deny,
+  fallbackError: () => forbidden(),
+  // Resolver errors (Deel, ledger) pass to formatError, which translates or masks them.
+  allowExternalErrors: true,
+  debug: false,
+});
+
+/**
+ * Applies the permission map to a schema. Fields whose rule is the constant `allow` are left
+ * unwrapped: shield would only call their resolver anyway, and wrapping costs a promise per field
+ * on every response. Every other field, including any field the tree does not name (denied), keeps
+ * shield's middleware.
+ */
+export function applyPermissions(schema: GraphQLSchema): GraphQLSchema {
+  const fieldMap = permissions.generate(schema) as Record<string, Record<string, unknown>>;
+  for (const [typeName, rules] of Object.entries(ruleTree)) {
+    if (rules === allow) {
+      delete fieldMap[typeName];
+      continue;
+    }
+    const fields = fieldMap[typeName];
+    if (fields === undefined) continue;
+    for (const [fieldName, fieldRule] of Object.entries(rules as Record<string, unknown>)) {
+      if (fieldRule === allow) delete fields[fieldName];
+    }
+  }
+  return applyMiddleware(schema, fieldMap as IMiddleware);
+}

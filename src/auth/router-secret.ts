@@ -1,5 +1,4 @@
 import { createHash, timingSafeEqual } from "node:crypto";
-import type { NextFunction, Request, Response } from "express";
 
 function digest(value: string): Buffer {
   return createHash("sha256").update(value).digest();
@@ -7,17 +6,10 @@ function digest(value: string): Buffer {
 
 /**
  * Router-only mode (`ROUTER_SECRET`): every GraphQL request must carry the secret in
- * `Router-Authorization`, so that only the supergraph router can reach this subgraph. Compared in
- * constant time (over fixed-length digests, so the length does not leak either).
+ * `Router-Authorization`, so that only the supergraph router can reach this subgraph. Returns the
+ * check. It compares in constant time, over fixed-length digests so the length does not leak either.
  */
-export function requireRouterSecret(secret: string) {
+export function routerSecretCheck(secret: string): (given: string | string[] | undefined) => boolean {
   const expected = digest(secret);
-  return (req: Request, res: Response, next: NextFunction) => {
-    const given = req.headers["router-authorization"];
-    if (typeof given === "string" && timingSafeEqual(digest(given), expected)) return next();
-    req.log.warn("refused a request without the router secret");
-    res.status(401).json({
-      errors: [{ message: "This subgraph only answers the supergraph router", extensions: { code: "UNAUTHENTICATED" } }],
-    });
-  };
+  return (given) => typeof given === "string" && timingSafeEqual(digest(given), expected);
 }

@@ -2,9 +2,8 @@ import "reflect-metadata";
 import { buildSubgraphSchema } from "@apollo/subgraph";
 import { printSchemaWithDirectives } from "@graphql-tools/utils";
 import { parse, type GraphQLSchema } from "graphql";
-import { applyMiddleware } from "graphql-middleware";
 import { buildSchema, createResolversMap } from "type-graphql";
-import { permissions } from "../auth/permissions.js";
+import { applyPermissions } from "../auth/permissions.js";
 import { Worker } from "./types/worker.type.js";
 import { WorkerResolver } from "./worker.resolver.js";
 import { WorkerSessionFieldsResolver, WorkerSessionResolver } from "./worker-session.resolver.js";
@@ -41,5 +40,5 @@ export async function buildGatewaySchema(): Promise<GraphQLSchema> {
     __resolveReference: (reference: { profileId: string }) => ({ profileId: reference.profileId }),
   };
   const subgraph = buildSubgraphSchema({ typeDefs: parse(sdl), resolvers: resolvers as never });
-  return applyMiddleware(subgraph, permissions);
+  return applyPermissions(subgraph);
 }

@@ -76,6 +76,11 @@ export class SqliteSessionStore implements SessionStore {
 
   async getMany(profileIds: readonly string[]): Promise<Array<SessionRecord | null>> {
     if (profileIds.length === 0) return [];
+    if (profileIds.length === 1) {
+      // One id (one query, one entity): a primary-key lookup is cheaper than json_each.
+      const row = this.selectOne.get(profileIds[0] as string);
+      return [row === undefined ? null : toRecord(row)];
+    }
     const byId = new Map<string, SessionRecord>();
     for (const row of this.selectMany.all(JSON.stringify(profileIds))) byId.set(row.profile_id, toRecord(row));
     return profileIds.map((id) => byId.get(id) ?? null);

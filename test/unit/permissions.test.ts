@@ -1,0 +1,58 @@
+import { readFileSync } from "node:fs";
+import { buildSubgraphSchema } from "@apollo/subgraph";
+import { execute, parse } from "graphql";
+import pino from "pino";
+import { describe, expect, it } from "vitest";
+import { CallerQuota } from "../../src/auth/caller-quota.js";
+import { applyPermissions } from "../../src/auth/permissions.js";
+import { SCHEMA_FILE } from "../../src/graphql/emit-schema.js";
+import type { GatewayContext } from "../../src/graphql/context.js";
+
+/** The real subgraph SDL plus fields the permission map does not name. */
+const schema = applyPermissions(
+  buildSubgraphSchema({
+    typeDefs: parse(`${readFileSync(SCHEMA_FILE, "utf8")}
+      extend type Query { unlisted: String }
+      extend type WorkerSession { internalNote: String }
+      type Secret { value: String }
+      extend type Query { secret: Secret }`),
+    resolvers: {
+      Query: {
+        unlisted: () => "leaked",
+        secret: () => ({ value: "leaked" }),
+        workerSession: () => ({ profileId: "x", status: "ACTIVE", createdAt: new Date(), expiresAt: new Date(), createdBy: "a", internalNote: "kept" }),
+      },
+    } as never,
+  }),
+);
+
+function context(scopes: string[]): GatewayContext {
+  return {
+    requestId: "r",
+    log: pino({ level: "silent" }),
+    caller: { sub: "s", scopes: new Set(scopes), profileIds: new Set(), expiresAt: Date.now() / 1000 + 60 },
+    authError: null,
+    sessions: undefined as never,
+    quota: new CallerQuota(0),
+    loaders: undefined as never,
+  };
+}
+
+describe("the permission map", () => {
+  it("denies a root field it does not name, and a type it does not name", async () => {
+    const result = await execute({ schema, document: parse("{ unlisted secret { value } }"), contextValue: context(["worker_sessions:read"]) });
+    expect(result.data).toEqual({ unlisted: null, secret: null });
+    expect(result.errors?.map((e) => e.extensions.code)).toEqual(["FORBIDDEN", "FORBIDDEN"]);
+  });
+
+  it("lets the fields of an allowed type through once the guarded parent allowed it", async () => {
+    const admin = context(["worker_sessions:read", "worker_sessions:all_profiles"]);
+    const document = parse(`{ workerSession(profileId: "6f1e2d3c-4b5a-4978-8a69-0b1c2d3e4f50") { createdBy internalNote } }`);
+    const result = await execute({ schema, document, contextValue: admin });
+    expect(result.errors).toBeUndefined();
+    expect(result.data).toEqual({ workerSession: { createdBy: "a", internalNote: "kept" } });
+    const denied = await execute({ schema, document, contextValue: context(["worker_sessions:all_profiles"]) });
+    expect(denied.data).toEqual({ workerSession: null });
+    expect(denied.errors?.map((e) => e.extensions.code)).toEqual(["FORBIDDEN"]);
+  });
+});
