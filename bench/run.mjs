@@ -360,6 +360,8 @@ async function metricValue(name) {
 let sandbox;
 let gateway;
 let baseline;
+// Plain Apollo Server 5 with a trivial resolver: a reference for the read path.
+let plainApollo;
 let gatewayUrl;
 let adminToken;
 let writeTokens = [];
@@ -428,6 +430,12 @@ async function scenarioRead() {
   problemsByScenario.read = problems;
   const ratio = result.gateway.rps / result.baseline.rps;
   const errors = sumErrors([...result.gateway.runs, ...result.baseline.runs], problems);
+  // Reference: plain Apollo Server 5 with one trivial resolver, against the same bare baseline.
+  let apolloRow;
+  if (plainApollo !== undefined) {
+    const reference = await alternate("read plain-apollo", { ...spec, url: plainApollo.info.url }, { ...spec, url: baseline.info.url }, baseline);
+    apolloRow = reference;
+  }
   row(
     `1. Read path (workerSession, ${READ_CONNECTIONS} conn)`,
     "req/s (p50 / p99 ms)",
@@ -438,6 +446,19 @@ async function scenarioRead() {
     withErrorFlag(ratio >= 0.3 ? "PASS" : "MISS", errors),
     errors,
   );
+  if (apolloRow !== undefined) {
+    const apolloRatio = apolloRow.gateway.rps / apolloRow.baseline.rps;
+    row(
+      "1. Read path, reference: plain Apollo Server 5 (one trivial resolver, no auth)",
+      "req/s (p50 / p99 ms)",
+      `${fmtInt(apolloRow.gateway.rps)} (${fmt(apolloRow.gateway.p50, 2)} / ${fmt(apolloRow.gateway.p99, 2)})`,
+      `${fmtInt(apolloRow.baseline.rps)} bare node:http`,
+      `${fmt(apolloRow.gateway.rps / apolloRow.baseline.rps, 3)}× (rounds: ${apolloRow.ratios.map((r) => fmt(r, 3)).join(", ")}); gateway = ${fmt(result.gateway.rps / apolloRow.gateway.rps, 2)}× plain Apollo`,
+      "reference",
+      Number.isFinite(apolloRatio) ? "—" : "failed",
+      0,
+    );
+  }
   notes.push(
     `Read path: the gateway spent ${fmt(result.gateway.cpuUs, 0)} µs of CPU per request, the bare handler ${fmt(result.baseline.cpuUs, 0)} µs ` +
       `(CPU ratio ${fmt(result.baseline.cpuUs / result.gateway.cpuUs, 3)}×, less sensitive to other load than req/s).`,
@@ -483,6 +504,12 @@ async function scenarioWrite() {
   await sandboxControl("POST", "reset"); // the sandbox records every request: let it forget them
   const ratio = result.gateway.rps / result.baseline.rps;
   const errors = sumErrors([...result.gateway.runs, ...result.baseline.runs], problems);
+  // Reference: plain Apollo Server 5 with one trivial resolver, against the same bare baseline.
+  let apolloRow;
+  if (plainApollo !== undefined) {
+    const reference = await alternate("read plain-apollo", { ...spec, url: plainApollo.info.url }, { ...spec, url: baseline.info.url }, baseline);
+    apolloRow = reference;
+  }
   row(
     `2. Write path (createWorkerSession, Deel 0 ms, ${WRITE_CONNECTIONS} conn)`,
     "req/s (p50 / p99 ms)",
@@ -788,6 +815,12 @@ async function main() {
     log(`the baseline failed to start: ${error.message}`);
   }
 
+  try {
+    plainApollo = await startChild("plain-apollo", [path.join(BENCH_DIR, "plain-apollo-server.mjs")], { BASELINE_DATA: baselineData });
+  } catch (error) {
+    log(`the plain Apollo reference failed to start: ${error.message}`);
+  }
+
   const scenarios = { read: scenarioRead, write: scenarioWrite, latency: scenarioLatency, entities: scenarioEntities, memory: scenarioMemory };
   const titles = {
     read: "1. Read path",
@@ -822,6 +855,7 @@ async function main() {
   const memory = procMemory(gateway.pid);
   const exit = await stopChild(gateway);
   await stopChild(baseline);
+  await stopChild(plainApollo);
   await stopChild(sandbox);
   const elapsed = (performance.now() - started) / 1000;
 

@@ -185,14 +185,15 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const graphql = createGraphQLHandler(apollo, {
     maxBodyBytes: MAX_BODY_BYTES,
     context: async (req) => {
-      const { requestId, log } = req as GatewayRequest;
+      const { requestId } = req as GatewayRequest;
+      const log = () => (req as GatewayRequest).log;
       let caller = null;
       let authError: AuthError | null = null;
       try {
         caller = await verifier.verify(req.headers.authorization);
       } catch (error) {
         authError = error instanceof AuthError ? error : new AuthError("Caller could not be verified");
-        if (!(error instanceof AuthError)) log.error({ err: error }, "caller verification failed unexpectedly");
+        if (!(error instanceof AuthError)) log().error({ err: error }, "caller verification failed unexpectedly");
       }
       return createContext({ requestId, log, caller, authError, sessions, quota });
     },
@@ -205,8 +206,12 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {
     const given = req.headers["x-request-id"];
     const requestId = typeof given === "string" && REQUEST_ID.test(given) ? given : randomUUID();
-    const log = logger.child({ requestId });
-    Object.assign(req, { requestId, log });
+    // A child logger costs a redaction pass over its bindings; most requests never log, so the
+    // child is made on first use.
+    let log: Logger | undefined;
+    const requestLog = () => (log ??= logger.child({ requestId }));
+    Object.defineProperty(req, "log", { get: requestLog, configurable: true });
+    Object.assign(req, { requestId });
     res.setHeader("x-request-id", requestId);
     const url = req.url ?? "/";
     const queryAt = url.indexOf("?");
@@ -215,7 +220,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       return;
     }
     if (routerSecretOk !== undefined && !routerSecretOk(req.headers["router-authorization"])) {
-      log.warn("refused a request without the router secret");
+      requestLog().warn("refused a request without the router secret");
       res.statusCode = 401;
       res.setHeader("content-type", "application/json; charset=utf-8");
       res.end(JSON.stringify({ errors: [{ message: "This subgraph only answers the supergraph router", extensions: { code: "UNAUTHENTICATED" } }] }));
@@ -223,7 +228,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     }
     corsHandler(req, res, (corsError?: unknown) => {
       const failed = (error: unknown) => {
-        log.error({ err: error }, "GraphQL request failed outside GraphQL");
+        requestLog().error({ err: error }, "GraphQL request failed outside GraphQL");
         if (!res.headersSent) {
           res.statusCode = 500;
           res.end(JSON.stringify({ errors: [{ message: "Internal server error", extensions: { code: "INTERNAL_SERVER_ERROR" } }] }));

@@ -1,6 +1,6 @@
 import type { GraphQLError, GraphQLResolveInfo, GraphQLSchema } from "graphql";
 import { applyMiddleware, type IMiddleware } from "graphql-middleware";
-import { allow, chain, deny, rule, shield } from "graphql-shield";
+import { allow, deny, rule, shield } from "graphql-shield";
 import { isUuid } from "../deel/profile-id.js";
 import type { GatewayContext } from "../graphql/context.js";
 import { badUserInput, forbidden, gatewayError, unauthenticated } from "../graphql/errors.js";
@@ -10,10 +10,10 @@ import { hasScope as callerHasScope, mayReachProfile, Scope } from "./caller.js"
  * Who may do what (SPEC §4), as one map that mirrors the schema. Anything not named here is
  * denied (`fallbackRule: deny`).
  *
- * Each operation runs a chain, first failure wins:
+ * Each guarded field runs its checks in order, first failure wins:
  *   authenticated → input well-formed → scope → profile reach → (mutations) caller quota.
  * Input is checked before authorization so that a malformed id never travels further, and Deel is
- * never called for a denied or invalid request. Rules that read arguments or the parent use
+ * never called for a denied or invalid request. Rules read arguments or the parent, so they use
  * `no_cache`: shield's `contextual` cache keys on the rule name only.
  *
  * A refused mutation still gets its audit line (the service writes the line of every attempt that
@@ -46,109 +46,84 @@ function refuse(ctx: GatewayContext, info: GraphQLResolveInfo, args: Args, error
   return error;
 }
 
-const isAuthenticated = rule("isAuthenticated", { cache: "contextual" })(
-  (_parent, args: Args, ctx: GatewayContext, info: GraphQLResolveInfo) =>
-    ctx.caller !== null ? true : refuse(ctx, info, args, unauthenticated(ctx.authError?.message ?? "Authentication required")),
-);
+/** One step of a rule: true to go on, or the error the field answers with. */
+type Check = (parent: { profileId?: unknown }, args: Args, ctx: GatewayContext) => true | GraphQLError;
 
-const scopeRules = new Map<Scope, ReturnType<ReturnType<typeof rule>>>();
-
-/** One named rule per scope (shield refuses two rules with one name). */
-function hasScope(scope: Scope) {
-  const existing = scopeRules.get(scope);
-  if (existing !== undefined) return existing;
-  const created = rule(`hasScope:${scope}`, { cache: "contextual" })(
-    (_parent, args: Args, ctx: GatewayContext, info: GraphQLResolveInfo) =>
-      ctx.caller !== null && callerHasScope(ctx.caller, scope)
-        ? true
-        : refuse(ctx, info, args, forbidden(`Not allowed: the ${scope} scope is required`)),
-  );
-  scopeRules.set(scope, created);
-  return created;
+/**
+ * One shield rule that runs `checks` in order, first failure wins. The checks are plain functions,
+ * so a guarded field costs one rule evaluation however many steps it has (this matters for an
+ * `_entities` fetch of 100 workers); a refused mutation gets its audit line here.
+ */
+function guard(name: string, ...checks: Check[]) {
+  return rule(name, { cache: "no_cache" })((parent: { profileId?: unknown }, args: Args, ctx: GatewayContext, info: GraphQLResolveInfo) => {
+    for (const check of checks) {
+      const outcome = check(parent, args, ctx);
+      if (outcome !== true) return refuse(ctx, info, args, outcome);
+    }
+    return true;
+  });
 }
 
-function validProfileId(profileId: unknown): boolean {
-  return typeof profileId === "string" && isUuid(profileId);
+const authenticated: Check = (_parent, _args, ctx) =>
+  ctx.caller !== null ? true : unauthenticated(ctx.authError?.message ?? "Authentication required");
+
+function scope(required: Scope): Check {
+  return (_parent, _args, ctx) =>
+    ctx.caller !== null && callerHasScope(ctx.caller, required) ? true : forbidden(`Not allowed: the ${required} scope is required`);
 }
 
 const PROFILE_ID_ERROR = "profileId must be a UUID";
 
-const validProfileIdArg = rule("validProfileIdArg", { cache: "no_cache" })(
-  (_parent, args: Args, ctx: GatewayContext, info: GraphQLResolveInfo) =>
-    validProfileId(args.profileId) ? true : refuse(ctx, info, args, badUserInput(PROFILE_ID_ERROR)),
-);
-
-const validRevokeInput = rule("validRevokeInput", { cache: "no_cache" })(
-  (_parent, args: Args, ctx: GatewayContext, info: GraphQLResolveInfo) =>
-    validProfileId(args.input?.profileId) ? true : refuse(ctx, info, args, badUserInput(PROFILE_ID_ERROR)),
-);
-
-const validCreateInput = rule("validCreateInput", { cache: "no_cache" })(
-  (_parent, args: Args, ctx: GatewayContext, info: GraphQLResolveInfo) => {
-    const key = args.input?.idempotencyKey;
-    if (key !== undefined && key !== null && (typeof key !== "string" || key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY)) {
-      return refuse(ctx, info, args, badUserInput(`idempotencyKey must be 1 to ${MAX_IDEMPOTENCY_KEY} characters`));
-    }
-    return validProfileId(args.input?.profileId) ? true : refuse(ctx, info, args, badUserInput(PROFILE_ID_ERROR));
-  },
-);
-
-const validParentProfileId = rule("validParentProfileId", { cache: "no_cache" })(
-  (parent: { profileId?: unknown }, args: Args, ctx: GatewayContext, info: GraphQLResolveInfo) =>
-    validProfileId(parent.profileId) ? true : refuse(ctx, info, args, badUserInput(PROFILE_ID_ERROR)),
-);
-
-function reach(ctx: GatewayContext, info: GraphQLResolveInfo, args: Args, profileId: unknown): true | GraphQLError {
-  return ctx.caller !== null && typeof profileId === "string" && mayReachProfile(ctx.caller, profileId)
-    ? true
-    : refuse(ctx, info, args, forbidden("Not allowed: the caller may not act on this profile"));
+function uuid(profileId: unknown): true | GraphQLError {
+  return typeof profileId === "string" && isUuid(profileId) ? true : badUserInput(PROFILE_ID_ERROR);
 }
 
-const mayReachArgProfile = rule("mayReachArgProfile", { cache: "no_cache" })(
-  (_parent, args: Args, ctx: GatewayContext, info: GraphQLResolveInfo) => reach(ctx, info, args, args.profileId),
-);
+const profileIdArg: Check = (_parent, args) => uuid(args.profileId);
+const revokeInput: Check = (_parent, args) => uuid(args.input?.profileId);
+const parentProfileId: Check = (parent) => uuid(parent.profileId);
+const createInput: Check = (_parent, args) => {
+  const key = args.input?.idempotencyKey;
+  if (key !== undefined && key !== null && (typeof key !== "string" || key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY)) {
+    return badUserInput(`idempotencyKey must be 1 to ${MAX_IDEMPOTENCY_KEY} characters`);
+  }
+  return uuid(args.input?.profileId);
+};
 
-const mayReachInputProfile = rule("mayReachInputProfile", { cache: "no_cache" })(
-  (_parent, args: Args, ctx: GatewayContext, info: GraphQLResolveInfo) => reach(ctx, info, args, args.input?.profileId),
-);
+function reach(ctx: GatewayContext, profileId: unknown): true | GraphQLError {
+  return ctx.caller !== null && typeof profileId === "string" && mayReachProfile(ctx.caller, profileId)
+    ? true
+    : forbidden("Not allowed: the caller may not act on this profile");
+}
 
-const mayReachParentProfile = rule("mayReachParentProfile", { cache: "no_cache" })(
-  (parent: { profileId?: unknown }, args: Args, ctx: GatewayContext, info: GraphQLResolveInfo) =>
-    reach(ctx, info, args, parent.profileId),
-);
+const reachArg: Check = (_parent, args, ctx) => reach(ctx, args.profileId);
+const reachInput: Check = (_parent, args, ctx) => reach(ctx, args.input?.profileId);
+const reachParent: Check = (parent, _args, ctx) => reach(ctx, parent.profileId);
 
-/** CALLER_MUTATIONS_PER_MINUTE: counted only for mutations that passed every other rule. */
-const withinCallerQuota = rule("withinCallerQuota", { cache: "no_cache" })(
-  (_parent, args: Args, ctx: GatewayContext, info: GraphQLResolveInfo) => {
-    const decision = ctx.quota.take(ctx.caller?.sub ?? "");
-    if (decision.allowed) return true;
-    return refuse(
-      ctx,
-      info,
-      args,
-      gatewayError("RATE_LIMITED", `Too many mutations from this caller; retry in ${decision.retryAfterSeconds} s`, {
-        retryAfterSeconds: decision.retryAfterSeconds,
-      }),
-    );
-  },
-);
+/** CALLER_MUTATIONS_PER_MINUTE: counted only for mutations that passed every other check. */
+const callerQuota: Check = (_parent, _args, ctx) => {
+  const decision = ctx.quota.take(ctx.caller?.sub ?? "");
+  if (decision.allowed) return true;
+  return gatewayError("RATE_LIMITED", `Too many mutations from this caller; retry in ${decision.retryAfterSeconds} s`, {
+    retryAfterSeconds: decision.retryAfterSeconds,
+  });
+};
 
 /** Who may do what: the rule tree, one entry per type of the schema that a caller can reach. */
 const ruleTree = {
   Query: {
-    workerSession: chain(isAuthenticated, validProfileIdArg, hasScope(Scope.read), mayReachArgProfile),
+    workerSession: guard("readSession", authenticated, profileIdArg, scope(Scope.read), reachArg),
     // Federation plumbing: composition reads _service; entity fetches go through _entities,
     // whose fields (Worker.session) carry the real rules.
     _service: allow,
     _entities: allow,
   },
   Mutation: {
-    createWorkerSession: chain(isAuthenticated, validCreateInput, hasScope(Scope.create), mayReachInputProfile, withinCallerQuota),
-    revokeWorkerSession: chain(isAuthenticated, validRevokeInput, hasScope(Scope.revoke), mayReachInputProfile, withinCallerQuota),
+    createWorkerSession: guard("createSession", authenticated, createInput, scope(Scope.create), reachInput, callerQuota),
+    revokeWorkerSession: guard("revokeSession", authenticated, revokeInput, scope(Scope.revoke), reachInput, callerQuota),
   },
   Worker: {
     profileId: allow,
-    session: chain(isAuthenticated, validParentProfileId, hasScope(Scope.read), mayReachParentProfile),
+    session: guard("readWorkerSession", authenticated, parentProfileId, scope(Scope.read), reachParent),
   },
   // Reached only through a field above that has already applied the rules for its profile.
   WorkerSession: allow,

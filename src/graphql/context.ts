@@ -3,8 +3,8 @@ import type { Logger } from "pino";
 import type { Caller } from "../auth/caller.js";
 import type { CallerQuota } from "../auth/caller-quota.js";
 import type { AuthError } from "../auth/verifier.js";
-import type { SessionRecord } from "../sessions/record.js";
 import type { WorkerSessionService } from "../sessions/service.js";
+import { toSessionView, type SessionView } from "./session-view.js";
 
 /** Per-request state, made by one factory for every GraphQL request. */
 export interface GatewayContext {
@@ -19,13 +19,14 @@ export interface GatewayContext {
   quota: CallerQuota;
   loaders: {
     /** Ledger records by profile id: one store read per tick, cached for this request only. */
-    session: DataLoader<string, SessionRecord | null>;
+    session: DataLoader<string, SessionView | null>;
   };
 }
 
 export interface ContextInput {
   requestId: string;
-  log: Logger;
+  /** The request's logger, made on first use (most requests never log). */
+  log: () => Logger;
   caller: Caller | null;
   authError: AuthError | null;
   sessions: WorkerSessionService;
@@ -34,11 +35,19 @@ export interface ContextInput {
 
 /** Builds a request's context. Loaders are fresh per request so their cache never crosses callers. */
 export function createContext(input: ContextInput): GatewayContext {
-  const { sessions } = input;
-  return {
-    ...input,
+  const { sessions, log, ...rest } = input;
+  const context = {
+    ...rest,
+    sessions,
     loaders: {
-      session: new DataLoader<string, SessionRecord | null>((ids) => sessions.getMany(ids), { maxBatchSize: 500 }),
+      session: new DataLoader<string, SessionView | null>(
+        async (ids) => {
+          const now = new Date();
+          return (await sessions.getMany(ids)).map((record) => (record === null ? null : toSessionView(record, now)));
+        },
+        { maxBatchSize: 500 },
+      ),
     },
   };
+  return Object.defineProperty(context, "log", { get: log, enumerable: true }) as GatewayContext;
 }

@@ -6,7 +6,7 @@ import { buildSchema, createResolversMap } from "type-graphql";
 import { applyPermissions } from "../auth/permissions.js";
 import { Worker } from "./types/worker.type.js";
 import { WorkerResolver } from "./worker.resolver.js";
-import { WorkerSessionFieldsResolver, WorkerSessionResolver } from "./worker-session.resolver.js";
+import { WorkerSessionResolver } from "./worker-session.resolver.js";
 
 /** The Federation 2 link this subgraph is written against. */
 export const FEDERATION_LINK = '@link(url: "https://specs.apollo.dev/federation/v2.7", import: ["@key"])';
@@ -22,7 +22,7 @@ export const FEDERATION_LINK = '@link(url: "https://specs.apollo.dev/federation/
  */
 export async function buildGatewaySchema(): Promise<GraphQLSchema> {
   const typeGraphqlSchema = await buildSchema({
-    resolvers: [WorkerSessionResolver, WorkerSessionFieldsResolver, WorkerResolver],
+    resolvers: [WorkerSessionResolver, WorkerResolver],
     orphanedTypes: [Worker],
     skipCheck: true,
     validate: false,

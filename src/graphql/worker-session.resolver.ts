@@ -1,10 +1,10 @@
-import { Arg, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from "type-graphql";
-import { statusOf, type SessionRecord } from "../sessions/record.js";
+import { Arg, Ctx, ID, Mutation, Query, Resolver } from "type-graphql";
 import type { Actor } from "../sessions/service.js";
 import type { GatewayContext } from "./context.js";
 import { CreateWorkerSessionInput, RevokeWorkerSessionInput } from "./types/inputs.js";
 import { CreateWorkerSessionPayload, RevokeWorkerSessionPayload } from "./types/payloads.js";
-import { WorkerSession, WorkerSessionStatus } from "./types/worker-session.type.js";
+import { toSessionView, type SessionView } from "./session-view.js";
+import { WorkerSession } from "./types/worker-session.type.js";
 
 /** The acting caller. Shield has already proven there is one before any resolver here runs. */
 function actor(ctx: GatewayContext): Actor {
@@ -30,36 +30,29 @@ export class WorkerSessionResolver {
   workerSession(
     @Arg("profileId", () => ID, { description: "The worker's Deel HRIS profile id (a UUID)." }) profileId: string,
     @Ctx() ctx: GatewayContext,
-  ): Promise<SessionRecord | null> {
+  ): Promise<SessionView | null> {
     return ctx.loaders.session.load(profileKey(profileId));
   }
 
   @Mutation(() => CreateWorkerSessionPayload, {
     description: "Mint a 24-hour worker access token at Deel. The token is returned here and never again.",
   })
-  createWorkerSession(
+  async createWorkerSession(
     @Arg("input", () => CreateWorkerSessionInput, { description: "Which worker, and an optional idempotency key." })
     input: CreateWorkerSessionInput,
     @Ctx() ctx: GatewayContext,
   ) {
-    return ctx.sessions.create(actor(ctx), profileKey(input.profileId), input.idempotencyKey ?? undefined);
+    const { token, session } = await ctx.sessions.create(actor(ctx), profileKey(input.profileId), input.idempotencyKey ?? undefined);
+    return { token, session: toSessionView(session) };
   }
 
   @Mutation(() => RevokeWorkerSessionPayload, { description: "Revoke the worker's token at Deel now." })
-  revokeWorkerSession(
+  async revokeWorkerSession(
     @Arg("input", () => RevokeWorkerSessionInput, { description: "Which worker's session to revoke." })
     input: RevokeWorkerSessionInput,
     @Ctx() ctx: GatewayContext,
   ) {
-    return ctx.sessions.revoke(actor(ctx), profileKey(input.profileId));
-  }
-}
-
-/** WorkerSession.status is derived from the clock at read time. */
-@Resolver(() => WorkerSession)
-export class WorkerSessionFieldsResolver {
-  @FieldResolver(() => WorkerSessionStatus)
-  status(@Root() record: SessionRecord): WorkerSessionStatus {
-    return WorkerSessionStatus[statusOf(record, new Date())];
+    const revoked = await ctx.sessions.revoke(actor(ctx), profileKey(input.profileId));
+    return { ...revoked, session: revoked.session === null ? null : toSessionView(revoked.session) };
   }
 }

@@ -1,6 +1,6 @@
 import { Ctx, FieldResolver, Resolver, Root } from "type-graphql";
-import type { SessionRecord } from "../sessions/record.js";
 import type { GatewayContext } from "./context.js";
+import type { SessionView } from "./session-view.js";
 import { Worker } from "./types/worker.type.js";
 import { WorkerSession } from "./types/worker-session.type.js";
 import { profileKey } from "./worker-session.resolver.js";
@@ -9,7 +9,7 @@ import { profileKey } from "./worker-session.resolver.js";
 @Resolver(() => Worker)
 export class WorkerResolver {
   @FieldResolver(() => WorkerSession, { nullable: true })
-  session(@Root() worker: Worker, @Ctx() ctx: GatewayContext): Promise<SessionRecord | null> {
+  session(@Root() worker: Worker, @Ctx() ctx: GatewayContext): Promise<SessionView | null> {
     return ctx.loaders.session.load(profileKey(worker.profileId));
   }
 }
