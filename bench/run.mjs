@@ -433,8 +433,7 @@ async function scenarioRead() {
   // Reference: plain Apollo Server 5 with one trivial resolver, against the same bare baseline.
   let apolloRow;
   if (plainApollo !== undefined) {
-    const reference = await alternate("read plain-apollo", { ...spec, url: plainApollo.info.url }, { ...spec, url: baseline.info.url }, baseline);
-    apolloRow = reference;
+    apolloRow = await alternate("read plain-apollo", { ...spec, url: plainApollo.info.url }, { ...spec, url: baseline.info.url }, baseline);
   }
   row(
     `1. Read path (workerSession, ${READ_CONNECTIONS} conn)`,
@@ -504,12 +503,6 @@ async function scenarioWrite() {
   await sandboxControl("POST", "reset"); // the sandbox records every request: let it forget them
   const ratio = result.gateway.rps / result.baseline.rps;
   const errors = sumErrors([...result.gateway.runs, ...result.baseline.runs], problems);
-  // Reference: plain Apollo Server 5 with one trivial resolver, against the same bare baseline.
-  let apolloRow;
-  if (plainApollo !== undefined) {
-    const reference = await alternate("read plain-apollo", { ...spec, url: plainApollo.info.url }, { ...spec, url: baseline.info.url }, baseline);
-    apolloRow = reference;
-  }
   row(
     `2. Write path (createWorkerSession, Deel 0 ms, ${WRITE_CONNECTIONS} conn)`,
     "req/s (p50 / p99 ms)",

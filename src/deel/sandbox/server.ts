@@ -91,6 +91,10 @@ export interface DeelSandbox {
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
+/** How many requests `requests` remembers (oldest dropped first). */
+const MAX_RECORDED_REQUESTS = 10_000;
+/** How many idempotency keys are remembered (oldest forgotten first), besides the 24 h expiry. */
+const MAX_IDEMPOTENCY_KEYS = 100_000;
 const MAX_BODY_BYTES = 64 * 1024;
 const MAX_IDEMPOTENCY_KEY_LENGTH = 64;
 const DOCS_URL = "https://developer.deel.com/reference";
@@ -416,6 +420,8 @@ class Sandbox implements DeelSandbox {
     const requestId = header(req, "x-request-id");
     if (requestId !== undefined) record.requestId = requestId;
     st.requests.push(record);
+    // A long-running local sandbox must not grow without bound: keep the most recent requests.
+    if (st.requests.length > MAX_RECORDED_REQUESTS) st.requests.splice(0, st.requests.length - MAX_RECORDED_REQUESTS);
 
     const matched = this.route(pathname);
     if (!matched) return this.sendError(req, res, record, 404, "Not found");
@@ -538,6 +544,11 @@ class Sandbox implements DeelSandbox {
         });
       }
       st.idempotency.set(key, marker);
+      // Bounded like Deel's own window: forget the oldest keys past this many (local runs last long).
+      if (st.idempotency.size > MAX_IDEMPOTENCY_KEYS) {
+        const oldest = st.idempotency.keys().next().value;
+        if (oldest !== undefined) st.idempotency.delete(oldest);
+      }
     }
 
     try {
