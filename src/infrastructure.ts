@@ -36,7 +36,11 @@ export async function createInfrastructure(config: Config, given: Infrastructure
   const store = given.store ?? (await createStore(config.store));
   const budget: OutboundBudget | null =
     config.deel.rateLimitRps > 0 ? new LocalBudget({ rps: config.deel.rateLimitRps, marginMs: config.deel.rateLimitMarginMs }) : null;
-  const serializer = new ProfileQueue();
+  return assemble(store, budget, new ProfileQueue());
+}
+
+/** The parts, closed in the reverse order of their use: ordering, then the budget, then the ledger. */
+function assemble(store: SessionStore, budget: OutboundBudget | null, serializer: ProfileSerializer, after?: () => Promise<void>): Infrastructure {
   return {
     store,
     budget,
@@ -45,6 +49,7 @@ export async function createInfrastructure(config: Config, given: Infrastructure
       await serializer.close();
       await budget?.close();
       await store.close();
+      await after?.();
     },
   };
 }
@@ -78,15 +83,5 @@ async function createRedisInfrastructure(config: Config, url: string, given: Inf
     acquireTimeoutMs: config.deel.timeoutMs,
     maxHoldMs: Math.max(60_000, 4 * config.deel.timeoutMs),
   });
-  return {
-    store,
-    budget,
-    serializer,
-    async close() {
-      await serializer.close();
-      await budget?.close();
-      await store.close();
-      await closeRedisConnection(connection);
-    },
-  };
+  return assemble(store, budget, serializer, () => closeRedisConnection(connection));
 }

@@ -21,6 +21,7 @@
  *
  * This module never imports graphql; every failure stays a `DeelError`.
  */
+import { setTimeout as delay } from "node:timers/promises";
 import type { OutboundBudget } from "./budget.js";
 import { CircuitBreaker, type BreakerOutcome, type BreakerPermit, type BreakerState } from "./breaker.js";
 import { DeelError, isDeelError, type DeelErrorKind } from "./errors.js";
@@ -80,21 +81,6 @@ const REVOKE: DeelEndpoint = "DELETE /workers/{profile_id}/session";
 /** A status Deel declares for a call it refused on its merits: retrying cannot change the answer. */
 function isClientError(error: DeelError): boolean {
   return error.status !== undefined && error.status >= 400 && error.status <= 499;
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(new Error("aborted"));
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(new Error("aborted"));
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 /** The same error, with the retryAfterSeconds a RATE_LIMITED answer needs (integer ≥ 1). */
@@ -266,7 +252,7 @@ export class ResilientDeel implements DeelApi {
           if (error.kind === "bad_response") garbledRetried = true;
           lastWaitMs = retryInMs;
           try {
-            await sleep(retryInMs, waits.signal);
+            await delay(retryInMs, undefined, { signal: waits.signal });
           } catch {
             throw withRetryAfter(error, retryInMs);
           }

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from "node:timers/promises";
 import { randomUUID } from "node:crypto";
 import { LuaScript, redisKeys, type Redis } from "../redis/connection.js";
 import { LedgerError } from "./errors.js";
@@ -77,9 +78,6 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 `);
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 /**
  * Per-profile ordering across replicas. Inside a process, the in-memory `ProfileQueue` keeps arrival
@@ -170,7 +168,7 @@ export class RedisProfileSerializer implements ProfileSerializer {
         );
       }
       const jitter = Math.random() * pause;
-      await sleep(Math.min(left, pause + jitter, Number(value) > 0 ? Number(value) + 1 : Number.POSITIVE_INFINITY));
+      await delay(Math.min(left, pause + jitter, Number(value) > 0 ? Number(value) + 1 : Number.POSITIVE_INFINITY));
       pause = Math.min(pause * 2, this.maxPollMs);
     }
   }

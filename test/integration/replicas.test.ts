@@ -9,16 +9,14 @@
  * - Redis outage (a throwaway redis-server of the test's own): `/readyz` 503 and operations failing
  *   fast with UPSTREAM_UNAVAILABLE while it is down, and recovery without a restart when it returns.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { existsSync } from "node:fs";
-import { resolve } from "node:path";
 import { request } from "undici";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { startDeelSandbox, type DeelSandbox } from "../../src/deel/sandbox/server.js";
 import { CreateWorkerSessionDocument, RevokeWorkerSessionDocument, WorkerSessionDocument } from "../generated/operations.js";
 import { anAdminToken, TEST_AUDIENCE, TEST_ISSUER, TEST_JWT_SECRET } from "../support/callers.js";
 import { codes, gql } from "../support/gateway.js";
+import { startGatewayProcess } from "../support/process.js";
 import {
   REDIS_REQUIRED,
   REDIS_URL,
@@ -28,83 +26,31 @@ import {
   redisServerInstalled,
   uniquePrefix,
 } from "../support/redis.js";
+import { maxInAnyWindow, tightestSpacing } from "../support/windows.js";
 
-const MAIN = resolve(import.meta.dirname, "../../dist/main.js");
+/** One gateway process, started from the build, with a name for messages. */
+interface Replica {
+  name: string;
+  url: string;
+  output(): string;
+  readyz(): Promise<number>;
+  stop(): Promise<unknown>;
+}
 
-/** One gateway process, started from the build. */
-class GatewayProcess {
-  readonly output: string[] = [];
-  private constructor(
-    readonly name: string,
-    private readonly child: ChildProcess,
-    readonly url: string,
-  ) {}
-
-  get origin(): string {
-    return new URL(this.url).origin;
-  }
-
-  static async start(name: string, env: Record<string, string>): Promise<GatewayProcess> {
-    if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run "npm run build" first (npm test does)`);
-    const child = spawn(process.execPath, [MAIN], {
-      env: { PATH: process.env.PATH ?? "", ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    const output: string[] = [];
-    const url = await new Promise<string>((resolveUrl, reject) => {
-      let buffered = "";
-      const timer = setTimeout(() => reject(new Error(`gateway ${name} did not start within 20 s:\n${output.join("\n")}`)), 20_000);
-      const onLine = (line: string) => {
-        output.push(line);
-        if (output.length > 2000) output.shift();
-        try {
-          const parsed = JSON.parse(line) as { url?: unknown };
-          if (typeof parsed.url === "string") {
-            clearTimeout(timer);
-            resolveUrl(parsed.url);
-          }
-        } catch {
-          // not a JSON line
-        }
-      };
-      child.stdout!.on("data", (chunk: Buffer) => {
-        buffered += chunk.toString("utf8");
-        const lines = buffered.split("\n");
-        buffered = lines.pop() ?? "";
-        for (const line of lines) if (line !== "") onLine(line);
-      });
-      child.stderr!.on("data", (chunk: Buffer) => output.push(`[stderr] ${chunk.toString("utf8").trimEnd()}`));
-      child.once("exit", (code, signal) => {
-        clearTimeout(timer);
-        reject(new Error(`gateway ${name} exited (${code ?? signal}) before listening:\n${output.join("\n")}`));
-      });
-    });
-    const gateway = new GatewayProcess(name, child, url);
-    gateway.output.push(...output);
-    child.stdout!.on("data", (chunk: Buffer) => {
-      for (const line of chunk.toString("utf8").split("\n")) if (line !== "") gateway.output.push(line);
-    });
-    return gateway;
-  }
-
-  async readyz(): Promise<number> {
-    const response = await request(`${this.origin}/readyz`, { headersTimeout: 5000, bodyTimeout: 5000 });
-    await response.body.dump();
-    return response.statusCode;
-  }
-
-  /** SIGTERM, and wait for the drain to finish. */
-  stop(): Promise<void> {
-    return new Promise((done) => {
-      if (this.child.exitCode !== null || this.child.signalCode !== null) return done();
-      const force = setTimeout(() => this.child.kill("SIGKILL"), 10_000);
-      this.child.once("exit", () => {
-        clearTimeout(force);
-        done();
-      });
-      this.child.kill("SIGTERM");
-    });
-  }
+async function startReplica(name: string, env: Record<string, string>): Promise<Replica> {
+  const gateway = await startGatewayProcess(env);
+  const origin = new URL(gateway.url).origin;
+  return {
+    name,
+    url: gateway.url,
+    output: gateway.output,
+    async readyz() {
+      const response = await request(`${origin}/readyz`, { headersTimeout: 5000, bodyTimeout: 5000 });
+      await response.body.dump();
+      return response.statusCode;
+    },
+    stop: () => gateway.stop("SIGTERM"),
+  };
 }
 
 function gatewayEnv(sandbox: DeelSandbox, redisUrl: string, prefix: string): Record<string, string> {
@@ -131,45 +77,25 @@ function gatewayEnv(sandbox: DeelSandbox, redisUrl: string, prefix: string): Rec
   };
 }
 
-/** The shortest time between an arrival and the `rps`-th after it: Deel's window needs ≥ 1000 ms. */
-function tightestSpacing(times: number[], rps: number): number {
-  const sorted = [...times].sort((x, y) => x - y);
-  let tightest = Number.POSITIVE_INFINITY;
-  for (let i = rps; i < sorted.length; i += 1) tightest = Math.min(tightest, (sorted[i] as number) - (sorted[i - rps] as number));
-  return tightest;
-}
-
-/** The most timestamps in any window [t, t + windowMs). */
-function maxInAnyWindow(times: number[], windowMs: number): number {
-  const sorted = [...times].sort((a, b) => a - b);
-  let best = 0;
-  let start = 0;
-  for (let end = 0; end < sorted.length; end += 1) {
-    while ((sorted[end] as number) - (sorted[start] as number) >= windowMs) start += 1;
-    best = Math.max(best, end - start + 1);
-  }
-  return best;
-}
-
-const create = (gw: GatewayProcess, profileId: string, token: string) =>
+const create = (gw: Replica, profileId: string, token: string) =>
   gql(gw.url, CreateWorkerSessionDocument, { input: { profileId, idempotencyKey: null } }, { token });
-const revoke = (gw: GatewayProcess, profileId: string, token: string) => gql(gw.url, RevokeWorkerSessionDocument, { input: { profileId } }, { token });
-const read = (gw: GatewayProcess, profileId: string, token: string) => gql(gw.url, WorkerSessionDocument, { profileId }, { token });
+const revoke = (gw: Replica, profileId: string, token: string) => gql(gw.url, RevokeWorkerSessionDocument, { input: { profileId } }, { token });
+const read = (gw: Replica, profileId: string, token: string) => gql(gw.url, WorkerSessionDocument, { profileId }, { token });
 
 describeRedis("two gateway processes on one Redis and one Deel sandbox", () => {
   const prefix = uniquePrefix("replicas");
   const profiles = Array.from({ length: 30 }, () => randomUUID());
   let sandbox: DeelSandbox;
-  let a: GatewayProcess;
-  let b: GatewayProcess;
+  let a: Replica;
+  let b: Replica;
   let admin: string;
 
   beforeAll(async () => {
     sandbox = await startDeelSandbox({ rateLimitRps: 5, profiles });
     admin = await anAdminToken("replica-admin");
     [a, b] = await Promise.all([
-      GatewayProcess.start("A", gatewayEnv(sandbox, REDIS_URL, prefix)),
-      GatewayProcess.start("B", gatewayEnv(sandbox, REDIS_URL, prefix)),
+      startReplica("A", gatewayEnv(sandbox, REDIS_URL, prefix)),
+      startReplica("B", gatewayEnv(sandbox, REDIS_URL, prefix)),
     ]);
   }, 40_000);
 
@@ -279,7 +205,7 @@ describeRedis("a replica through a Redis outage", () => {
   const prefix = uniquePrefix("outage");
   let redis: ThrowawayRedis | undefined;
   let sandbox: DeelSandbox;
-  let gw: GatewayProcess;
+  let gw: Replica;
   let admin: string;
   const canRun = redisServerInstalled;
   if (!canRun) {
@@ -292,7 +218,7 @@ describeRedis("a replica through a Redis outage", () => {
     redis = await ThrowawayRedis.start();
     sandbox = await startDeelSandbox({ rateLimitRps: 5 });
     admin = await anAdminToken("outage-admin");
-    gw = await GatewayProcess.start("C", gatewayEnv(sandbox, redis.url, prefix));
+    gw = await startReplica("C", gatewayEnv(sandbox, redis.url, prefix));
   }, 30_000);
 
   afterAll(async () => {
@@ -349,7 +275,7 @@ describeRedis("a replica through a Redis outage", () => {
     const again = await create(gw, profileId, admin);
     expect(again.errors).toBeUndefined();
     expect((await read(gw, profileId, admin)).data?.workerSession?.status).toBe("ACTIVE");
-    expect(gw.output.join("\n")).toMatch(/Redis is unreachable/);
-    expect(gw.output.join("\n")).toMatch(/Redis is reachable again/);
+    expect(gw.output()).toMatch(/Redis is unreachable/);
+    expect(gw.output()).toMatch(/Redis is reachable again/);
   }, 30_000);
 });

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
+import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 
 export const MAIN = resolve(import.meta.dirname, "../../dist/main.js");
@@ -21,6 +22,7 @@ export interface GatewayProcess {
  * PATH), and waits for it to say where it listens. `npm test` builds first.
  */
 export async function startGatewayProcess(env: Record<string, string>, options: { cwd?: string; timeoutMs?: number } = {}): Promise<GatewayProcess> {
+  if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run "npm run build" first (npm test does)`);
   const child = spawn(process.execPath, [MAIN], {
     cwd: options.cwd ?? resolve(import.meta.dirname, "../.."),
     env: { PATH: process.env.PATH ?? "", ...env },
@@ -59,9 +61,12 @@ export async function startGatewayProcess(env: Record<string, string>, options: 
       }
     },
     async stop(signal: NodeJS.Signals = "SIGTERM") {
-      if (child.exitCode !== null) return child.exitCode;
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
       child.kill(signal);
+      // A drain is bounded by SHUTDOWN_GRACE_MS; past a generous margin, stop waiting.
+      const force = setTimeout(() => child.kill("SIGKILL"), 15_000);
       const [code] = (await exited) as [number | null];
+      clearTimeout(force);
       return code;
     },
   };

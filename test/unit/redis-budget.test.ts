@@ -10,18 +10,7 @@ import { RedisBudget } from "../../src/deel/redis-budget.js";
 import { DeelError } from "../../src/deel/errors.js";
 import { createRedisConnection, redisKeys } from "../../src/redis/connection.js";
 import { connect, deletePrefix, describeRedis, uniquePrefix } from "../support/redis.js";
-
-/** The most timestamps that fall in any window [t, t + windowMs). */
-function maxInAnyWindow(times: number[], windowMs: number): number {
-  const sorted = [...times].sort((a, b) => a - b);
-  let best = 0;
-  let start = 0;
-  for (let end = 0; end < sorted.length; end += 1) {
-    while ((sorted[end] as number) - (sorted[start] as number) >= windowMs) start += 1;
-    best = Math.max(best, end - start + 1);
-  }
-  return best;
-}
+import { maxInAnyWindow } from "../support/windows.js";
 
 describeRedis("the shared Redis budget", () => {
   const prefixes: string[] = [];

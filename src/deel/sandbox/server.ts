@@ -12,6 +12,7 @@
  * The sandbox never logs and never returns a token except in a mint answer (and through the
  * in-process `state()` helper, which tests use to compare with what the gateway handed out).
  */
+import { setTimeout as delay } from "node:timers/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { randomBytes } from "node:crypto";
@@ -374,22 +375,12 @@ class Sandbox implements DeelSandbox {
     this.send(res, record, status, body, options.headers);
   }
 
+  /** Waits `ms`; rejects when the sandbox closes first, so no handler outlives it. */
   private sleep(ms: number): Promise<void> {
     if (ms <= 0) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const signal = this.lifetime.signal;
-      if (signal.aborted) return reject(new Error("sandbox closed"));
-      const timer = setTimeout(() => {
-        signal.removeEventListener("abort", onAbort);
-        resolve();
-      }, ms);
-      const onAbort = () => {
-        clearTimeout(timer);
-        reject(new Error("sandbox closed"));
-      };
-      signal.addEventListener("abort", onAbort, { once: true });
-    });
+    return delay(ms, undefined, { signal: this.lifetime.signal });
   }
+
 
   private route(pathname: string): { route: Route; method: string } | undefined {
     const base = this.basePath;
