@@ -1,3 +1,4 @@
+import { setTimeout as delay } from "node:timers/promises";
 import "reflect-metadata";
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -21,7 +22,7 @@ import { createDeelStack, type BreakerState, type DeelStack } from "./deel/creat
 import { assertNever } from "./errors.js";
 import type { DeelApi } from "./deel/types.js";
 import { createContext, type GatewayContext } from "./graphql/context.js";
-import { createFormatError } from "./graphql/errors.js";
+import { createFormatError, errorLogging } from "./graphql/errors.js";
 import { requestLimits } from "./graphql/limits.js";
 import { buildGatewaySchema } from "./graphql/schema.js";
 import { createGraphQLHandler } from "./http/graphql-handler.js";
@@ -120,7 +121,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     schema: await buildGatewaySchema(),
     // Every security-relevant option is set here rather than left to NODE_ENV-driven defaults.
     nodeEnv: config.production ? "production" : "development",
-    formatError: createFormatError(logger, config.localMode),
+    formatError: createFormatError(config.localMode),
     introspection: !config.production,
     includeStacktraceInErrorResponses: config.localMode,
     hideSchemaDetailsFromClientErrors: config.production,
@@ -132,7 +133,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     plugins: [
       ...limits.plugins,
       metrics.apolloPlugin(),
-      ApolloServerPluginDrainHttpServer({ httpServer: server }),
+      errorLogging(logger),
+      ApolloServerPluginDrainHttpServer({ httpServer: server, stopGracePeriodMillis: config.shutdownGraceMs }),
       // Federated tracing (ftv1) costs time on every request; off unless a deployment needs it.
       ApolloServerPluginInlineTraceDisabled(),
       // Nothing here is cacheable by a CDN; the cache-control plugin would hook every field.
@@ -260,9 +262,12 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     close() {
       closing ??= (async () => {
         // The drain plugin stops accepting and waits for in-flight requests, bounded by the grace.
-        const grace = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownGraceMs).unref());
+        const grace = delay(config.shutdownGraceMs, undefined, { ref: false });
         await Promise.race([apollo.stop(), grace]);
         server.closeAllConnections();
+        // A create cut off by the drain may still be waiting on Deel: let it finish and record
+        // what Deel minted before the ledger closes (each call is bounded by DEEL_TIMEOUT_MS).
+        await Promise.race([sessions.settle(), delay(config.deel.timeoutMs + 1000, undefined, { ref: false })]);
         await infra.close();
         await deelStack?.close();
       })();

@@ -121,6 +121,9 @@ function httpUrl(env: Env, name: string, fallback?: string): string | undefined 
   if (url.username || url.password) {
     throw new ConfigError(`${name} must not carry credentials in the URL`);
   }
+  if (url.search !== "" || url.hash !== "") {
+    throw new ConfigError(`${name} must be a base URL without a query or fragment, but got "${url.origin}${url.pathname}" followed by one`);
+  }
   return raw;
 }
 

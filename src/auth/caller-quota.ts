@@ -41,12 +41,28 @@ export class CallerQuota {
     const intoWindow = (now - window.start) / WINDOW_MS;
     const estimate = window.previous * (1 - intoWindow) + window.current;
     if (estimate + 1 > this.perMinute) {
-      // Waiting for the window to roll over is always enough: the previous count then weighs less.
-      const retryAfterSeconds = Math.max(1, Math.ceil((window.start + WINDOW_MS - now) / 1000));
-      return { allowed: false, retryAfterSeconds };
+      return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil(this.waitMs(window, now) / 1000)) };
     }
     window.current += 1;
     return { allowed: true };
+  }
+
+  /**
+   * The least wait after which one more mutation fits: the estimate falls as the previous window's
+   * weight fades, and at the roll-over the current count becomes the previous one.
+   */
+  private waitMs(window: Window, now: number): number {
+    const room = this.perMinute - 1;
+    const end = window.start + WINDOW_MS;
+    // Within this window: previous·(1 − x) + current ≤ room.
+    if (window.current <= room && window.previous > 0) {
+      const x = 1 - (room - window.current) / window.previous;
+      const at = window.start + Math.max(0, x) * WINDOW_MS;
+      if (at < end) return Math.max(0, at - now);
+    }
+    // In the next window the current count weighs in as the previous one: current·(1 − x) ≤ room.
+    const x = window.current === 0 ? 0 : Math.max(0, 1 - room / window.current);
+    return end + x * WINDOW_MS - now;
   }
 
   private sweep(now: number): void {

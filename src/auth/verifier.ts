@@ -70,7 +70,8 @@ export class CallerVerifier {
    */
   async verify(authorization: string | undefined): Promise<Caller> {
     if (authorization === undefined || authorization === "") throw new AuthError("Authentication required: send Authorization: Bearer <JWT>");
-    const match = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/.exec(authorization.trim());
+    // The scheme name is case-insensitive (RFC 9110 §11.1).
+    const match = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/i.exec(authorization.trim());
     if (match === null || authorization.length > MAX_TOKEN_LENGTH) {
       throw new AuthError("Malformed Authorization header: expected Bearer <JWT>");
     }

@@ -1,10 +1,12 @@
+import type { ApolloServerPlugin } from "@apollo/server";
 import { unwrapResolverError } from "@apollo/server/errors";
 import { GraphQLError, type GraphQLFormattedError } from "graphql";
 import type { Logger } from "pino";
 import { AuthError } from "../auth/verifier.js";
 import { DeelError, isDeelError } from "../deel/errors.js";
 import { assertNever, codeForDeelError, type ErrorCode } from "../errors.js";
-import { isLedgerError, type LedgerError } from "../sessions/errors.js";
+import { isLedgerError, SupersededSessionError, type LedgerError } from "../sessions/errors.js";
+import type { GatewayContext } from "./context.js";
 
 /** Extensions a caller may see besides `code`. Anything else is dropped by `formatError`. */
 export interface GatewayErrorExtensions {
@@ -114,25 +116,37 @@ function pick(formatted: GraphQLFormattedError, error: GraphQLError | GraphQLFor
 }
 
 /**
- * Apollo's `formatError`: the single boundary where every error becomes what a caller sees.
- * Deel and auth errors are translated; errors with a known code pass with only their known
- * extensions; anything else is logged in full and masked as INTERNAL_SERVER_ERROR.
+ * The caller-facing form of an error the gateway knows: Deel's, the verifier's, the ledger's, a
+ * superseded idempotency key, or a GraphQL error that already carries a known code. Undefined for
+ * anything unexpected.
  */
-export function createFormatError(log: Logger, exposeStack: boolean) {
+function translate(original: unknown): GraphQLError | undefined {
+  if (isDeelError(original)) return fromDeelError(original);
+  if (original instanceof AuthError) return unauthenticated(original.message);
+  if (isLedgerError(original)) return fromLedgerError(original);
+  if (original instanceof SupersededSessionError) return badUserInput(original.message);
+  if (original instanceof GraphQLError && PASS_THROUGH.has(String(original.extensions.code))) return original;
+  return undefined;
+}
+
+/** True when Apollo masks this error as INTERNAL_SERVER_ERROR (and it must be logged in full). */
+function isUnexpected(error: GraphQLError | GraphQLFormattedError, original: unknown): boolean {
+  if (translate(original) !== undefined) return false;
+  const code = error.extensions?.code;
+  return !(typeof code === "string" && PASS_THROUGH.has(code) && !(original instanceof Error && !(original instanceof GraphQLError)));
+}
+
+/**
+ * Apollo's `formatError`: the single boundary where every error becomes what a caller sees.
+ * Known errors are translated and keep only `code`, `retryAfterSeconds` and `deelRequestId`;
+ * anything else is masked as INTERNAL_SERVER_ERROR (logged by `errorLogging`, with the request id).
+ */
+export function createFormatError(exposeStack: boolean) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const original = unwrapResolverError(error);
-    if (isDeelError(original)) return pick(formatted, fromDeelError(original));
-    if (original instanceof AuthError) return pick(formatted, unauthenticated(original.message));
-    if (isLedgerError(original)) {
-      log.warn({ err: original, path: formatted.path }, "the session ledger failed a GraphQL operation");
-      return pick(formatted, fromLedgerError(original));
-    }
-    const code = formatted.extensions?.code;
-    const known = typeof code === "string" && PASS_THROUGH.has(code);
-    if (known && (original instanceof GraphQLError || !(original instanceof Error))) {
-      return pick(formatted, original instanceof GraphQLError ? original : formatted);
-    }
-    log.error({ err: original, path: formatted.path }, "unexpected error in a GraphQL operation");
+    const translated = translate(original);
+    if (translated !== undefined) return pick(formatted, translated);
+    if (!isUnexpected(formatted, original)) return pick(formatted, formatted);
     const masked: { -readonly [K in keyof GraphQLFormattedError]: GraphQLFormattedError[K] } = {
       message: "Internal server error",
       // Local mode only: the stack of an unexpected error helps a developer; an expected one needs none.
@@ -144,5 +158,27 @@ export function createFormatError(log: Logger, exposeStack: boolean) {
     if (formatted.locations !== undefined) masked.locations = formatted.locations;
     if (formatted.path !== undefined) masked.path = formatted.path;
     return masked;
+  };
+}
+
+/**
+ * Logs, with the request's own logger (so the line carries its request id), every error that
+ * `formatError` masks, and every ledger failure. Expected errors (denials, Deel's answers) are not
+ * logged here: the audit line and the metrics already count them.
+ */
+export function errorLogging(fallback: Logger): ApolloServerPlugin<GatewayContext> {
+  return {
+    async requestDidStart() {
+      return {
+        async didEncounterErrors({ errors, contextValue }) {
+          const log = (contextValue as GatewayContext | undefined)?.log ?? fallback;
+          for (const error of errors) {
+            const original = unwrapResolverError(error);
+            if (isLedgerError(original)) log.warn({ err: original, path: error.path }, "the session ledger failed a GraphQL operation");
+            else if (isUnexpected(error, original)) log.error({ err: original, path: error.path }, "unexpected error in a GraphQL operation");
+          }
+        },
+      };
+    },
   };
 }

@@ -23,3 +23,15 @@ export class LedgerError extends Error {
 export function isLedgerError(error: unknown): error is LedgerError {
   return error instanceof LedgerError;
 }
+
+/**
+ * A caller repeated an `idempotencyKey` whose session has since been replaced by a newer one: Deel
+ * replayed the old token, which is no longer live (one token per worker). The gateway refuses to
+ * hand out a token it knows is dead; a new key mints a new session.
+ */
+export class SupersededSessionError extends Error {
+  constructor() {
+    super("the session this idempotencyKey minted has since been replaced; use a new key to mint a new token");
+    this.name = "SupersededSessionError";
+  }
+}

@@ -4,7 +4,7 @@ import { deriveIdempotencyKey } from "../deel/idempotency.js";
 import type { DeelApi } from "../deel/types.js";
 import { codeForDeelError, type ErrorCode } from "../errors.js";
 import { ProfileQueue } from "./profile-queue.js";
-import { isLedgerError } from "./errors.js";
+import { isLedgerError, SupersededSessionError } from "./errors.js";
 import type { SessionRecord } from "./record.js";
 import type { ProfileSerializer } from "./serializer.js";
 import type { SessionStore } from "./store.js";
@@ -50,6 +50,7 @@ export class WorkerSessionService {
   private readonly store: SessionStore;
   private readonly now: () => Date;
   private readonly queue: ProfileSerializer;
+  private readonly inFlight = new Set<Promise<unknown>>();
 
   constructor(deps: ServiceDeps) {
     this.deel = deps.deel;
@@ -85,9 +86,13 @@ export class WorkerSessionService {
           // this call's own first attempt, whose answer was lost before a retry with the same key
           // (this runs under the profile's lock). That one is Deel's current token: record it.
           const existing = await this.store.get(profileId);
-          if (existing !== null && existing.expiresAt.getTime() >= minted.expiresAt.getTime()) {
-            const same = existing.expiresAt.getTime() === minted.expiresAt.getTime();
-            return { result: { token: minted.token, session: same ? existing : fresh }, deelRequestId: minted.deelRequestId };
+          if (existing !== null && existing.expiresAt.getTime() === minted.expiresAt.getTime()) {
+            // The ledger's own session: answer with it as recorded (REVOKED if it was revoked since).
+            return { result: { token: minted.token, session: existing }, deelRequestId: minted.deelRequestId };
+          }
+          if (existing !== null && existing.expiresAt.getTime() > minted.expiresAt.getTime()) {
+            // A newer session replaced the replayed one at Deel: its token is dead. Never hand it out.
+            throw new SupersededSessionError();
           }
         }
         await this.store.put(fresh);
@@ -117,8 +122,32 @@ export class WorkerSessionService {
     return this.store.getMany(profileIds);
   }
 
+  /**
+   * Resolves once every create and revoke under way has finished (each is bounded by the Deel
+   * deadline). Shutdown waits for this before closing the ledger, so a token Deel minted is always
+   * recorded, even when the HTTP drain gave up on the request.
+   */
+  async settle(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
   /** Runs one create or revoke and writes its audit line, whatever the outcome. */
-  private async audited<T>(
+  private audited<T>(
+    actor: Actor,
+    action: AuditAction,
+    profileId: string,
+    work: () => Promise<{ result: T; deelRequestId: string | undefined }>,
+  ): Promise<T> {
+    const operation = this.auditedOperation(actor, action, profileId, work);
+    this.inFlight.add(operation);
+    void operation.then(
+      () => this.inFlight.delete(operation),
+      () => this.inFlight.delete(operation),
+    );
+    return operation;
+  }
+
+  private async auditedOperation<T>(
     actor: Actor,
     action: AuditAction,
     profileId: string,
@@ -133,7 +162,9 @@ export class WorkerSessionService {
         ? codeForDeelError(error.kind)
         : isLedgerError(error)
           ? "UPSTREAM_UNAVAILABLE"
-          : "INTERNAL_SERVER_ERROR";
+          : error instanceof SupersededSessionError
+            ? "BAD_USER_INPUT"
+            : "INTERNAL_SERVER_ERROR";
       this.audit(actor, action, profileId, code, error instanceof DeelError ? error.deelRequestId : undefined);
       throw error;
     }

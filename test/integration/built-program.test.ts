@@ -115,6 +115,38 @@ describe("the built program (node dist/main.js)", () => {
     }
   });
 
+  it("records a create that outlives a short SHUTDOWN_GRACE_MS before closing the ledger", async () => {
+    const sandbox = await startDeelSandbox({ latencyMs: 1500, rateLimitRps: 0 });
+    cleanups.push(() => sandbox.close());
+    const dir = mkdtempSync(join(tmpdir(), "wsg-grace-"));
+    const gateway = await startGatewayProcess({
+      HOST: "127.0.0.1",
+      PORT: "0",
+      DEEL_API_URL: sandbox.url,
+      DEEL_API_TOKEN: sandbox.orgToken,
+      AUTH_JWT_SECRET: TEST_JWT_SECRET,
+      AUTH_ISSUER: TEST_ISSUER,
+      AUTH_AUDIENCE: TEST_AUDIENCE,
+      SESSION_STORE_URL: `sqlite:${join(dir, "ledger.db")}`,
+      SHUTDOWN_GRACE_MS: "200",
+    });
+    cleanups.push(() => gateway.stop("SIGKILL"));
+    const [, profile] = sandbox.profiles as [string, string];
+    const inFlight = gql(gateway.url, CreateWorkerSessionDocument, { input: { profileId: profile } }, { token: await aCallerToken({ sub: "grace-test" }) }).catch(
+      (error: unknown) => error,
+    );
+    while (sandbox.requests.length === 0) await new Promise((r) => setTimeout(r, 20));
+    expect(await gateway.stop("SIGTERM")).toBe(0);
+    await inFlight; // cut off by the 200 ms drain, or answered: either way Deel minted
+    expect(sandbox.state(profile)?.revoked).toBe(false);
+    const ledger = new SqliteSessionStore(join(dir, "ledger.db"));
+    try {
+      expect((await ledger.get(profile))?.expiresAt.getTime()).toBe(sandbox.state(profile)?.expiresAt.getTime());
+    } finally {
+      await ledger.close();
+    }
+  });
+
   const prodToken = "deel-org-token-that-must-never-be-echoed";
   it.each([
     ["no Deel token", { AUTH_JWT_SECRET: TEST_JWT_SECRET }, /DEEL_API_TOKEN \(or DEEL_API_TOKEN_FILE\) is required/],

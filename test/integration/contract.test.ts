@@ -238,7 +238,9 @@ describe("the error table of SPEC §3", () => {
       expect(codes(response)).toEqual(["INTERNAL_SERVER_ERROR"]);
       expect(response.errors?.[0]?.message).toBe("Internal server error");
       expect(response.raw).not.toContain("disk on fire");
-      expect(broken.logs.text).toContain("disk on fire");
+      const line = broken.logs.lines.find((l) => l.includes("disk on fire"));
+      expect(line).toBeDefined();
+      expect(JSON.parse(line as string)).toMatchObject({ level: "error", requestId: expect.any(String) });
     } finally {
       await broken.close();
     }

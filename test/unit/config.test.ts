@@ -64,6 +64,7 @@ describe("configuration", () => {
     expect(refusal({ ...operator, LOG_LEVEL: "loud" })).toMatch(/^LOG_LEVEL must be one of .* but got "loud"/);
     expect(refusal({ ...operator, CORS_ORIGINS: "https://a.example.com/path" })).toMatch(/^CORS_ORIGINS must list origins/);
     expect(refusal({ ...operator, DEEL_API_URL: "not a url" })).toMatch(/^DEEL_API_URL must be an http\(s\) URL/);
+    expect(refusal({ ...operator, DEEL_API_URL: "https://api.example.com/rest/v2?x=1" })).toMatch(/^DEEL_API_URL must be a base URL without a query/);
     const store = refusal({ ...operator, SESSION_STORE_URL: "postgres://user:hunter2@db" });
     expect(store).toMatch(/^SESSION_STORE_URL must be "memory:", "sqlite:<path>" or "redis:\/\/…"/);
     expect(store).not.toContain("hunter2");

@@ -6,6 +6,7 @@ import pino from "pino";
 import { describe, expect, it } from "vitest";
 import type { CallOptions, DeelApi, MintedSession } from "../../src/deel/types.js";
 import { MemorySessionStore } from "../../src/sessions/memory-store.js";
+import { SupersededSessionError } from "../../src/sessions/errors.js";
 import { WorkerSessionService } from "../../src/sessions/service.js";
 
 const P = "6f1e2d3c-4b5a-4978-8a69-0b1c2d3e4f50";
@@ -49,12 +50,14 @@ describe("a replayed mint", () => {
     const store = await ledgerWith(newer, true);
     const older = new Date("2030-01-01T00:00:00Z");
     const service = new WorkerSessionService({ deel: deelAnswering({ token: "t1", expiresAt: older, replayed: true }), store });
-    await service.create(actor, P, "key");
+    // The replayed token was replaced at Deel: it is dead, and is not handed out.
+    await expect(service.create(actor, P, "key")).rejects.toBeInstanceOf(SupersededSessionError);
     expect(await store.get(P)).toMatchObject({ expiresAt: newer, createdBy: "earlier", revokedBy: "earlier" });
 
     const same = new WorkerSessionService({ deel: deelAnswering({ token: "t3", expiresAt: newer, replayed: true }), store });
     const replayed = await same.create(actor, P, "key");
     expect(replayed.session).toMatchObject({ createdBy: "earlier", revokedBy: "earlier" });
+    expect(replayed.session.revokedAt).not.toBeNull();
   });
 
   it("passes when the mutation began, so that the Deel deadline counts time queued behind the profile", async () => {

@@ -32,6 +32,11 @@ describe("caller verification", () => {
     await expect(verifier.verify(`Bearer ${token}`)).rejects.toThrow(new AuthError("Token expired"));
   });
 
+  it("accepts the Bearer scheme in any letter case", async () => {
+    const verifier = new CallerVerifier(auth);
+    expect((await verifier.verify(`bearer ${await aCallerToken({ sub: "lower" })}`)).sub).toBe("lower");
+  });
+
   it("never caches a refusal into an acceptance", async () => {
     const verifier = new CallerVerifier(auth);
     const forged = await aCallerToken({ secret: "another-secret-that-is-long-enough-for-hs256!!" });
