@@ -5,13 +5,27 @@ import { request } from "undici";
 import { afterAll, describe, expect, it } from "vitest";
 import { CreateWorkerSessionDocument, RevokeWorkerSessionDocument, WorkerSessionDocument } from "../generated/operations.js";
 import { aCallerToken, TEST_AUDIENCE, TEST_ISSUER, TEST_JWT_SECRET } from "../support/callers.js";
-import { startDeelSandbox } from "../../src/deel/sandbox/server.js";
+import { startDeelSandbox, type DeelSandbox } from "../../src/deel/sandbox/server.js";
 import { SqliteSessionStore } from "../../src/sessions/sqlite-store.js";
 import { codes, gql } from "../support/gateway.js";
 import { startMinimalDeel, type MinimalDeel } from "../support/minimal-deel.js";
 import { runGatewayProcess, startGatewayProcess } from "../support/process.js";
 
 const cleanups: Array<() => Promise<unknown>> = [];
+
+/** The built program pointed at `sandbox` as an operator would, with a SQLite ledger in `dir`. */
+function operatorEnv(sandbox: DeelSandbox, dir: string): Record<string, string> {
+  return {
+    HOST: "127.0.0.1",
+    PORT: "0",
+    DEEL_API_URL: sandbox.url,
+    DEEL_API_TOKEN: sandbox.orgToken,
+    AUTH_JWT_SECRET: TEST_JWT_SECRET,
+    AUTH_ISSUER: TEST_ISSUER,
+    AUTH_AUDIENCE: TEST_AUDIENCE,
+    SESSION_STORE_URL: `sqlite:${join(dir, "ledger.db")}`,
+  };
+}
 afterAll(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup();
 });
@@ -87,16 +101,7 @@ describe("the built program (node dist/main.js)", () => {
     const sandbox = await startDeelSandbox({ latencyMs: 1500, rateLimitRps: 0 });
     cleanups.push(() => sandbox.close());
     const dir = mkdtempSync(join(tmpdir(), "wsg-drain-"));
-    const gateway = await startGatewayProcess({
-      HOST: "127.0.0.1",
-      PORT: "0",
-      DEEL_API_URL: sandbox.url,
-      DEEL_API_TOKEN: sandbox.orgToken,
-      AUTH_JWT_SECRET: TEST_JWT_SECRET,
-      AUTH_ISSUER: TEST_ISSUER,
-      AUTH_AUDIENCE: TEST_AUDIENCE,
-      SESSION_STORE_URL: `sqlite:${join(dir, "ledger.db")}`,
-    });
+    const gateway = await startGatewayProcess({ ...operatorEnv(sandbox, dir) });
     cleanups.push(() => gateway.stop("SIGKILL"));
     const [profile] = sandbox.profiles as [string];
     const inFlight = gql(gateway.url, CreateWorkerSessionDocument, { input: { profileId: profile } }, { token: await aCallerToken({ sub: "drain-test" }) });
@@ -119,17 +124,7 @@ describe("the built program (node dist/main.js)", () => {
     const sandbox = await startDeelSandbox({ latencyMs: 1500, rateLimitRps: 0 });
     cleanups.push(() => sandbox.close());
     const dir = mkdtempSync(join(tmpdir(), "wsg-grace-"));
-    const gateway = await startGatewayProcess({
-      HOST: "127.0.0.1",
-      PORT: "0",
-      DEEL_API_URL: sandbox.url,
-      DEEL_API_TOKEN: sandbox.orgToken,
-      AUTH_JWT_SECRET: TEST_JWT_SECRET,
-      AUTH_ISSUER: TEST_ISSUER,
-      AUTH_AUDIENCE: TEST_AUDIENCE,
-      SESSION_STORE_URL: `sqlite:${join(dir, "ledger.db")}`,
-      SHUTDOWN_GRACE_MS: "200",
-    });
+    const gateway = await startGatewayProcess({ ...operatorEnv(sandbox, dir), SHUTDOWN_GRACE_MS: "200" });
     cleanups.push(() => gateway.stop("SIGKILL"));
     const [, profile] = sandbox.profiles as [string, string];
     const inFlight = gql(gateway.url, CreateWorkerSessionDocument, { input: { profileId: profile } }, { token: await aCallerToken({ sub: "grace-test" }) }).catch(

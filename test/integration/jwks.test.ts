@@ -91,10 +91,9 @@ describe("callers verified against a JWKS", () => {
 });
 
 describe("a JWKS endpoint that is down or hangs", () => {
-  it("answers UNAUTHENTICATED quickly when the JWKS refuses connections", async () => {
-    const down = await startJwksServer([]);
-    await down.close();
-    const gateway = await startTestGateway({ env: { AUTH_JWT_SECRET: "", AUTH_JWKS_URL: down.url, AUTH_JWKS_TIMEOUT_MS: "500" } });
+  /** A gateway verifying against `jwksUrl`: a valid token's request answers UNAUTHENTICATED, promptly. */
+  async function expectPromptRefusal(jwksUrl: string, timeoutMs: string): Promise<void> {
+    const gateway = await startTestGateway({ env: { AUTH_JWT_SECRET: "", AUTH_JWKS_URL: jwksUrl, AUTH_JWKS_TIMEOUT_MS: timeoutMs } });
     try {
       const started = Date.now();
       const response = await readAs(gateway.url, await sign(rsa.privateKey, "RS256", "rsa-1"));
@@ -104,21 +103,21 @@ describe("a JWKS endpoint that is down or hangs", () => {
     } finally {
       await gateway.close();
     }
+  }
+
+  it("answers UNAUTHENTICATED quickly when the JWKS refuses connections", async () => {
+    const down = await startJwksServer([]);
+    await down.close();
+    await expectPromptRefusal(down.url, "500");
   });
 
   it("answers UNAUTHENTICATED within the fetch timeout when the JWKS hangs, never a hang or a 500", async () => {
     const hanging = await startJwksServer([]);
     hanging.setMode("hang");
-    const gateway = await startTestGateway({ env: { AUTH_JWT_SECRET: "", AUTH_JWKS_URL: hanging.url, AUTH_JWKS_TIMEOUT_MS: "300" } });
     try {
-      const started = Date.now();
-      const response = await readAs(gateway.url, await sign(rsa.privateKey, "RS256", "rsa-1"));
-      expect(response.status).toBe(200);
-      expect(codes(response)).toEqual(["UNAUTHENTICATED"]);
-      expect(Date.now() - started).toBeLessThan(5000);
+      await expectPromptRefusal(hanging.url, "300");
       expect(hanging.fetches()).toBeGreaterThanOrEqual(1);
     } finally {
-      await gateway.close();
       await hanging.close();
     }
   });
