@@ -49,5 +49,7 @@ export function createContext(input: ContextInput): GatewayContext {
       ),
     },
   };
-  return Object.defineProperty(context, "log", { get: log, enumerable: true }) as GatewayContext;
+  // `log` lives on the context's prototype: Apollo copies each operation's context with
+  // Object.assign, which would call an own getter (and make the logger) on every request.
+  return Object.assign(Object.create({ get log() { return log(); } }) as object, context) as GatewayContext;
 }
