@@ -114,10 +114,6 @@ export class WorkerSessionService {
     );
   }
 
-  get(profileId: string): Promise<SessionRecord | null> {
-    return this.store.get(profileId);
-  }
-
   getMany(profileIds: readonly string[]): Promise<Array<SessionRecord | null>> {
     return this.store.getMany(profileIds);
   }
