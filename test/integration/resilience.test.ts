@@ -34,9 +34,9 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 async function timed<T>(work: () => Promise<T>): Promise<{ result: T; ms: number }> {
-  const started = Date.now();
+  const started = performance.now();
   const result = await work();
-  return { result, ms: Date.now() - started };
+  return { result, ms: performance.now() - started };
 }
 function posts(gw: TestGateway) {
   return gw.sandbox.requests.filter((r) => r.method === "POST").map((r) => ({ key: r.idempotencyKey, status: r.status, at: r.at }));

@@ -126,9 +126,9 @@ describe("retries", () => {
 describe("Deel's 429", () => {
   it("honours Retry-After: 1 when it fits in the deadline, and succeeds with the same key", async () => {
     sandbox.injectFault({ kind: "rate_limit", retryAfterSeconds: 1 }, { times: 1 });
-    const started = Date.now();
+    const started = performance.now();
     await resilient().createSession(P1, "key-429");
-    const elapsed = Date.now() - started;
+    const elapsed = performance.now() - started;
     expect(elapsed).toBeGreaterThanOrEqual(900);
     expect(elapsed).toBeLessThan(5_000);
     const [first, second] = posts() as [{ key: string; status: number; at: number }, { key: string; status: number; at: number }];
@@ -139,9 +139,9 @@ describe("Deel's 429", () => {
 
   it("answers rate_limited at once, with Deel's retryAfterSeconds, when Retry-After does not fit", async () => {
     sandbox.injectFault({ kind: "rate_limit", retryAfterSeconds: 60 });
-    const started = Date.now();
+    const started = performance.now();
     const error = await failure(resilient().createSession(P1, "key-60"));
-    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(performance.now() - started).toBeLessThan(2_000);
     expect(error.kind).toBe("rate_limited");
     expect(error.retryAfterSeconds).toBe(60);
     expect(posts()).toHaveLength(1);
@@ -163,9 +163,9 @@ describe("the deadline", () => {
     const pool = new Pool(new URL(sandbox.url).origin, { connections: 2 });
     const own = new DeelClient({ baseUrl: sandbox.url, token: sandbox.orgToken, timeoutMs: 10_000, dispatcher: pool });
     try {
-      const started = Date.now();
+      const started = performance.now();
       const error = await failure(new ResilientDeel(own, { timeoutMs: 500, budget: null }).createSession(P1, "key-hang"));
-      const elapsed = Date.now() - started;
+      const elapsed = performance.now() - started;
       expect(error.kind).toBe("unavailable");
       expect(elapsed).toBeGreaterThanOrEqual(450);
       expect(elapsed).toBeLessThan(1_500);
@@ -183,9 +183,9 @@ describe("the deadline", () => {
 
   it("never starts a backoff that would outlive the deadline", async () => {
     sandbox.injectFault({ kind: "status", status: 503 });
-    const started = Date.now();
+    const started = performance.now();
     const error = await failure(resilient({ timeoutMs: 800, retryBaseMs: 2_000 }).revokeSession(P1));
-    expect(Date.now() - started).toBeLessThan(800);
+    expect(performance.now() - started).toBeLessThan(800);
     expect(error.kind).toBe("unavailable");
     expect(sandbox.count({ method: "DELETE" })).toBe(1);
   });
@@ -199,10 +199,10 @@ describe("the deadline", () => {
   it("passes what is left of the deadline to each attempt", async () => {
     sandbox.injectFault({ kind: "status", status: 500 }, { times: 1 });
     sandbox.injectFault({ kind: "hang" });
-    const started = Date.now();
+    const started = performance.now();
     const error = await failure(resilient({ timeoutMs: 700 }).createSession(P1, "key-left"));
     expect(error.kind).toBe("unavailable");
-    expect(Date.now() - started).toBeLessThan(1_500);
+    expect(performance.now() - started).toBeLessThan(1_500);
     expect(posts().map((p) => p.status)).toEqual([500, 0]);
   });
 });
@@ -252,14 +252,14 @@ describe("the outbound budget", () => {
     const layer = resilient({ budget: budget(1), timeoutMs: 800 });
     const events: DeelEvent[] = [];
     layer.observe((event) => events.push(event));
-    const started = Date.now();
+    const started = performance.now();
     const [ok, refused] = await Promise.allSettled([layer.createSession(P1, "key-a"), layer.createSession(P2, "key-b")]);
     expect(ok.status).toBe("fulfilled");
     expect(refused.status).toBe("rejected");
     const error = (refused as PromiseRejectedResult).reason as DeelError;
     expect(error.kind).toBe("rate_limited");
     expect(error.retryAfterSeconds).toBeGreaterThanOrEqual(1);
-    expect(Date.now() - started).toBeLessThan(800);
+    expect(performance.now() - started).toBeLessThan(800);
     expect(posts().map((p) => p.key)).toEqual(["key-a"]);
     expect(events).toContainEqual({ type: "rejected", endpoint: "POST /workers/session", attempt: 1, reason: "budget" });
   });
@@ -324,14 +324,14 @@ describe("the circuit breaker", () => {
   it("releases callers waiting for a budget slot as soon as the circuit opens (no stampede)", async () => {
     sandbox.injectFault({ kind: "status", status: 500 });
     const layer = resilient({ budget: budget(5), breakerThreshold: 5 });
-    const started = Date.now();
+    const started = performance.now();
     const results = await Promise.allSettled(
       Array.from({ length: 40 }, (_, i) => layer.createSession(sandbox.profiles[i % 5] as string, `stampede-${i}`)),
     );
     // The first 5 take the budget's burst and fail; the circuit opens, and everybody queued behind
     // them is answered at once instead of at their slot.
     expect(sandbox.requests).toHaveLength(5);
-    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(performance.now() - started).toBeLessThan(1_000);
     const kinds = results.map((r) => (r.status === "rejected" ? (r.reason as DeelError).kind : "ok"));
     expect(new Set(kinds)).toEqual(new Set(["unavailable", "rate_limited"]));
     expect(layer.budgetQueueDepth).toBe(0);
