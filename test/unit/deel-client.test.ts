@@ -2,6 +2,7 @@
  * The Deel REST client against a real sandbox on loopback: success parsing, status → kind mapping,
  * deadlines, redirects, path safety, idempotency keys and token hygiene.
  */
+import { deelFailure } from "../support/deel-errors.js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -28,14 +29,9 @@ function makeClient(overrides: Partial<DeelClientOptions> = {}): DeelClient {
 }
 
 async function failure(promise: Promise<unknown>): Promise<DeelError> {
-  try {
-    await promise;
-  } catch (error) {
-    seenErrors.push(error);
-    expect(error).toBeInstanceOf(DeelError);
-    return error as DeelError;
-  }
-  throw new Error("expected the call to fail");
+  const error = await deelFailure(promise);
+  seenErrors.push(error);
+  return error;
 }
 
 async function expectKind(promise: Promise<unknown>, kind: DeelErrorKind): Promise<DeelError> {

@@ -2,21 +2,11 @@
  * The in-process outbound budget: a rolling window (1 s + margin), FIFO, fail-fast when the slot
  * would come after the deadline, and, against a real sandbox enforcing Deel's 5 rps, no 429.
  */
+import { deelFailure } from "../support/deel-errors.js";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { DeelClient } from "../../src/deel/client.js";
-import { DeelError } from "../../src/deel/errors.js";
 import { LocalBudget } from "../../src/deel/local-budget.js";
 import { startDeelSandbox } from "../../src/deel/sandbox/server.js";
-
-async function rejection(promise: Promise<unknown>): Promise<DeelError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(DeelError);
-    return error as DeelError;
-  }
-  throw new Error("expected a rejection");
-}
 
 describe("LocalBudget (fake clock)", () => {
   afterEach(() => {
@@ -66,7 +56,7 @@ describe("LocalBudget (fake clock)", () => {
     const budget = new LocalBudget({ rps: 1, marginMs: 100 });
     await budget.acquire(10);
     const waiting = budget.acquire(5_000); // booked for 1100
-    const refused = await rejection(budget.acquire(2_000)); // would be 2200
+    const refused = await deelFailure(budget.acquire(2_000)); // would be 2200
     expect(refused.kind).toBe("rate_limited");
     expect(refused.retryAfterSeconds).toBe(3);
     expect(budget.queueDepth).toBe(1);
@@ -82,7 +72,7 @@ describe("LocalBudget (fake clock)", () => {
     const booked: Array<Promise<void>> = [];
     for (let i = 0; i < 25; i += 1) booked.push(budget.acquire(60_000)); // 5 per second for 5 seconds
     expect(budget.queueDepth).toBe(20);
-    const refused = await rejection(budget.acquire(1_000));
+    const refused = await deelFailure(budget.acquire(1_000));
     expect(refused.retryAfterSeconds).toBe(5);
     await budget.close();
     await Promise.allSettled(booked);
@@ -96,11 +86,11 @@ describe("LocalBudget (fake clock)", () => {
     const aborted = budget.acquire(60_000, controller.signal);
     const closed = budget.acquire(60_000);
     controller.abort();
-    expect((await rejection(aborted)).kind).toBe("unavailable");
+    expect((await deelFailure(aborted)).kind).toBe("unavailable");
     expect(budget.queueDepth).toBe(1);
     await budget.close();
-    expect((await rejection(closed)).kind).toBe("unavailable");
-    expect((await rejection(budget.acquire(60_000))).kind).toBe("unavailable");
+    expect((await deelFailure(closed)).kind).toBe("unavailable");
+    expect((await deelFailure(budget.acquire(60_000))).kind).toBe("unavailable");
     expect(budget.queueDepth).toBe(0);
   });
 });

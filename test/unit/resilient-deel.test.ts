@@ -3,6 +3,7 @@
  * sandbox over HTTP with its fault switches. Attempts are counted at the sandbox, with the
  * Idempotency-Key each one carried.
  */
+import { deelFailure } from "../support/deel-errors.js";
 import { Pool } from "undici";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { DeelClient } from "../../src/deel/client.js";
@@ -49,16 +50,6 @@ function budget(rps: number): LocalBudget {
   return made;
 }
 
-async function failure(promise: Promise<unknown>): Promise<DeelError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(DeelError);
-    return error as DeelError;
-  }
-  throw new Error("expected the call to fail");
-}
-
 function posts(): Array<{ key: string | undefined; status: number; at: number }> {
   return sandbox.requests.filter((r) => r.method === "POST").map((r) => ({ key: r.idempotencyKey, status: r.status, at: r.at }));
 }
@@ -96,7 +87,7 @@ describe("retries", () => {
 
   it("gives up after maxAttempts on a persistent 5xx, as unavailable", async () => {
     sandbox.injectFault({ kind: "status", status: 502 });
-    const error = await failure(resilient({ maxAttempts: 4 }).createSession(P1, "key-502"));
+    const error = await deelFailure(resilient({ maxAttempts: 4 }).createSession(P1, "key-502"));
     expect(error.kind).toBe("unavailable");
     expect(error.status).toBe(502);
     expect(posts().map((p) => p.key)).toEqual(["key-502", "key-502", "key-502", "key-502"]);
@@ -104,8 +95,8 @@ describe("retries", () => {
 
   it.each([400, 401, 403, 404])("never retries a %i", async (status) => {
     sandbox.injectFault({ kind: "status", status });
-    await failure(resilient().createSession(P1, "key-4xx"));
-    await failure(resilient().revokeSession(P1));
+    await deelFailure(resilient().createSession(P1, "key-4xx"));
+    await deelFailure(resilient().revokeSession(P1));
     expect(sandbox.requests.map((r) => r.status)).toEqual([status, status]);
   });
 
@@ -113,7 +104,7 @@ describe("retries", () => {
     sandbox.injectFault({ kind: "status", status: 500 });
     const events: DeelEvent[] = [];
     const randoms = [0, 0.999];
-    await failure(resilient({ retryBaseMs: 200, random: () => randoms.shift() ?? 0 }, events).revokeSession(P1));
+    await deelFailure(resilient({ retryBaseMs: 200, random: () => randoms.shift() ?? 0 }, events).revokeSession(P1));
     const waits = events.flatMap((e) => (e.type === "attempt_end" && e.retryInMs !== undefined ? [e.retryInMs] : []));
     // attempt 1: between 100 and 200 ms (random 0 → 100); attempt 2: between 200 and 400 (random ≈1 → 400).
     expect(waits).toEqual([100, 400]);
@@ -141,7 +132,7 @@ describe("Deel's 429", () => {
   it("answers rate_limited at once, with Deel's retryAfterSeconds, when Retry-After does not fit", async () => {
     sandbox.injectFault({ kind: "rate_limit", retryAfterSeconds: 60 });
     const started = performance.now();
-    const error = await failure(resilient().createSession(P1, "key-60"));
+    const error = await deelFailure(resilient().createSession(P1, "key-60"));
     expect(performance.now() - started).toBeLessThan(2_000);
     expect(error.kind).toBe("rate_limited");
     expect(error.retryAfterSeconds).toBe(60);
@@ -150,7 +141,7 @@ describe("Deel's 429", () => {
 
   it("answers rate_limited with an integer retryAfterSeconds ≥ 1 when retries of a header-less 429 run out", async () => {
     sandbox.injectFault({ kind: "rate_limit" });
-    const error = await failure(resilient().revokeSession(P1));
+    const error = await deelFailure(resilient().revokeSession(P1));
     expect(error.kind).toBe("rate_limited");
     expect(Number.isInteger(error.retryAfterSeconds)).toBe(true);
     expect(error.retryAfterSeconds).toBeGreaterThanOrEqual(1);
@@ -165,7 +156,7 @@ describe("the deadline", () => {
     const own = new DeelClient({ baseUrl: sandbox.url, token: sandbox.orgToken, timeoutMs: 10_000, dispatcher: pool });
     try {
       const started = performance.now();
-      const error = await failure(new ResilientDeel(own, { timeoutMs: 500, budget: null }).createSession(P1, "key-hang"));
+      const error = await deelFailure(new ResilientDeel(own, { timeoutMs: 500, budget: null }).createSession(P1, "key-hang"));
       const elapsed = performance.now() - started;
       expect(error.kind).toBe("unavailable");
       expect(elapsed).toBeGreaterThanOrEqual(350);
@@ -185,14 +176,14 @@ describe("the deadline", () => {
   it("never starts a backoff that would outlive the deadline", async () => {
     sandbox.injectFault({ kind: "status", status: 503 });
     const started = performance.now();
-    const error = await failure(resilient({ timeoutMs: 800, retryBaseMs: 2_000 }).revokeSession(P1));
+    const error = await deelFailure(resilient({ timeoutMs: 800, retryBaseMs: 2_000 }).revokeSession(P1));
     expect(performance.now() - started).toBeLessThan(800);
     expect(error.kind).toBe("unavailable");
     expect(sandbox.count({ method: "DELETE" })).toBe(1);
   });
 
   it("counts from startedAt: a call that queued past its deadline fails without reaching Deel", async () => {
-    const error = await failure(resilient({ timeoutMs: 1_000 }).createSession(P1, "key-late", { startedAt: Date.now() - 1_000 }));
+    const error = await deelFailure(resilient({ timeoutMs: 1_000 }).createSession(P1, "key-late", { startedAt: Date.now() - 1_000 }));
     expect(error.kind).toBe("unavailable");
     expect(sandbox.requests).toHaveLength(0);
   });
@@ -201,7 +192,7 @@ describe("the deadline", () => {
     sandbox.injectFault({ kind: "status", status: 500 }, { times: 1 });
     sandbox.injectFault({ kind: "hang" });
     const started = performance.now();
-    const error = await failure(resilient({ timeoutMs: 700 }).createSession(P1, "key-left"));
+    const error = await deelFailure(resilient({ timeoutMs: 700 }).createSession(P1, "key-left"));
     expect(error.kind).toBe("unavailable");
     expect(performance.now() - started).toBeLessThan(1_500);
     expect(posts().map((p) => p.status)).toEqual([500, 0]);
@@ -211,14 +202,14 @@ describe("the deadline", () => {
 describe("bad answers from Deel", () => {
   it("a non-JSON body is unavailable, and the error never carries the body", async () => {
     sandbox.injectFault({ kind: "non_json" });
-    const error = await failure(resilient().createSession(P1, "key-html"));
+    const error = await deelFailure(resilient().createSession(P1, "key-html"));
     expect(error.kind).toBe("unavailable");
     expect(`${error.message} ${String(error.cause)}`).not.toMatch(/<html|upstream trouble/i);
   });
 
   it("retries a garbled 201 once, with the same key, then gives up as bad_response", async () => {
     sandbox.injectFault({ kind: "raw", status: 201, body: '{"data":{"token":"abc"' });
-    const error = await failure(resilient({ maxAttempts: 5 }).createSession(P1, "key-trunc"));
+    const error = await deelFailure(resilient({ maxAttempts: 5 }).createSession(P1, "key-trunc"));
     expect(error.kind).toBe("bad_response");
     expect(error.message).not.toContain("abc");
     expect(posts().map((p) => p.key)).toEqual(["key-trunc", "key-trunc"]);
@@ -233,7 +224,7 @@ describe("bad answers from Deel", () => {
 
   it("never retries an unexpected 4xx (e.g. 422)", async () => {
     sandbox.injectFault({ kind: "status", status: 422 });
-    const error = await failure(resilient().createSession(P1, "key-422"));
+    const error = await deelFailure(resilient().createSession(P1, "key-422"));
     expect(error.kind).toBe("bad_response");
     expect(posts()).toHaveLength(1);
   });
@@ -341,10 +332,10 @@ describe("the circuit breaker", () => {
   it("does not count 4xx answers (nor 429) as failures", async () => {
     sandbox.injectFault({ kind: "status", status: 404 });
     const layer = resilient({ breakerThreshold: 2, maxAttempts: 1 });
-    for (let i = 0; i < 5; i += 1) expect((await failure(layer.revokeSession(P1))).kind).toBe("not_found");
+    for (let i = 0; i < 5; i += 1) expect((await deelFailure(layer.revokeSession(P1))).kind).toBe("not_found");
     sandbox.clearFaults();
     sandbox.injectFault({ kind: "rate_limit", retryAfterSeconds: 60 });
-    for (let i = 0; i < 5; i += 1) expect((await failure(layer.revokeSession(P1))).kind).toBe("rate_limited");
+    for (let i = 0; i < 5; i += 1) expect((await deelFailure(layer.revokeSession(P1))).kind).toBe("rate_limited");
     expect(layer.breakerState).toBe("closed");
     expect(sandbox.requests).toHaveLength(10);
   });
@@ -352,10 +343,10 @@ describe("the circuit breaker", () => {
   it("counts timeouts and connection errors as failures", async () => {
     sandbox.injectFault({ kind: "reset" });
     const layer = resilient({ breakerThreshold: 2, maxAttempts: 1 });
-    await failure(layer.revokeSession(P1));
-    await failure(layer.revokeSession(P1));
+    await deelFailure(layer.revokeSession(P1));
+    await deelFailure(layer.revokeSession(P1));
     expect(layer.breakerState).toBe("open");
-    const error = await failure(layer.revokeSession(P1));
+    const error = await deelFailure(layer.revokeSession(P1));
     expect(error.message).toMatch(/Circuit open/);
     expect(sandbox.requests).toHaveLength(2);
   });
