@@ -1,14 +1,15 @@
 /**
  * The Deel REST client: the two worker-session calls over one pooled undici dispatcher.
  *
- * Defensive on purpose (STACK pitfall 8): undici's defaults trust the peer, and this client carries
- * a key that can impersonate any worker. So: `dispatcher.request` (never `fetch`: no redirect is ever
- * followed, the token cannot travel to another origin), a whole-call deadline, bounded connections
- * and response bodies, ids validated before any URL exists, and errors that never hold a token or
- * the upstream body. It never logs: callers log the `DeelError` it throws.
+ * Defensive on purpose: undici's defaults trust the peer (300 s timeouts, bodies of any size), and
+ * this client carries a key that can impersonate any worker. So: `dispatcher.request` (never
+ * `fetch`: no redirect is ever followed, the token cannot travel to another origin), a whole-call
+ * deadline, bounded connections and response bodies, ids validated before any URL exists, and
+ * errors that never hold a token or the upstream body. It never logs: callers log the `DeelError` it throws.
  */
 import { Pool, type Dispatcher } from "undici";
 import type { IncomingHttpHeaders } from "node:http";
+import { BodyTooLargeError, readBoundedBody } from "../http/bounded-body.js";
 import { DeelError, type DeelErrorKind } from "./errors.js";
 import { MAX_IDEMPOTENCY_KEY_LENGTH } from "./idempotency.js";
 import { isUuid } from "./profile-id.js";
@@ -46,8 +47,6 @@ interface RawResponse {
   /** The body, or undefined when it exceeded MAX_RESPONSE_BYTES. */
   body: Buffer | undefined;
 }
-
-class BodyTooLarge extends Error {}
 
 function firstHeader(headers: IncomingHttpHeaders, name: string): string | undefined {
   const value = headers[name];
@@ -301,23 +300,15 @@ export class DeelClient implements DeelApi {
 
   /** Reads at most MAX_RESPONSE_BYTES; undefined (and the stream destroyed) when there is more. */
   private async readBounded(body: Dispatcher.ResponseData["body"]): Promise<Buffer | undefined> {
-    const chunks: Buffer[] = [];
-    let size = 0;
     try {
-      for await (const chunk of body) {
-        const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
-        size += buffer.length;
-        if (size > MAX_RESPONSE_BYTES) throw new BodyTooLarge();
-        chunks.push(buffer);
-      }
+      return await readBoundedBody(body, MAX_RESPONSE_BYTES);
     } catch (error) {
-      if (error instanceof BodyTooLarge) {
+      if (error instanceof BodyTooLargeError) {
         body.destroy();
         return undefined;
       }
       throw error;
     }
-    return Buffer.concat(chunks, size);
   }
 
   /** Turns a non-success answer into a DeelError: status first, then whatever the body offers. */

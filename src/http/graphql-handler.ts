@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { HeaderMap, type ApolloServer, type BaseContext } from "@apollo/server";
+import { BodyTooLargeError, readBoundedBody } from "./bounded-body.js";
 
 export interface GraphQLHandlerOptions<TContext extends BaseContext> {
   /** Bodies above this many bytes are refused with 413 before they are read in full. */
@@ -17,28 +18,6 @@ function refuse(res: ServerResponse, status: number, message: string, code = "BA
   res.statusCode = status;
   res.setHeader("content-type", "application/json; charset=utf-8");
   res.end(JSON.stringify({ errors: [{ message, extensions: { code } }] }));
-}
-
-class BodyTooLarge extends Error {}
-
-/** Reads the whole body, refusing past `limit` bytes without buffering the rest. */
-function readBody(req: IncomingMessage, limit: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        reject(new BodyTooLarge());
-        req.removeAllListeners("data");
-        req.resume();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on("end", () => resolve(chunks.length === 1 ? (chunks[0] as Buffer).toString("utf8") : Buffer.concat(chunks).toString("utf8")));
-    req.on("error", reject);
-  });
 }
 
 function isJson(contentType: string | undefined): boolean {
@@ -74,9 +53,11 @@ export function createGraphQLHandler<TContext extends BaseContext>(
       }
       let text: string;
       try {
-        text = await readBody(req, options.maxBodyBytes);
+        text = (await readBoundedBody(req, options.maxBodyBytes)).toString("utf8");
       } catch (error) {
-        if (error instanceof BodyTooLarge) {
+        if (error instanceof BodyTooLargeError) {
+          // Drain the rest unread so that the answer can be written; the connection closes after it.
+          req.resume();
           res.setHeader("connection", "close");
           return refuse(res, 413, "request body too large");
         }

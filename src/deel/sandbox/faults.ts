@@ -1,7 +1,11 @@
 /**
- * Fault injection for the Deel sandbox: the shapes, and a validator shared by the in-process API
- * (`injectFault`) and the HTTP control route (`POST /__sandbox/faults`).
+ * Fault injection for the Deel sandbox: the shapes, a validator shared by the in-process API
+ * (`injectFault`) and the HTTP control route (`POST /__sandbox/faults`), and how an injected fault is
+ * picked and answered on a `workers/session` call.
  */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { send, sendError } from "./http.js";
+import type { RecordedRequest, SandboxState } from "./state.js";
 
 /** One way for the sandbox to misbehave on the next matching `workers/session` call. */
 export type SandboxFault =
@@ -17,8 +21,8 @@ export type SandboxFault =
   | { kind: "reset" }
   /**
    * Any literal answer: truncated JSON, a 201 without a token, a bad `expires_at`, an unexpected 200…
-   * `contentType` defaults to `application/json`; `headers` (an addition to the brief) lets a test send
-   * e.g. an HTTP-date `Retry-After`.
+   * `contentType` defaults to `application/json`; `headers` lets a test send e.g. an HTTP-date
+   * `Retry-After`.
    */
   | { kind: "raw"; status: number; body: string; contentType?: string; headers?: Record<string, string> };
 
@@ -101,4 +105,40 @@ export function parseFaultOptions(times: unknown, method: unknown): { remaining:
   if (method === undefined || method === null) return { remaining };
   if (method !== "POST" && method !== "DELETE") return "method must be POST or DELETE";
   return { remaining, method };
+}
+
+/** Takes one use of the first fault that applies to `method`, if any (a used-up fault is removed). */
+export function takeFault(st: SandboxState, method: string): SandboxFault | undefined {
+  const index = st.faults.findIndex((f) => f.remaining > 0 && (f.method === undefined || f.method === method));
+  const active = st.faults[index];
+  if (!active) return undefined;
+  active.remaining -= 1;
+  if (active.remaining <= 0) st.faults.splice(index, 1);
+  return active.fault;
+}
+
+/** Answers the request as `fault` says, instead of handling it. */
+export function applyFault(req: IncomingMessage, res: ServerResponse, record: RecordedRequest, fault: SandboxFault): void {
+  switch (fault.kind) {
+    case "status":
+      return sendError(req, res, record, fault.status, fault.status >= 500 ? "Internal server error" : "Injected error");
+    case "rate_limit":
+      return sendError(req, res, record, 429, "Too many requests", {
+        headers: fault.retryAfterSeconds === undefined ? {} : { "retry-after": String(fault.retryAfterSeconds) },
+      });
+    case "non_json": {
+      const status = fault.status ?? 502;
+      const html = `<!DOCTYPE html><html><head><title>${status}</title></head><body><h1>${status}</h1><p>upstream trouble</p></body></html>`;
+      return send(res, record, status, html, {}, "text/html; charset=utf-8");
+    }
+    case "raw":
+      return send(res, record, fault.status, fault.body, fault.headers ?? {}, fault.contentType ?? "application/json");
+    case "hang":
+      // Leave the request open; close() or the client ends it. Status stays 0.
+      return;
+    case "reset":
+      record.status = 0;
+      req.socket.destroy();
+      return;
+  }
 }

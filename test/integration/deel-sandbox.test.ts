@@ -1,5 +1,6 @@
 /**
- * The built-in Deel sandbox, over real HTTP on loopback: SPEC §2 behaviour, faults, control routes.
+ * The built-in Deel sandbox, over real HTTP on loopback: Deel's worker-session behaviour, faults,
+ * control routes.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Agent, request } from "undici";

@@ -1,0 +1,87 @@
+/**
+ * What a running Deel sandbox knows: the state `reset()` forgets, the settings a test may change
+ * while it runs, and the core that the route handlers share with the server.
+ */
+import type { ActiveFault } from "./faults.js";
+import { IdempotencyStore } from "./idempotency-store.js";
+
+export const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** One request as the sandbox saw it (control routes under `/__sandbox/` are not recorded). */
+export interface RecordedRequest {
+  method: string;
+  /** The raw request target, exactly as received (path and query, not normalized). */
+  path: string;
+  idempotencyKey?: string;
+  /** The `x-request-id` header. */
+  requestId?: string;
+  /** The status answered, or 0 while unanswered / for a hang or reset. */
+  status: number;
+  /** `Date.now()` at arrival. */
+  at: number;
+}
+
+/** A worker's current token, as Deel sees it. */
+export interface Session {
+  token: string;
+  expiresAt: Date;
+  revoked: boolean;
+}
+
+/** Everything `reset()` forgets. In-flight handlers keep the object they started with. */
+export interface SandboxState {
+  /** Lower-cased profile id → its current session. */
+  sessions: Map<string, Session>;
+  /** Current token → lower-cased profile id (a replaced token is removed). */
+  tokens: Map<string, string>;
+  idempotency: IdempotencyStore;
+  requests: RecordedRequest[];
+  faults: ActiveFault[];
+  /** Arrival times of the requests the rate limiter accepted in the last second. */
+  window: number[];
+}
+
+/** Settings that apply from the next request on. */
+export interface Settings {
+  latencyMs: number;
+  tokenLifetimeMs: number;
+  /** Requests per rolling second per organization; `0` turns the limit off. */
+  rateLimitRps: number;
+}
+
+/** What the route handlers share with the server that owns them. */
+export interface SandboxCore {
+  /** Path prefix of the REST API, without a trailing slash. */
+  readonly basePath: string;
+  readonly orgToken: string;
+  readonly readOnlyToken: string;
+  /** Known profile ids as configured. */
+  readonly profiles: readonly string[];
+  /** The same ids, lower-cased, for lookups. */
+  readonly profileSet: ReadonlySet<string>;
+  /** Live settings (mutated in place). */
+  readonly settings: Settings;
+  /** The current state; `reset()` replaces it. */
+  st: SandboxState;
+  /** Waits `ms`; rejects when the sandbox closes first, so no handler outlives it. */
+  sleep(ms: number): Promise<void>;
+}
+
+/** An empty state: no sessions, idempotency records, requests, faults or rate window. */
+export function freshState(): SandboxState {
+  return { sessions: new Map(), tokens: new Map(), idempotency: new IdempotencyStore(), requests: [], faults: [], window: [] };
+}
+
+/** Deel's view of a profile's current token (a copy), or undefined when none was ever minted. */
+export function sessionOf(st: SandboxState, profileId: string): Session | undefined {
+  const session = st.sessions.get(profileId.toLowerCase());
+  return session && { token: session.token, expiresAt: new Date(session.expiresAt), revoked: session.revoked };
+}
+
+/** Returns `value` when it is a non-negative finite number; throws a TypeError naming the setting otherwise. */
+export function nonNegative(name: string, value: number): number {
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
+    throw new TypeError(`${name} must be a non-negative finite number`);
+  }
+  return value;
+}
