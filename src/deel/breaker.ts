@@ -6,6 +6,7 @@
  *
  * Every attempt is one breaker call (retries included), so an outage stops a retry storm early.
  */
+import { systemClock, type Clock } from "../clock.js";
 import { DeelError } from "./errors.js";
 
 export type BreakerState = "closed" | "open" | "half_open";
@@ -22,8 +23,11 @@ export type BreakerOutcome =
 export interface BreakerOptions {
   /** Consecutive failures that open the circuit; 0 disables the breaker. */
   threshold: number;
+  /** How long an open circuit refuses calls before it lets one probe through. */
   cooldownMs: number;
-  now?: () => number;
+  /** Where the time comes from. Default: the real clock. */
+  clock?: Pick<Clock, "now">;
+  /** Called on every change of state; must be quick, and what it throws is ignored. */
   onTransition?: (from: BreakerState, to: BreakerState) => void;
 }
 
@@ -34,10 +38,11 @@ export interface BreakerPermit {
 
 const NOOP_PERMIT: BreakerPermit = { done: () => undefined };
 
+/** See the module comment. The cooldown is measured on the clock passed in. */
 export class CircuitBreaker {
   private readonly threshold: number;
   private readonly cooldownMs: number;
-  private readonly now: () => number;
+  private readonly clock: Pick<Clock, "now">;
   private readonly onTransition: ((from: BreakerState, to: BreakerState) => void) | undefined;
   private current: BreakerState = "closed";
   private failures = 0;
@@ -49,13 +54,13 @@ export class CircuitBreaker {
     if (!(options.cooldownMs > 0)) throw new TypeError("CircuitBreaker: cooldownMs must be positive");
     this.threshold = options.threshold;
     this.cooldownMs = options.cooldownMs;
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock ?? systemClock;
     this.onTransition = options.onTransition;
   }
 
   /** The state now (an open circuit whose cooldown has passed reads as half_open). */
   get state(): BreakerState {
-    if (this.current === "open" && this.now() - this.openedAt >= this.cooldownMs) this.move("half_open");
+    if (this.current === "open" && this.clock.now() - this.openedAt >= this.cooldownMs) this.move("half_open");
     return this.current;
   }
 
@@ -93,7 +98,7 @@ export class CircuitBreaker {
     }
     this.failures += 1;
     if ((probe && this.current === "half_open") || (this.current === "closed" && this.failures >= this.threshold)) {
-      this.openedAt = this.now();
+      this.openedAt = this.clock.now();
       this.move("open");
     }
   }
@@ -111,7 +116,7 @@ export class CircuitBreaker {
   }
 
   private openError(): DeelError {
-    const left = Math.max(0, this.openedAt + this.cooldownMs - this.now());
+    const left = Math.max(0, this.openedAt + this.cooldownMs - this.clock.now());
     return new DeelError("unavailable", `Circuit open: Deel failed ${this.threshold} times in a row; calls fail fast (probe in ${left}ms)`, {
       retryAfterSeconds: Math.max(1, Math.ceil(left / 1000)),
     });

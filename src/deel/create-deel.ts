@@ -20,8 +20,8 @@ export interface DeelStack {
   close(): Promise<void>;
 }
 
-/** Builds the Deel client for `config`, paced by `budget` when there is one. */
-export function createDeelStack(config: Config, budget: OutboundBudget | null, options: { onEvent?: DeelObserver } = {}): DeelStack {
+/** Builds the Deel client for `config`, paced by `budget` when there is one. Watch it with `observe()`. */
+export function createDeelStack(config: Config, budget: OutboundBudget | null): DeelStack {
   const { deel } = config;
   const client = new DeelClient({ baseUrl: deel.apiUrl, token: deel.token, timeoutMs: deel.timeoutMs });
   const api = new ResilientDeel(client, {
@@ -31,7 +31,6 @@ export function createDeelStack(config: Config, budget: OutboundBudget | null, o
     retryBaseMs: deel.retryBaseMs,
     breakerThreshold: deel.breakerThreshold,
     breakerCooldownMs: deel.breakerCooldownMs,
-    ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }),
   });
   return {
     api,

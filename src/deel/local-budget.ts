@@ -13,6 +13,7 @@
  * two calls one window apart can arrive closer together when the first took longer on the way
  * (a fresh TLS connection, a busy event loop).
  */
+import { systemClock, type Clock } from "../clock.js";
 import type { OutboundBudget } from "./budget.js";
 import { DeelError } from "./errors.js";
 
@@ -23,26 +24,19 @@ export interface LocalBudgetOptions {
   windowMs?: number;
   /** Added to the window as a safety margin (see above). Default 100 ms. */
   marginMs?: number;
-  /** Clock, for tests. Default `Date.now`. */
-  now?: () => number;
+  /** Where the time comes from, and how waiters sleep. Default: the real clock. */
+  clock?: Clock;
 }
 
-interface Waiter {
-  at: number;
-  timer: NodeJS.Timeout;
-  resolve: () => void;
-  reject: (error: Error) => void;
-  signal: AbortSignal | undefined;
-  onAbort: () => void;
-}
-
+/** See the module comment. */
 export class LocalBudget implements OutboundBudget {
   private readonly rps: number;
   private readonly spacingMs: number;
-  private readonly now: () => number;
+  private readonly clock: Clock;
   /** Start times handed out (past and future), ascending; only the last `rps` matter. */
   private readonly reservations: number[] = [];
-  private readonly waiters = new Set<Waiter>();
+  /** One per call sleeping until its slot; aborting it ends the sleep with the abort's reason. */
+  private readonly waiters = new Set<AbortController>();
   private closed = false;
 
   constructor(options: LocalBudgetOptions) {
@@ -52,7 +46,7 @@ export class LocalBudget implements OutboundBudget {
     if (!(windowMs > 0) || !(marginMs >= 0)) throw new TypeError("LocalBudget: windowMs must be positive and marginMs non-negative");
     this.rps = options.rps;
     this.spacingMs = windowMs + marginMs;
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock ?? systemClock;
   }
 
   /** Calls waiting for their slot. */
@@ -62,7 +56,7 @@ export class LocalBudget implements OutboundBudget {
 
   /** The earliest start a call asking now would get (ms epoch); for tests and metrics. */
   nextSlot(): number {
-    const now = this.now();
+    const now = this.clock.now();
     this.prune(now);
     return this.slotFor(now);
   }
@@ -70,7 +64,7 @@ export class LocalBudget implements OutboundBudget {
   acquire(deadline: number, signal?: AbortSignal): Promise<void> {
     if (this.closed) return Promise.reject(new DeelError("unavailable", "The outbound Deel budget is closed"));
     if (signal?.aborted) return Promise.reject(new DeelError("unavailable", "The call was aborted before it took a slot in the Deel budget"));
-    const now = this.now();
+    const now = this.clock.now();
     this.prune(now);
     const at = this.slotFor(now);
     if (at > deadline) {
@@ -84,38 +78,40 @@ export class LocalBudget implements OutboundBudget {
     }
     this.reservations.push(at);
     if (at <= now) return Promise.resolve();
-
-    return new Promise<void>((resolve, reject) => {
-      const waiter: Waiter = {
-        at,
-        resolve,
-        reject,
-        signal,
-        onAbort: () => {
-          this.settle(waiter);
-          // The reservation stays: later callers were booked around it, so it is spent, not reused.
-          reject(new DeelError("unavailable", "The call was aborted while waiting for a slot in the Deel budget"));
-        },
-        timer: setTimeout(() => {
-          this.settle(waiter);
-          resolve();
-        }, at - now),
-      };
-      this.waiters.add(waiter);
-      signal?.addEventListener("abort", waiter.onAbort, { once: true });
-    });
+    return this.wait(at - now, signal);
   }
 
   /** Rejects every waiter (`unavailable`) and refuses new calls. */
   async close(): Promise<void> {
     this.closed = true;
-    for (const waiter of [...this.waiters]) {
-      this.settle(waiter);
-      waiter.reject(new DeelError("unavailable", "The outbound Deel budget closed while the call waited"));
-    }
+    for (const waiter of [...this.waiters]) this.cancel(waiter, "The outbound Deel budget closed while the call waited");
   }
 
   // ---------------------------------------------------------------------------------------------
+
+  /** Sleeps until the reserved slot; the caller's abort ends the wait with `unavailable`. */
+  private async wait(ms: number, signal: AbortSignal | undefined): Promise<void> {
+    const waiter = new AbortController();
+    // The reservation stays when the caller gives up: later callers were booked around it, so it is
+    // spent, not reused.
+    const onAbort = () => this.cancel(waiter, "The call was aborted while waiting for a slot in the Deel budget");
+    this.waiters.add(waiter);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      await this.clock.sleep(ms, waiter.signal);
+    } catch (error) {
+      throw waiter.signal.aborted ? waiter.signal.reason : error;
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+      this.waiters.delete(waiter);
+    }
+  }
+
+  /** Ends a waiter's sleep with `unavailable`; it leaves the queue at once. */
+  private cancel(waiter: AbortController, message: string): void {
+    this.waiters.delete(waiter);
+    waiter.abort(new DeelError("unavailable", message));
+  }
 
   private slotFor(now: number): number {
     const anchor = this.reservations.length >= this.rps ? this.reservations[this.reservations.length - this.rps] : undefined;
@@ -127,11 +123,5 @@ export class LocalBudget implements OutboundBudget {
     const excess = this.reservations.length - this.rps;
     if (excess > 0) this.reservations.splice(0, excess);
     while (this.reservations.length > 0 && (this.reservations[0] as number) + this.spacingMs <= now) this.reservations.shift();
-  }
-
-  private settle(waiter: Waiter): void {
-    clearTimeout(waiter.timer);
-    waiter.signal?.removeEventListener("abort", waiter.onAbort);
-    this.waiters.delete(waiter);
   }
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { LuaScript, redisKeys, type Redis } from "../redis/connection.js";
+import { defineLuaCommands, redisKeys, type LuaCommand, type Redis, type RedisWithCommands } from "../redis/connection.js";
 import type { OutboundBudget } from "./budget.js";
 import { DeelError } from "./errors.js";
 
@@ -18,17 +18,21 @@ export interface RedisBudgetOptions {
   marginMs?: number;
 }
 
-/**
- * Reserves the earliest call slot in the organization's rolling window, for every replica at once.
- * The window is a sorted set of slot times (Redis `TIME`, so replicas' clocks do not matter; slots
- * may lie in the future). A new slot is the later of now and (the `limit`-th most recent slot + the
- * window), which keeps every window of that length at ≤ `limit` slots. The slot is reserved only when
- * the wait fits in the caller's budget.
- *
- * KEYS: window. ARGV: limit, window ms, max wait ms, member.
- * Returns {1, wait ms} (reserved: start after waiting that long) or {0, wait ms} (nothing reserved).
- */
-const RESERVE = new LuaScript(`
+/** The budget's scripts, defined as commands on the connection (see `defineLuaCommands`). */
+const BUDGET_COMMANDS = {
+  /**
+   * Reserves the earliest call slot in the organization's rolling window, for every replica at once.
+   * The window is a sorted set of slot times (Redis `TIME`, so replicas' clocks do not matter; slots
+   * may lie in the future). A new slot is the later of now and (the `limit`-th most recent slot + the
+   * window), which keeps every window of that length at ≤ `limit` slots. The slot is reserved only
+   * when the wait fits in the caller's budget.
+   *
+   * KEYS: window. ARGV: limit, window ms, max wait ms, member.
+   * Returns {1, wait ms} (reserved: start after waiting that long) or {0, wait ms} (nothing reserved).
+   */
+  wsgBudgetReserve: {
+    numberOfKeys: 1,
+    lua: `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local limit = tonumber(ARGV[1])
@@ -45,16 +49,21 @@ if wait > tonumber(ARGV[3]) then return {0, wait} end
 redis.call('ZADD', KEYS[1], slot, ARGV[4])
 redis.call('PEXPIRE', KEYS[1], wait + window + 1000)
 return {1, wait}
-`);
+`,
+  },
 
-/** Gives back a reservation whose time has not come (the caller gave up). KEYS: window. ARGV: member. */
-const CANCEL = new LuaScript(`
+  /** Gives back a reservation whose time has not come (the caller gave up). KEYS: window. ARGV: member. */
+  wsgBudgetCancel: {
+    numberOfKeys: 1,
+    lua: `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if score and tonumber(score) > now then return redis.call('ZREM', KEYS[1], ARGV[1]) end
 return 0
-`);
+`,
+  },
+} satisfies Record<string, LuaCommand>;
 
 function abortError(): DeelError {
   return new DeelError("unavailable", "The call to Deel was aborted by the caller while waiting for the organization's budget");
@@ -69,6 +78,7 @@ function abortError(): DeelError {
  * the call fails at once with `unavailable`: the budget fails closed, never as an unpaced burst.
  */
 export class RedisBudget implements OutboundBudget {
+  private readonly redis: RedisWithCommands<keyof typeof BUDGET_COMMANDS>;
   private readonly key: string;
   private readonly limit: number;
   private readonly windowMs: number;
@@ -76,11 +86,9 @@ export class RedisBudget implements OutboundBudget {
   private closed = false;
   private readonly sleepers = new Set<() => void>();
 
-  constructor(
-    private readonly redis: Redis,
-    options: RedisBudgetOptions,
-  ) {
+  constructor(redis: Redis, options: RedisBudgetOptions) {
     if (!Number.isInteger(options.rps) || options.rps < 1) throw new TypeError("RedisBudget: rps must be a positive integer");
+    this.redis = defineLuaCommands(redis, BUDGET_COMMANDS);
     this.key = redisKeys(options.keyPrefix).budget;
     this.limit = options.rps;
     this.windowMs = (options.windowMs ?? 1000) + (options.marginMs ?? 100);
@@ -100,7 +108,7 @@ export class RedisBudget implements OutboundBudget {
       const maxWaitMs = Math.max(0, deadline - Date.now());
       let reply: [number, number];
       try {
-        reply = (await RESERVE.run(this.redis, [this.key], [this.limit, this.windowMs, Math.floor(maxWaitMs), member])) as [number, number];
+        reply = (await this.redis.wsgBudgetReserve(this.key, this.limit, this.windowMs, Math.floor(maxWaitMs), member)) as [number, number];
       } catch (error) {
         const reason = error instanceof Error ? error.message : String(error);
         throw new DeelError("unavailable", `The organization's shared Deel budget (Redis) cannot be consulted: ${reason}`, { cause: error });
@@ -115,7 +123,7 @@ export class RedisBudget implements OutboundBudget {
       if (waitMs <= 0) return;
       const completed = await this.sleep(waitMs, signal);
       if (!completed) {
-        await CANCEL.run(this.redis, [this.key], [member]).catch(() => undefined);
+        await this.redis.wsgBudgetCancel(this.key, member).catch(() => undefined);
         throw this.closed ? new DeelError("unavailable", "The gateway is shutting down") : abortError();
       }
     } finally {

@@ -21,7 +21,7 @@
  *
  * This module never imports graphql; every failure stays a `DeelError`.
  */
-import { setTimeout as delay } from "node:timers/promises";
+import { systemClock, type Clock } from "../clock.js";
 import type { OutboundBudget } from "./budget.js";
 import { CircuitBreaker, type BreakerOutcome, type BreakerPermit, type BreakerState } from "./breaker.js";
 import { DeelError, isDeelError, type DeelErrorKind } from "./errors.js";
@@ -70,7 +70,8 @@ export interface ResilientDeelOptions {
   breakerThreshold?: number;
   /** Default 10 000 ms. */
   breakerCooldownMs?: number;
-  onEvent?: DeelObserver;
+  /** Where the time comes from, and how waits sleep (deadline, backoff, breaker cooldown). Default: the real clock. */
+  clock?: Clock;
   /** For tests: a source of randomness in [0, 1). */
   random?: () => number;
 }
@@ -95,6 +96,10 @@ function withRetryAfter(error: DeelError, fallbackMs: number): DeelError {
   return new DeelError(error.kind, error.message, details);
 }
 
+/**
+ * A `DeelApi` with the same shape as the client it wraps, that applies the deadline, budget, retries
+ * and breaker described in the module comment. Events go to the observers added with `observe()`.
+ */
 export class ResilientDeel implements DeelApi {
   private readonly client: DeelApi;
   private readonly budget: OutboundBudget | null;
@@ -105,6 +110,7 @@ export class ResilientDeel implements DeelApi {
   private readonly retryMaxMs: number;
   private readonly reserveMs: number;
   private readonly random: () => number;
+  private readonly clock: Clock;
   private readonly observers = new Set<DeelObserver>();
   /** Calls waiting for a budget slot: released at once when the circuit opens. */
   private readonly waitingForSlot = new Set<() => void>();
@@ -119,10 +125,11 @@ export class ResilientDeel implements DeelApi {
     this.retryMaxMs = options.retryMaxMs ?? 5000;
     this.reserveMs = options.reserveMs ?? Math.min(1000, Math.floor(options.timeoutMs / 4));
     this.random = options.random ?? Math.random;
-    if (options.onEvent) this.observers.add(options.onEvent);
+    this.clock = options.clock ?? systemClock;
     this.breaker = new CircuitBreaker({
       threshold: options.breakerThreshold ?? 5,
       cooldownMs: options.breakerCooldownMs ?? 10_000,
+      clock: this.clock,
       onTransition: (from, to) => {
         this.emit({ type: "breaker", from, to });
         if (to === "open") for (const release of [...this.waitingForSlot]) release();
@@ -158,14 +165,18 @@ export class ResilientDeel implements DeelApi {
   // ---------------------------------------------------------------------------------------------
 
   private async call<T>(endpoint: DeelEndpoint, options: CallOptions, attemptOnce: (options: CallOptions) => Promise<T>): Promise<T> {
-    const arrived = Date.now();
+    const arrived = this.clock.now();
     const deadline = Math.min(options.deadline ?? Infinity, (options.startedAt ?? arrived) + this.timeoutMs);
     const callerSignal = options.signal;
     if (callerSignal?.aborted) throw new DeelError("unavailable", `The call to Deel was aborted by the caller before ${endpoint}`);
 
     // One signal for every wait of this call: it fires at the deadline or when the caller aborts.
     const waits = new AbortController();
-    const timer = setTimeout(() => waits.abort(), Math.max(0, deadline - arrived));
+    const callEnded = new AbortController();
+    void this.clock.sleep(deadline - arrived, callEnded.signal).then(
+      () => waits.abort(),
+      () => undefined,
+    );
     const onCallerAbort = () => waits.abort();
     callerSignal?.addEventListener("abort", onCallerAbort, { once: true });
     const attemptOptions: CallOptions = { deadline };
@@ -185,7 +196,7 @@ export class ResilientDeel implements DeelApi {
       for (let attempt = 1; ; attempt += 1) {
         // No attempt starts without its reserve left (e.g. after queueing behind the same profile):
         // one that could only time out might still reach Deel, unseen by us.
-        if (deadline - Date.now() < this.reserveMs) {
+        if (deadline - this.clock.now() < this.reserveMs) {
           throw refuse(attempt, "deadline", new DeelError("unavailable", `Too little of the ${this.timeoutMs}ms deadline was left to call ${endpoint}`));
         }
         // 1. An open circuit refuses before the call spends a budget slot.
@@ -195,7 +206,7 @@ export class ResilientDeel implements DeelApi {
           throw refuse(attempt, "breaker_open", error as DeelError);
         }
         // 2. The organization's budget: wait for a slot that leaves the attempt time to run.
-        const waitStart = Date.now();
+        const waitStart = this.clock.now();
         if (this.budget !== null) {
           // A circuit that opens meanwhile releases the wait: the call would only fail fast after it.
           let circuitOpened = false;
@@ -223,15 +234,15 @@ export class ResilientDeel implements DeelApi {
           throw refuse(attempt, "breaker_open", error as DeelError);
         }
 
-        const started = Date.now();
+        const started = this.clock.now();
         this.emit({ type: "attempt_start", endpoint, attempt, budgetWaitMs: started - waitStart });
         try {
           const result = await attemptOnce(attemptOptions);
           permit.done("success");
-          this.emit({ type: "attempt_end", endpoint, attempt, outcome: "ok", status: endpoint === CREATE ? 201 : 204, durationMs: Date.now() - started });
+          this.emit({ type: "attempt_end", endpoint, attempt, outcome: "ok", status: endpoint === CREATE ? 201 : 204, durationMs: this.clock.now() - started });
           return result;
         } catch (error) {
-          const durationMs = Date.now() - started;
+          const durationMs = this.clock.now() - started;
           if (!isDeelError(error)) {
             permit.done("neutral");
             this.emit({ type: "attempt_end", endpoint, attempt, outcome: "error", durationMs });
@@ -252,14 +263,14 @@ export class ResilientDeel implements DeelApi {
           if (error.kind === "bad_response") garbledRetried = true;
           lastWaitMs = retryInMs;
           try {
-            await delay(retryInMs, undefined, { signal: waits.signal });
+            await this.clock.sleep(retryInMs, waits.signal);
           } catch {
             throw withRetryAfter(error, retryInMs);
           }
         }
       }
     } finally {
-      clearTimeout(timer);
+      callEnded.abort();
       callerSignal?.removeEventListener("abort", onCallerAbort);
     }
   }
@@ -304,7 +315,7 @@ export class ResilientDeel implements DeelApi {
         ? Math.round(error.retryAfterSeconds * 1000 * (1 + 0.1 * this.random()))
         : this.backoff(attempt);
     // Only a wait that leaves the next attempt its reserve inside the deadline.
-    if (Date.now() + delay + this.reserveMs > deadline) return undefined;
+    if (this.clock.now() + delay + this.reserveMs > deadline) return undefined;
     return delay;
   }
 

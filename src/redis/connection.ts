@@ -14,7 +14,6 @@
  * - `retryStrategy`: reconnects forever, backing off to one attempt per second, so everything
  *   recovers on its own once Redis is back, without a restart.
  */
-import { createHash } from "node:crypto";
 import { Redis } from "ioredis";
 
 export type { Redis } from "ioredis";
@@ -137,22 +136,51 @@ export function redisKeys(prefix: string) {
 }
 
 /**
- * A Lua script run by its SHA1 (one round trip once Redis has it), loaded by EVAL when Redis does
- * not know it yet (first use, or after a restart flushed the script cache).
+ * A Lua script run as a custom command of a connection (ioredis `defineCommand`). ioredis sends it
+ * by its SHA1 (EVALSHA, one short round trip), and the whole script (EVAL) on a connection's first
+ * use of it and again after Redis answers NOSCRIPT (a restart or SCRIPT FLUSH emptied its cache).
  */
-export class LuaScript {
-  readonly sha: string;
+export interface LuaCommand {
+  /** How many of the call's leading arguments are keys (`KEYS[1..n]`); the rest are `ARGV`. */
+  readonly numberOfKeys: number;
+  readonly lua: string;
+}
 
-  constructor(readonly lua: string) {
-    this.sha = createHash("sha1").update(lua).digest("hex");
+/** A defined command: its keys first, then its arguments; resolves to the script's reply. */
+export type LuaCommandCall = (...keysThenArgs: Array<string | number>) => Promise<unknown>;
+
+/** A connection on which the commands named `Name` are defined. */
+export type RedisWithCommands<Name extends string> = Redis & { readonly [N in Name]: LuaCommandCall };
+
+/** The scripts each connection was given, by command name. */
+const definedScripts = new WeakMap<Redis, Map<string, string>>();
+
+/**
+ * Defines `commands` on `client` and returns the same connection, typed with them.
+ *
+ * Idempotent per connection, since several users share one (the ledger, ordering, the budget): a
+ * name already defined with the same script is left alone. A name that would shadow a built-in
+ * command, or that is already defined with another script, throws, instead of letting one user run
+ * another's script.
+ *
+ * Keys are passed to Redis as given (`REDIS_KEY_PREFIX` is already part of them, see `redisKeys`);
+ * on a connection opened with ioredis's own `keyPrefix`, that prefix is added to the script's keys
+ * exactly as to any other command's.
+ */
+export function defineLuaCommands<const Name extends string>(client: Redis, commands: Readonly<Record<Name, LuaCommand>>): RedisWithCommands<Name> {
+  let defined = definedScripts.get(client);
+  if (defined === undefined) {
+    defined = new Map();
+    definedScripts.set(client, defined);
   }
-
-  async run(client: Redis, keys: readonly string[], args: ReadonlyArray<string | number>): Promise<unknown> {
-    try {
-      return await client.evalsha(this.sha, keys.length, ...keys, ...args);
-    } catch (error) {
-      if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw error;
-      return client.eval(this.lua, keys.length, ...keys, ...args);
+  for (const [name, command] of Object.entries<LuaCommand>(commands)) {
+    const existing = defined.get(name);
+    if (existing === command.lua) continue;
+    if (existing !== undefined || name in client || `${name}Buffer` in client) {
+      throw new Error(`Cannot define the Redis command ${name}: the name is already taken on this connection`);
     }
+    client.defineCommand(name, { numberOfKeys: command.numberOfKeys, lua: command.lua });
+    defined.set(name, command.lua);
   }
+  return client as RedisWithCommands<Name>;
 }

@@ -1,6 +1,6 @@
 import { setTimeout as delay } from "node:timers/promises";
 import { randomUUID } from "node:crypto";
-import { LuaScript, redisKeys, type Redis } from "../redis/connection.js";
+import { defineLuaCommands, redisKeys, type LuaCommand, type Redis, type RedisWithCommands } from "../redis/connection.js";
 import { LedgerError } from "./errors.js";
 import { runFenced } from "./fencing.js";
 import { ProfileQueue } from "./profile-queue.js";
@@ -27,15 +27,19 @@ const WAITER_STALE_MS = 2_000;
 /** The fence counter outlives any lock by far; it only needs to stay monotonic while locks are held. */
 const FENCE_TTL_MS = 24 * 3600 * 1000;
 
-/**
- * One attempt to take a profile's lock, fairly: waiters queue in arrival order (a sorted set scored
- * by Redis time), and only the oldest live waiter may take a free lock. A waiter that stops asking
- * for WAITER_STALE_MS is dropped. On success, INCRs the profile's fence counter and returns it.
- *
- * KEYS: lock, fence, waiters, waiterSeen. ARGV: token, lockTtlMs, fenceTtlMs, staleMs.
- * Returns {1, fence} (taken), {0, pttl} (held by someone else) or {0, 0} (an older waiter goes first).
- */
-const ACQUIRE = new LuaScript(`
+/** The lock's scripts, defined as commands on the connection (see `defineLuaCommands`). */
+const LOCK_COMMANDS = {
+  /**
+   * One attempt to take a profile's lock, fairly: waiters queue in arrival order (a sorted set scored
+   * by Redis time), and only the oldest live waiter may take a free lock. A waiter that stops asking
+   * for WAITER_STALE_MS is dropped. On success, INCRs the profile's fence counter and returns it.
+   *
+   * KEYS: lock, fence, waiters, waiterSeen. ARGV: token, lockTtlMs, fenceTtlMs, staleMs.
+   * Returns {1, fence} (taken), {0, pttl} (held by someone else) or {0, 0} (an older waiter goes first).
+   */
+  wsgLockAcquire: {
+    numberOfKeys: 4,
+    lua: `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local stale = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now - tonumber(ARGV[4]))
@@ -57,27 +61,37 @@ redis.call('ZREM', KEYS[4], ARGV[1])
 local fence = redis.call('INCR', KEYS[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return {1, fence}
-`);
+`,
+  },
 
-/** Leaves the waiting line (gave up). KEYS: waiters, waiterSeen. ARGV: token. */
-const LEAVE = new LuaScript(`
+  /** Leaves the waiting line (gave up). KEYS: waiters, waiterSeen. ARGV: token. */
+  wsgLockLeave: {
+    numberOfKeys: 2,
+    lua: `
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 return 1
-`);
+`,
+  },
 
-/** Extends the lock only while it is still ours. KEYS: lock. ARGV: token, ttl. */
-const RENEW = new LuaScript(`
+  /** Extends the lock only while it is still ours. KEYS: lock. ARGV: token, ttl. */
+  wsgLockRenew: {
+    numberOfKeys: 1,
+    lua: `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
-`);
+`,
+  },
 
-/** Compare-and-delete: releases the lock only while it is still ours. KEYS: lock. ARGV: token. */
-const RELEASE = new LuaScript(`
+  /** Compare-and-delete: releases the lock only while it is still ours. KEYS: lock. ARGV: token. */
+  wsgLockRelease: {
+    numberOfKeys: 1,
+    lua: `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
-`);
-
+`,
+  },
+} satisfies Record<string, LuaCommand>;
 
 /**
  * Per-profile ordering across replicas. Inside a process, the in-memory `ProfileQueue` keeps arrival
@@ -95,6 +109,7 @@ return 0
  * Redis unreachable → LedgerError `unavailable` at once: no Deel call is made without ordering.
  */
 export class RedisProfileSerializer implements ProfileSerializer {
+  private readonly redis: RedisWithCommands<keyof typeof LOCK_COMMANDS>;
   private readonly local = new ProfileQueue();
   private readonly keys: ReturnType<typeof redisKeys>;
   private readonly lockTtlMs: number;
@@ -102,10 +117,8 @@ export class RedisProfileSerializer implements ProfileSerializer {
   private readonly maxHoldMs: number;
   private readonly maxPollMs: number;
 
-  constructor(
-    private readonly redis: Redis,
-    options: RedisProfileSerializerOptions,
-  ) {
+  constructor(redis: Redis, options: RedisProfileSerializerOptions) {
+    this.redis = defineLuaCommands(redis, LOCK_COMMANDS);
     this.keys = redisKeys(options.keyPrefix);
     this.lockTtlMs = options.lockTtlMs ?? 5_000;
     this.acquireTimeoutMs = options.acquireTimeoutMs ?? 15_000;
@@ -132,7 +145,7 @@ export class RedisProfileSerializer implements ProfileSerializer {
         return;
       }
       // A failed renewal is not fatal here: if the lock is really lost, the fence refuses the write.
-      RENEW.run(this.redis, [lockKey], [token, this.lockTtlMs]).catch(() => undefined);
+      this.redis.wsgLockRenew(lockKey, token, this.lockTtlMs).catch(() => undefined);
     }, Math.max(50, Math.floor(this.lockTtlMs / 3)));
     renewal.unref();
     try {
@@ -140,19 +153,19 @@ export class RedisProfileSerializer implements ProfileSerializer {
     } finally {
       clearInterval(renewal);
       // Best effort: if Redis is away, the lock lapses by itself within lockTtlMs.
-      await RELEASE.run(this.redis, [lockKey], [token]).catch(() => undefined);
+      await this.redis.wsgLockRelease(lockKey, token).catch(() => undefined);
     }
   }
 
   /** Waits for the profile's lock; resolves to the fencing token. */
   private async acquire(profileId: string, token: string): Promise<number> {
-    const keys = [this.keys.lock(profileId), this.keys.fence(profileId), this.keys.waiters(profileId), this.keys.waiterSeen(profileId)];
+    const keys = [this.keys.lock(profileId), this.keys.fence(profileId), this.keys.waiters(profileId), this.keys.waiterSeen(profileId)] as const;
     const deadline = Date.now() + this.acquireTimeoutMs;
     let pause = 2;
     for (;;) {
       let reply: [number, number];
       try {
-        reply = (await ACQUIRE.run(this.redis, keys, [token, this.lockTtlMs, FENCE_TTL_MS, WAITER_STALE_MS])) as [number, number];
+        reply = (await this.redis.wsgLockAcquire(...keys, token, this.lockTtlMs, FENCE_TTL_MS, WAITER_STALE_MS)) as [number, number];
       } catch (error) {
         const reason = error instanceof Error ? error.message : String(error);
         throw new LedgerError("unavailable", `Could not take the ordering lock for profile ${profileId} in Redis: ${reason}`, { cause: error });
@@ -161,7 +174,7 @@ export class RedisProfileSerializer implements ProfileSerializer {
       if (Number(taken) === 1) return Number(value);
       const left = deadline - Date.now();
       if (left <= 0) {
-        await LEAVE.run(this.redis, [this.keys.waiters(profileId), this.keys.waiterSeen(profileId)], [token]).catch(() => undefined);
+        await this.redis.wsgLockLeave(this.keys.waiters(profileId), this.keys.waiterSeen(profileId), token).catch(() => undefined);
         throw new LedgerError(
           "busy",
           `Another operation on profile ${profileId} held its lock for more than ${this.acquireTimeoutMs} ms`,

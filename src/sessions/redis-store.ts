@@ -1,4 +1,4 @@
-import { LuaScript, closeRedisConnection, redisKeys, type Redis } from "../redis/connection.js";
+import { closeRedisConnection, defineLuaCommands, redisKeys, type LuaCommand, type Redis, type RedisWithCommands } from "../redis/connection.js";
 import { LedgerError } from "./errors.js";
 import { currentFence } from "./fencing.js";
 import type { SessionRecord } from "./record.js";
@@ -23,23 +23,34 @@ export interface RedisSessionStoreOptions {
   ownsConnection?: boolean;
 }
 
-/**
- * Writes a new record, replacing any earlier one, with its key expiring at expiresAt + retention.
- * With a fencing token (ARGV[3] not empty), writes only while that token is still the profile's
- * latest, i.e. the writer still holds the profile's lock: 1 written, 0 refused.
- * A PXAT already in the past deletes the key at once (the record is past retention).
- */
-const PUT = new LuaScript(`
+/** The ledger's writes, defined as commands on the connection (see `defineLuaCommands`). */
+const LEDGER_COMMANDS = {
+  /**
+   * Writes a new record, replacing any earlier one, with its key expiring at expiresAt + retention.
+   * With a fencing token (ARGV[3] not empty), writes only while that token is still the profile's
+   * latest, i.e. the writer still holds the profile's lock: 1 written, 0 refused.
+   * A PXAT already in the past deletes the key at once (the record is past retention).
+   *
+   * KEYS: session, fence. ARGV: record JSON, expire-at (epoch ms), fencing token or ''.
+   */
+  wsgLedgerPut: {
+    numberOfKeys: 2,
+    lua: `
 if ARGV[3] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[3] then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2])
 return 1
-`);
+`,
+  },
 
-/**
- * Marks a record revoked unless it already is (the first revokedAt/revokedBy stay), keeping its TTL.
- * Returns {1, record} or {0} when there is no record; {-1} when the fencing token is stale.
- */
-const MARK_REVOKED = new LuaScript(`
+  /**
+   * Marks a record revoked unless it already is (the first revokedAt/revokedBy stay), keeping its TTL.
+   * Returns {1, record} or {0} when there is no record; {-1} when the fencing token is stale.
+   *
+   * KEYS: session, fence. ARGV: revokedAt (ISO-8601), revokedBy, fencing token or ''.
+   */
+  wsgLedgerMarkRevoked: {
+    numberOfKeys: 2,
+    lua: `
 if ARGV[3] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[3] then return {-1} end
 local raw = redis.call('GET', KEYS[1])
 if not raw then return {0} end
@@ -51,7 +62,9 @@ if record.revokedAt == nil or record.revokedAt == cjson.null then
   redis.call('SET', KEYS[1], raw, 'KEEPTTL')
 end
 return {1, raw}
-`);
+`,
+  },
+} satisfies Record<string, LuaCommand>;
 
 function toStored(record: SessionRecord): StoredRecord {
   return {
@@ -95,15 +108,14 @@ function fromStored(raw: string): SessionRecord {
  * `fenced`). Every Redis failure is a LedgerError `unavailable`, raised fast (see redis/connection.ts).
  */
 export class RedisSessionStore implements SessionStore {
+  private readonly redis: RedisWithCommands<keyof typeof LEDGER_COMMANDS>;
   private readonly keys: ReturnType<typeof redisKeys>;
   private readonly retentionMs: number;
   private readonly ownsConnection: boolean;
 
-  constructor(
-    private readonly redis: Redis,
-    options: RedisSessionStoreOptions,
-  ) {
+  constructor(redis: Redis, options: RedisSessionStoreOptions) {
     if (!Number.isFinite(options.retentionMs) || options.retentionMs < 0) throw new TypeError("retentionMs must be ≥ 0");
+    this.redis = defineLuaCommands(redis, LEDGER_COMMANDS);
     this.keys = redisKeys(options.keyPrefix);
     this.retentionMs = options.retentionMs;
     this.ownsConnection = options.ownsConnection ?? false;
@@ -124,10 +136,12 @@ export class RedisSessionStore implements SessionStore {
     const fence = currentFence(record.profileId);
     const expireAt = record.expiresAt.getTime() + this.retentionMs;
     const written = await this.call("SET", () =>
-      PUT.run(
-        this.redis,
-        [this.keys.session(record.profileId), this.keys.fence(record.profileId)],
-        [JSON.stringify(toStored(record)), expireAt, fence === undefined ? "" : String(fence)],
+      this.redis.wsgLedgerPut(
+        this.keys.session(record.profileId),
+        this.keys.fence(record.profileId),
+        JSON.stringify(toStored(record)),
+        expireAt,
+        fence === undefined ? "" : String(fence),
       ),
     );
     if (Number(written) !== 1) throw fenced(record.profileId);
@@ -136,10 +150,12 @@ export class RedisSessionStore implements SessionStore {
   async markRevoked(profileId: string, revokedAt: Date, revokedBy: string): Promise<SessionRecord | null> {
     const fence = currentFence(profileId);
     const reply = (await this.call("revoke", () =>
-      MARK_REVOKED.run(
-        this.redis,
-        [this.keys.session(profileId), this.keys.fence(profileId)],
-        [revokedAt.toISOString(), revokedBy, fence === undefined ? "" : String(fence)],
+      this.redis.wsgLedgerMarkRevoked(
+        this.keys.session(profileId),
+        this.keys.fence(profileId),
+        revokedAt.toISOString(),
+        revokedBy,
+        fence === undefined ? "" : String(fence),
       ),
     )) as [number, string?];
     const [status, raw] = reply;

@@ -1,16 +1,28 @@
 /**
- * The in-process outbound budget: a rolling window (1 s + margin), FIFO, fail-fast when the slot
- * would come after the deadline, and, against a real sandbox enforcing Deel's 5 rps, no 429.
+ * The in-process outbound budget on vitest's fake clock: a rolling window (1 s + margin), FIFO,
+ * fail-fast when the slot would come after the deadline. Against a real sandbox enforcing Deel's
+ * 5 rps, see test/integration/deel-over-http.test.ts.
  */
 import { deelFailure } from "../support/deel-errors.js";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { DeelClient } from "../../src/deel/client.js";
+import type { Clock } from "../../src/clock.js";
 import { LocalBudget } from "../../src/deel/local-budget.js";
-import { startDeelSandbox } from "../../src/deel/sandbox/server.js";
 
 describe("LocalBudget (fake clock)", () => {
   afterEach(() => {
     vi.useRealTimers();
+  });
+
+  it("at Deel's 5 rps, lets the 6th call depart exactly one window plus the margin after the first", async () => {
+    vi.useFakeTimers({ now: 0 });
+    const budget = new LocalBudget({ rps: 5, marginMs: 100 });
+    const departures: number[] = [];
+    const calls = Array.from({ length: 6 }, () => budget.acquire(60_000).then(() => departures.push(Date.now())));
+    await vi.advanceTimersByTimeAsync(1_099);
+    expect(departures).toEqual([0, 0, 0, 0, 0]);
+    await vi.advanceTimersByTimeAsync(1);
+    await Promise.all(calls);
+    expect(departures).toEqual([0, 0, 0, 0, 0, 1_100]);
   });
 
   it("lets rps calls start at once, then spaces the next ones by the window plus margin, in FIFO order", async () => {
@@ -93,32 +105,23 @@ describe("LocalBudget (fake clock)", () => {
     expect((await deelFailure(budget.acquire(60_000))).kind).toBe("unavailable");
     expect(budget.queueDepth).toBe(0);
   });
-});
 
-describe("LocalBudget in front of a sandbox that enforces 5 rps", () => {
-  it("paces 15 concurrent calls so that Deel never answers 429", async () => {
-    const sandbox = await startDeelSandbox({ rateLimitRps: 5 });
-    const client = new DeelClient({ baseUrl: sandbox.url, token: sandbox.orgToken, timeoutMs: 5_000 });
-    const budget = new LocalBudget({ rps: 5 });
-    try {
-      const deadline = Date.now() + 10_000;
-      const profiles = sandbox.profiles;
-      const results = await Promise.allSettled(
-        Array.from({ length: 15 }, async (_, i) => {
-          await budget.acquire(deadline);
-          return client.createSession(profiles[i % profiles.length] as string, `key-${i}`);
-        }),
-      );
-      expect(results.filter((r) => r.status === "rejected")).toEqual([]);
-      expect(sandbox.count({ method: "POST" })).toBe(15);
-      expect(sandbox.count({ status: 429 })).toBe(0);
-      // Arrival times at Deel: never more than 5 in any rolling second.
-      const arrivals = sandbox.requests.map((r) => r.at).sort((a, b) => a - b);
-      for (let i = 5; i < arrivals.length; i += 1) expect((arrivals[i] as number) - (arrivals[i - 5] as number)).toBeGreaterThanOrEqual(1000);
-    } finally {
-      await budget.close();
-      await client.close();
-      await sandbox.close();
-    }
+  it("keeps its time on the clock it is given", async () => {
+    let time = 0;
+    const sleeps: number[] = [];
+    const clock: Clock = {
+      now: () => time,
+      sleep: (ms) => {
+        sleeps.push(ms);
+        time += ms;
+        return Promise.resolve();
+      },
+    };
+    const budget = new LocalBudget({ rps: 1, marginMs: 100, clock });
+    await budget.acquire(10_000);
+    await budget.acquire(10_000);
+    await budget.acquire(10_000);
+    expect(sleeps).toEqual([1_100, 1_100]);
+    expect(budget.nextSlot()).toBe(3_300);
   });
 });

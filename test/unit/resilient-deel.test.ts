@@ -1,47 +1,146 @@
 /**
- * The resilience layer (deadline, retries, budget, breaker) around a real DeelClient, against a real
- * sandbox over HTTP with its fault switches. Attempts are counted at the sandbox, with the
- * Idempotency-Key each one carried.
+ * The resilience layer (deadline, retries, budget, breaker) around a fake Deel, on vitest's fake
+ * clock: every wait is exact, no real time passes and no socket is opened. The fake answers as the
+ * HTTP client would (a 503 is `unavailable` with status 503, a reset connection is `unavailable`
+ * without a status…) and records every attempt: when it left, with which Idempotency-Key and which
+ * deadline. The same layer over real HTTP is in test/integration/deel-over-http.test.ts.
  */
-import { deelFailure } from "../support/deel-errors.js";
-import { Pool } from "undici";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { DeelClient } from "../../src/deel/client.js";
-import { DeelError } from "../../src/deel/errors.js";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { DeelError, type DeelErrorKind } from "../../src/deel/errors.js";
 import { LocalBudget } from "../../src/deel/local-budget.js";
 import { ResilientDeel, type DeelEvent, type ResilientDeelOptions } from "../../src/deel/resilient.js";
-import { startDeelSandbox, type DeelSandbox } from "../../src/deel/sandbox/server.js";
+import type { CallOptions, DeelApi, MintedSession, RevokedSession } from "../../src/deel/types.js";
 
-let sandbox: DeelSandbox;
-let client: DeelClient;
-let P1: string;
-let P2: string;
+/** When every test begins, on the fake clock. Times below are in ms after it. */
+const T0 = Date.UTC(2030, 0, 1);
+const PROFILES = [
+  "7a1c2e4b-0d3f-4c5a-9b6e-1f2a3b4c5d6e",
+  "8b2d3f5c-1e4a-4d6b-8c7f-2a3b4c5d6e7f",
+  "9c3e4a6d-2f5b-4e7c-9d8a-3b4c5d6e7f8a",
+  "ad4f5b7e-3a6c-4f8d-8e9b-4c5d6e7f8a9b",
+  "be5a6c8f-4b7d-4a9e-9f0c-5d6e7f8a9b0c",
+] as const;
+const [P1, P2] = PROFILES;
+
+type Method = "POST" | "DELETE";
+/** How the fake answers an attempt that does not succeed. */
+type Fault =
+  | { status: number; retryAfterSeconds?: number }
+  /** The connection broke: no answer at all. */
+  | "reset"
+  /** A 2xx outside the contract (truncated JSON, a 201 without a token). */
+  | "garbled"
+  /** No answer until the attempt's deadline, or its caller's abort. */
+  | "hang";
+
+interface Attempt {
+  method: Method;
+  profileId: string;
+  key: string | undefined;
+  /** When it left. */
+  at: number;
+  /** The deadline it was given. */
+  deadline: number | undefined;
+  /** What Deel answered; 0 when nothing came back. */
+  status: number;
+}
+
+function kindFor(status: number): DeelErrorKind {
+  if (status === 400) return "bad_request";
+  if (status === 401 || status === 403) return "credentials";
+  if (status === 404) return "not_found";
+  if (status === 429) return "rate_limited";
+  if (status >= 500) return "unavailable";
+  return "bad_response";
+}
+
+/** Deel, in process, answering each attempt from the faults it was given (else success). */
+class FakeDeel implements DeelApi {
+  readonly attempts: Attempt[] = [];
+  /** How long an answer takes. */
+  latencyMs = 0;
+  private faults: Array<{ fault: Fault; left: number; method: Method | undefined }> = [];
+
+  /** The next `times` attempts (of `method`, when given) meet `fault`. */
+  fail(fault: Fault, options: { times?: number; method?: Method } = {}): void {
+    this.faults.push({ fault, left: options.times ?? Number.POSITIVE_INFINITY, method: options.method });
+  }
+
+  clearFaults(): void {
+    this.faults = [];
+  }
+
+  createSession(profileId: string, idempotencyKey: string, options: CallOptions = {}): Promise<MintedSession> {
+    return this.answer("POST", profileId, idempotencyKey, options, () => ({
+      token: `token-${this.attempts.length}`,
+      expiresAt: new Date(Date.now() + 3_600_000),
+      replayed: false,
+    }));
+  }
+
+  revokeSession(profileId: string, options: CallOptions = {}): Promise<RevokedSession> {
+    return this.answer("DELETE", profileId, undefined, options, () => ({}));
+  }
+
+  private async answer<T>(method: Method, profileId: string, key: string | undefined, options: CallOptions, success: () => T): Promise<T> {
+    const operation = method === "POST" ? "POST /workers/session" : "DELETE /workers/{profile_id}/session";
+    const entry = this.faults.find((f) => f.left > 0 && (f.method === undefined || f.method === method));
+    if (entry !== undefined) entry.left -= 1;
+    const fault = entry?.fault;
+    const attempt: Attempt = {
+      method,
+      profileId,
+      key,
+      at: Date.now() - T0,
+      deadline: options.deadline === undefined ? undefined : options.deadline - T0,
+      status: fault === undefined ? (method === "POST" ? 201 : 204) : typeof fault === "object" ? fault.status : fault === "garbled" ? 201 : 0,
+    };
+    this.attempts.push(attempt);
+    if (fault === "hang") return this.hang(operation, options);
+    if (this.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
+    if (fault === undefined) return success();
+    if (fault === "reset") throw new DeelError("unavailable", `Could not reach Deel on ${operation}: other side closed`);
+    if (fault === "garbled") throw new DeelError("bad_response", `Deel's 201 on ${operation} is not the documented answer`, { status: 201 });
+    const details: { status: number; retryAfterSeconds?: number } = { status: fault.status };
+    if (fault.retryAfterSeconds !== undefined) details.retryAfterSeconds = fault.retryAfterSeconds;
+    throw new DeelError(kindFor(fault.status), `Deel answered ${fault.status} on ${operation}`, details);
+  }
+
+  /** As the HTTP client does: gives up at the deadline, or when the caller aborts. */
+  private hang(operation: string, options: CallOptions): Promise<never> {
+    return new Promise<never>((_resolve, reject) => {
+      const fail = () => {
+        clearTimeout(timer);
+        reject(new DeelError("unavailable", `Deel did not answer in time on ${operation}`));
+      };
+      const timer = setTimeout(fail, options.deadline === undefined ? 60_000 : options.deadline - Date.now());
+      options.signal?.addEventListener("abort", fail, { once: true });
+    });
+  }
+}
+
+let deel: FakeDeel;
 const budgets: LocalBudget[] = [];
 
-beforeAll(async () => {
-  sandbox = await startDeelSandbox({ rateLimitRps: 0 });
-  client = new DeelClient({ baseUrl: sandbox.url, token: sandbox.orgToken, timeoutMs: 10_000 });
-  [P1, P2] = sandbox.profiles as [string, string];
-});
-afterAll(async () => {
-  await client.close();
-  await sandbox.close();
+beforeEach(() => {
+  vi.useFakeTimers({ now: T0 });
+  deel = new FakeDeel();
 });
 afterEach(async () => {
-  sandbox.reset();
   for (const budget of budgets.splice(0)) await budget.close();
+  vi.useRealTimers();
 });
 
-/** A layer with test-friendly defaults: fast, jitter-free backoff. */
+/** Ms since the test began, on the fake clock. */
+function now(): number {
+  return Date.now() - T0;
+}
+
+/** A layer with test-friendly defaults: short, jitter-free backoff (random 0.5: 15 ms, then 30, 60…). */
 function resilient(options: Partial<ResilientDeelOptions> = {}, events: DeelEvent[] = []): ResilientDeel {
-  return new ResilientDeel(client, {
-    timeoutMs: 5_000,
-    budget: null,
-    retryBaseMs: 20,
-    random: () => 0.5,
-    onEvent: (event) => events.push(event),
-    ...options,
-  });
+  const layer = new ResilientDeel(deel, { timeoutMs: 5_000, budget: null, retryBaseMs: 20, random: () => 0.5, ...options });
+  layer.observe((event) => events.push(event));
+  return layer;
 }
 
 function budget(rps: number): LocalBudget {
@@ -50,327 +149,382 @@ function budget(rps: number): LocalBudget {
   return made;
 }
 
-function posts(): Array<{ key: string | undefined; status: number; at: number }> {
-  return sandbox.requests.filter((r) => r.method === "POST").map((r) => ({ key: r.idempotencyKey, status: r.status, at: r.at }));
+type Settled<T> = PromiseSettledResult<T> & { at: number };
+
+/** Runs the fake clock, timer by timer, until `promise` settles; how it settled, and when. */
+async function settle<T>(promise: Promise<T>): Promise<Settled<T>> {
+  let settled: Settled<T> | undefined;
+  promise.then(
+    (value) => (settled = { status: "fulfilled", value, at: now() }),
+    (reason: unknown) => (settled = { status: "rejected", reason, at: now() }),
+  );
+  for (;;) {
+    // Lets what the last timer started run its course (promise callbacks), without moving the clock.
+    await vi.advanceTimersByTimeAsync(0);
+    if (settled !== undefined) return settled;
+    if (vi.getTimerCount() === 0) throw new Error("the call never settles: no timer is left to run");
+    await vi.advanceTimersToNextTimerAsync();
+  }
+}
+
+/** Runs the fake clock until a call that must fail does; its DeelError, and when it failed. */
+async function failure(promise: Promise<unknown>): Promise<{ error: DeelError; at: number }> {
+  const settled = await settle(promise);
+  if (settled.status === "fulfilled") throw new Error("expected the call to fail with a DeelError");
+  expect(settled.reason).toBeInstanceOf(DeelError);
+  return { error: settled.reason as DeelError, at: settled.at };
+}
+
+/** Runs the fake clock until a call that must succeed does; its value, and when. */
+async function success<T>(promise: Promise<T>): Promise<{ value: T; at: number }> {
+  const settled = await settle(promise);
+  if (settled.status === "rejected") throw settled.reason;
+  return { value: settled.value, at: settled.at };
 }
 
 describe("retries", () => {
-  it("retries a DELETE that met one 503: exactly 2 DELETEs, then success", async () => {
-    sandbox.injectFault({ kind: "status", status: 503 }, { times: 1, method: "DELETE" });
-    await expect(resilient().revokeSession(P1)).resolves.toEqual({});
-    expect(sandbox.requests.map((r) => [r.method, r.status])).toEqual([
-      ["DELETE", 503],
-      ["DELETE", 204],
+  it("retries a DELETE that met one 503: exactly 2 DELETEs, the second after the backoff, then success", async () => {
+    deel.fail({ status: 503 }, { times: 1, method: "DELETE" });
+    const { value, at } = await success(resilient().revokeSession(P1));
+    expect(value).toEqual({});
+    expect(deel.attempts.map((a) => [a.method, a.status, a.at])).toEqual([
+      ["DELETE", 503, 0],
+      ["DELETE", 204, 15],
     ]);
+    expect(at).toBe(15);
   });
 
-  it("retries a POST that met one 500 with the same Idempotency-Key, and mints one token", async () => {
-    sandbox.injectFault({ kind: "status", status: 500 }, { times: 1, method: "POST" });
-    const minted = await resilient().createSession(P1, "key-500");
-    expect(posts().map(({ key, status }) => ({ key, status }))).toEqual([
+  it("retries a POST that met one 500 with the same Idempotency-Key, and returns what the retry got", async () => {
+    deel.fail({ status: 500 }, { times: 1, method: "POST" });
+    const { value } = await success(resilient().createSession(P1, "key-500"));
+    expect(deel.attempts.map(({ key, status }) => ({ key, status }))).toEqual([
       { key: "key-500", status: 500 },
       { key: "key-500", status: 201 },
     ]);
-    expect(minted.token).toBe(sandbox.state(P1)?.token);
+    expect(value.token).toBe("token-2");
   });
 
-  it("retries a broken connection (socket reset) with the same key", async () => {
-    sandbox.injectFault({ kind: "reset" }, { times: 2 });
-    const minted = await resilient().createSession(P2, "key-reset");
-    expect(posts().map(({ key, status }) => ({ key, status }))).toEqual([
-      { key: "key-reset", status: 0 },
-      { key: "key-reset", status: 0 },
-      { key: "key-reset", status: 201 },
+  it("retries a broken connection (no answer at all) with the same key", async () => {
+    deel.fail("reset", { times: 2 });
+    const { value } = await success(resilient().createSession(P2, "key-reset"));
+    expect(deel.attempts.map(({ key, status, at }) => ({ key, status, at }))).toEqual([
+      { key: "key-reset", status: 0, at: 0 },
+      { key: "key-reset", status: 0, at: 15 },
+      { key: "key-reset", status: 201, at: 45 },
     ]);
-    expect(minted.token).toBe(sandbox.state(P2)?.token);
+    expect(value.token).toBe("token-3");
   });
 
   it("gives up after maxAttempts on a persistent 5xx, as unavailable", async () => {
-    sandbox.injectFault({ kind: "status", status: 502 });
-    const error = await deelFailure(resilient({ maxAttempts: 4 }).createSession(P1, "key-502"));
+    deel.fail({ status: 502 });
+    const { error } = await failure(resilient({ maxAttempts: 4 }).createSession(P1, "key-502"));
     expect(error.kind).toBe("unavailable");
     expect(error.status).toBe(502);
-    expect(posts().map((p) => p.key)).toEqual(["key-502", "key-502", "key-502", "key-502"]);
+    expect(deel.attempts.map((a) => a.key)).toEqual(["key-502", "key-502", "key-502", "key-502"]);
   });
 
   it.each([400, 401, 403, 404])("never retries a %i", async (status) => {
-    sandbox.injectFault({ kind: "status", status });
-    await deelFailure(resilient().createSession(P1, "key-4xx"));
-    await deelFailure(resilient().revokeSession(P1));
-    expect(sandbox.requests.map((r) => r.status)).toEqual([status, status]);
+    deel.fail({ status });
+    const layer = resilient();
+    expect((await failure(layer.createSession(P1, "key-4xx"))).at).toBe(0);
+    expect((await failure(layer.revokeSession(P1))).at).toBe(0);
+    expect(deel.attempts.map((a) => a.status)).toEqual([status, status]);
   });
 
-  it("backs off exponentially with jitter between attempts", async () => {
-    sandbox.injectFault({ kind: "status", status: 500 });
+  it("backs off exponentially with jitter: between half and all of base · 2^(attempt-1)", async () => {
+    deel.fail({ status: 500 });
     const events: DeelEvent[] = [];
     const randoms = [0, 0.999];
-    await deelFailure(resilient({ retryBaseMs: 200, random: () => randoms.shift() ?? 0 }, events).revokeSession(P1));
+    await failure(resilient({ retryBaseMs: 200, random: () => randoms.shift() ?? 0 }, events).revokeSession(P1));
     const waits = events.flatMap((e) => (e.type === "attempt_end" && e.retryInMs !== undefined ? [e.retryInMs] : []));
-    // attempt 1: between 100 and 200 ms (random 0 → 100); attempt 2: between 200 and 400 (random ≈1 → 400).
+    // Attempt 1: between 100 and 200 ms (random 0 → 100); attempt 2: between 200 and 400 (random ≈1 → 400).
     expect(waits).toEqual([100, 400]);
-    // Timers can fire some tens of ms early on a loaded machine (libuv's cached loop time).
-    const [a, b, c] = sandbox.requests.map((r) => r.at) as [number, number, number];
-    expect(b - a).toBeGreaterThanOrEqual(50);
-    expect(c - b).toBeGreaterThanOrEqual(300);
+    expect(deel.attempts.map((a) => a.at)).toEqual([0, 100, 500]);
+  });
+
+  it("caps the backoff at retryMaxMs", async () => {
+    deel.fail({ status: 500 });
+    await failure(resilient({ retryBaseMs: 200, retryMaxMs: 300, maxAttempts: 4, random: () => 0.999 }).revokeSession(P1));
+    expect(deel.attempts.map((a) => a.at)).toEqual([0, 200, 500, 800]);
   });
 });
 
 describe("Deel's 429", () => {
   it("honours Retry-After: 1 when it fits in the deadline, and succeeds with the same key", async () => {
-    sandbox.injectFault({ kind: "rate_limit", retryAfterSeconds: 1 }, { times: 1 });
-    const started = performance.now();
-    await resilient().createSession(P1, "key-429");
-    const elapsed = performance.now() - started;
-    expect(elapsed).toBeGreaterThanOrEqual(900);
-    expect(elapsed).toBeLessThan(5_000);
-    const [first, second] = posts() as [{ key: string; status: number; at: number }, { key: string; status: number; at: number }];
-    expect([first.status, second.status]).toEqual([429, 201]);
-    expect(second.key).toBe(first.key);
-    expect(second.at - first.at).toBeGreaterThanOrEqual(900);
+    deel.fail({ status: 429, retryAfterSeconds: 1 }, { times: 1 });
+    const { at } = await success(resilient().createSession(P1, "key-429"));
+    expect(deel.attempts.map(({ key, status, at }) => ({ key, status, at }))).toEqual([
+      { key: "key-429", status: 429, at: 0 },
+      { key: "key-429", status: 201, at: 1_050 },
+    ]);
+    expect(at).toBe(1_050);
+  });
+
+  it.each([
+    [0, 1_000],
+    [0.999, 1_100],
+  ])("waits Retry-After plus at most a tenth of it as jitter (random %s: %s ms)", async (random, waitMs) => {
+    deel.fail({ status: 429, retryAfterSeconds: 1 }, { times: 1 });
+    await success(resilient({ random: () => random }).revokeSession(P1));
+    expect(deel.attempts.map((a) => a.at)).toEqual([0, waitMs]);
   });
 
   it("answers rate_limited at once, with Deel's retryAfterSeconds, when Retry-After does not fit", async () => {
-    sandbox.injectFault({ kind: "rate_limit", retryAfterSeconds: 60 });
-    const started = performance.now();
-    const error = await deelFailure(resilient().createSession(P1, "key-60"));
-    expect(performance.now() - started).toBeLessThan(2_000);
+    deel.fail({ status: 429, retryAfterSeconds: 60 });
+    const { error, at } = await failure(resilient().createSession(P1, "key-60"));
+    expect(at).toBe(0);
     expect(error.kind).toBe("rate_limited");
     expect(error.retryAfterSeconds).toBe(60);
-    expect(posts()).toHaveLength(1);
+    expect(deel.attempts).toHaveLength(1);
   });
 
   it("answers rate_limited with an integer retryAfterSeconds ≥ 1 when retries of a header-less 429 run out", async () => {
-    sandbox.injectFault({ kind: "rate_limit" });
-    const error = await deelFailure(resilient().revokeSession(P1));
+    deel.fail({ status: 429 });
+    const { error } = await failure(resilient().revokeSession(P1));
     expect(error.kind).toBe("rate_limited");
-    expect(Number.isInteger(error.retryAfterSeconds)).toBe(true);
-    expect(error.retryAfterSeconds).toBeGreaterThanOrEqual(1);
-    expect(sandbox.count({ method: "DELETE", status: 429 })).toBe(3);
+    // The backoff the next attempt would have waited (60 ms), rounded up to whole seconds.
+    expect(error.retryAfterSeconds).toBe(1);
+    expect(deel.attempts.map((a) => [a.method, a.status, a.at])).toEqual([
+      ["DELETE", 429, 0],
+      ["DELETE", 429, 15],
+      ["DELETE", 429, 45],
+    ]);
   });
 });
 
 describe("the deadline", () => {
-  it("ends a hanging call within the deadline plus a small margin, aborting the request", async () => {
-    sandbox.injectFault({ kind: "hang" });
-    const pool = new Pool(new URL(sandbox.url).origin, { connections: 2 });
-    const own = new DeelClient({ baseUrl: sandbox.url, token: sandbox.orgToken, timeoutMs: 10_000, dispatcher: pool });
-    try {
-      const started = performance.now();
-      const error = await deelFailure(new ResilientDeel(own, { timeoutMs: 500, budget: null }).createSession(P1, "key-hang"));
-      const elapsed = performance.now() - started;
-      expect(error.kind).toBe("unavailable");
-      expect(elapsed).toBeGreaterThanOrEqual(350);
-      expect(elapsed).toBeLessThan(1_500);
-      // No retry: nothing of the deadline was left for one.
-      expect(posts()).toHaveLength(1);
-      // Nothing left hanging: the undici request was aborted, not merely abandoned (the pool's
-      // bookkeeping settles on a later tick).
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      expect(pool.stats.running).toBe(0);
-      expect(pool.stats.pending).toBe(0);
-    } finally {
-      await pool.close();
-    }
+  it("hands the deadline to the attempt, and a hanging call ends exactly then, without a retry", async () => {
+    deel.fail("hang");
+    const { error, at } = await failure(resilient({ timeoutMs: 500 }).createSession(P1, "key-hang"));
+    expect(error.kind).toBe("unavailable");
+    expect(at).toBe(500);
+    // No retry: nothing of the deadline was left for one.
+    expect(deel.attempts.map((a) => ({ at: a.at, deadline: a.deadline }))).toEqual([{ at: 0, deadline: 500 }]);
   });
 
   it("never starts a backoff that would outlive the deadline", async () => {
-    sandbox.injectFault({ kind: "status", status: 503 });
-    const started = performance.now();
-    const error = await deelFailure(resilient({ timeoutMs: 800, retryBaseMs: 2_000 }).revokeSession(P1));
-    expect(performance.now() - started).toBeLessThan(800);
+    deel.fail({ status: 503 });
+    const { error, at } = await failure(resilient({ timeoutMs: 800, retryBaseMs: 2_000 }).revokeSession(P1));
+    expect(at).toBe(0);
     expect(error.kind).toBe("unavailable");
-    expect(sandbox.count({ method: "DELETE" })).toBe(1);
+    expect(deel.attempts).toHaveLength(1);
   });
 
   it("counts from startedAt: a call that queued past its deadline fails without reaching Deel", async () => {
-    const error = await deelFailure(resilient({ timeoutMs: 1_000 }).createSession(P1, "key-late", { startedAt: Date.now() - 1_000 }));
+    const events: DeelEvent[] = [];
+    const layer = resilient({ timeoutMs: 1_000 }, events);
+    const { error, at } = await failure(layer.createSession(P1, "key-late", { startedAt: Date.now() - 1_000 }));
     expect(error.kind).toBe("unavailable");
-    expect(sandbox.requests).toHaveLength(0);
+    expect(at).toBe(0);
+    expect(deel.attempts).toHaveLength(0);
+    expect(events).toEqual([{ type: "rejected", endpoint: "POST /workers/session", attempt: 1, reason: "deadline" }]);
   });
 
-  it("passes what is left of the deadline to each attempt", async () => {
-    sandbox.injectFault({ kind: "status", status: 500 }, { times: 1 });
-    sandbox.injectFault({ kind: "hang" });
-    const started = performance.now();
-    const error = await deelFailure(resilient({ timeoutMs: 700 }).createSession(P1, "key-left"));
+  it("passes the call's deadline to each attempt, retries included", async () => {
+    deel.fail({ status: 500 }, { times: 1 });
+    deel.fail("hang");
+    const { error, at } = await failure(resilient({ timeoutMs: 700 }).createSession(P1, "key-left"));
     expect(error.kind).toBe("unavailable");
-    expect(performance.now() - started).toBeLessThan(1_500);
-    expect(posts().map((p) => p.status)).toEqual([500, 0]);
+    expect(at).toBe(700);
+    expect(deel.attempts.map(({ status, at, deadline }) => ({ status, at, deadline }))).toEqual([
+      { status: 500, at: 0, deadline: 700 },
+      { status: 0, at: 15, deadline: 700 },
+    ]);
+  });
+
+  it("keeps the caller's earlier deadline", async () => {
+    deel.fail("hang");
+    const { at } = await failure(resilient({ timeoutMs: 5_000 }).revokeSession(P1, { deadline: T0 + 2_000 }));
+    expect(at).toBe(2_000);
+    expect(deel.attempts.map((a) => a.deadline)).toEqual([2_000]);
   });
 });
 
 describe("bad answers from Deel", () => {
-  it("a non-JSON body is unavailable, and the error never carries the body", async () => {
-    sandbox.injectFault({ kind: "non_json" });
-    const error = await deelFailure(resilient().createSession(P1, "key-html"));
-    expect(error.kind).toBe("unavailable");
-    expect(`${error.message} ${String(error.cause)}`).not.toMatch(/<html|upstream trouble/i);
-  });
-
   it("retries a garbled 201 once, with the same key, then gives up as bad_response", async () => {
-    sandbox.injectFault({ kind: "raw", status: 201, body: '{"data":{"token":"abc"' });
-    const error = await deelFailure(resilient({ maxAttempts: 5 }).createSession(P1, "key-trunc"));
+    deel.fail("garbled");
+    const { error } = await failure(resilient({ maxAttempts: 5 }).createSession(P1, "key-trunc"));
     expect(error.kind).toBe("bad_response");
-    expect(error.message).not.toContain("abc");
-    expect(posts().map((p) => p.key)).toEqual(["key-trunc", "key-trunc"]);
+    expect(deel.attempts.map((a) => a.key)).toEqual(["key-trunc", "key-trunc"]);
   });
 
   it("recovers when the garbled 201 was a one-off", async () => {
-    sandbox.injectFault({ kind: "raw", status: 201, body: JSON.stringify({ data: { expires_at: "2030-01-01T00:00:00Z" } }) }, { times: 1 });
-    const minted = await resilient().createSession(P1, "key-notoken");
-    expect(minted.token).toBe(sandbox.state(P1)?.token);
-    expect(posts().map((p) => p.status)).toEqual([201, 201]);
+    deel.fail("garbled", { times: 1 });
+    const { value } = await success(resilient().createSession(P1, "key-notoken"));
+    expect(value.token).toBe("token-2");
+    expect(deel.attempts.map((a) => a.status)).toEqual([201, 201]);
   });
 
   it("never retries an unexpected 4xx (e.g. 422)", async () => {
-    sandbox.injectFault({ kind: "status", status: 422 });
-    const error = await deelFailure(resilient().createSession(P1, "key-422"));
+    deel.fail({ status: 422 });
+    const { error } = await failure(resilient().createSession(P1, "key-422"));
     expect(error.kind).toBe("bad_response");
-    expect(posts()).toHaveLength(1);
+    expect(deel.attempts).toHaveLength(1);
   });
 });
 
 describe("the outbound budget", () => {
   it("takes a slot before every attempt, retries included", async () => {
-    sandbox.injectFault({ kind: "status", status: 503 }, { times: 1 });
-    const layer = resilient({ budget: budget(1) });
-    await layer.revokeSession(P1);
-    const [first, second] = sandbox.requests.map((r) => r.at) as [number, number];
-    // One call per 1.1 s: the retry waited for the next slot, not just its 20 ms backoff.
-    expect(second - first).toBeGreaterThanOrEqual(1_000);
+    deel.fail({ status: 503 }, { times: 1 });
+    const events: DeelEvent[] = [];
+    await success(resilient({ budget: budget(1) }, events).revokeSession(P1));
+    // One call per 1.1 s: the retry waited for the next slot, not just its 15 ms backoff.
+    expect(deel.attempts.map((a) => a.at)).toEqual([0, 1_100]);
+    const waits = events.flatMap((e) => (e.type === "attempt_start" ? [e.budgetWaitMs] : []));
+    expect(waits).toEqual([0, 1_085]);
   });
 
   it("fails a call at once with rate_limited when no slot can start before its deadline", async () => {
-    const layer = resilient({ budget: budget(1), timeoutMs: 800 });
     const events: DeelEvent[] = [];
-    layer.observe((event) => events.push(event));
-    const started = performance.now();
-    const [ok, refused] = await Promise.allSettled([layer.createSession(P1, "key-a"), layer.createSession(P2, "key-b")]);
-    expect(ok.status).toBe("fulfilled");
-    expect(refused.status).toBe("rejected");
-    const error = (refused as PromiseRejectedResult).reason as DeelError;
-    expect(error.kind).toBe("rate_limited");
-    expect(error.retryAfterSeconds).toBeGreaterThanOrEqual(1);
-    expect(performance.now() - started).toBeLessThan(800);
-    expect(posts().map((p) => p.key)).toEqual(["key-a"]);
+    const layer = resilient({ budget: budget(1), timeoutMs: 800 }, events);
+    const ok = settle(layer.createSession(P1, "key-a"));
+    const refused = await failure(layer.createSession(P2, "key-b"));
+    expect((await ok).status).toBe("fulfilled");
+    expect(refused.at).toBe(0);
+    expect(refused.error.kind).toBe("rate_limited");
+    // The next slot is 1.1 s away.
+    expect(refused.error.retryAfterSeconds).toBe(2);
+    expect(deel.attempts.map((a) => a.key)).toEqual(["key-a"]);
     expect(events).toContainEqual({ type: "rejected", endpoint: "POST /workers/session", attempt: 1, reason: "budget" });
   });
 
   it("reports the calls waiting for a slot", async () => {
     const layer = resilient({ budget: budget(1) });
-    const calls = [layer.revokeSession(P1), layer.revokeSession(P2)];
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    const calls = Promise.all([layer.revokeSession(P1), layer.revokeSession(P2)]);
+    await vi.advanceTimersByTimeAsync(1_099);
     expect(layer.budgetQueueDepth).toBe(1);
-    await Promise.all(calls);
+    expect(deel.attempts.map((a) => a.at)).toEqual([0]);
+    await vi.advanceTimersByTimeAsync(1);
+    await calls;
     expect(layer.budgetQueueDepth).toBe(0);
+    expect(deel.attempts.map((a) => a.at)).toEqual([0, 1_100]);
   });
 });
 
 describe("the circuit breaker", () => {
-  it("opens after repeated failures so that 40 calls reach Deel only a few times, then lets traffic back in", async () => {
-    sandbox.injectFault({ kind: "status", status: 500 });
+  it("opens after repeated failures so that 40 calls reach Deel only 5 times, then lets traffic back in", async () => {
+    deel.fail({ status: 500 });
     const events: DeelEvent[] = [];
     const layer = resilient({ breakerThreshold: 5, breakerCooldownMs: 300 }, events);
-    const profiles = sandbox.profiles;
     // 40 calls in 5 lanes, as the gateway's per-profile ordering would send them for 5 profiles.
-    const results = (
-      await Promise.all(
-        profiles.map(async (profile, lane) => {
-          const outcomes: Array<PromiseSettledResult<unknown>> = [];
-          for (let i = 0; i < 8; i += 1) {
-            outcomes.push(...(await Promise.allSettled([layer.createSession(profile, `key-${lane}-${i}`)])));
-          }
-          return outcomes;
-        }),
-      )
-    ).flat();
+    const lanes = PROFILES.map(async (profile, lane) => {
+      const outcomes: Array<PromiseSettledResult<unknown>> = [];
+      for (let i = 0; i < 8; i += 1) outcomes.push(...(await Promise.allSettled([layer.createSession(profile, `key-${lane}-${i}`)])));
+      return outcomes;
+    });
+    const { value: results, at } = await success(Promise.all(lanes).then((all) => all.flat()));
     expect(results).toHaveLength(40);
     expect(results.every((r) => r.status === "rejected" && (r.reason as DeelError).kind === "unavailable")).toBe(true);
-    // Up to 3 attempts each, but the breaker opens after 5 failures; a retry already under way when
-    // it opened may add one or two.
-    expect(sandbox.requests.length).toBeGreaterThanOrEqual(5);
-    expect(sandbox.requests.length).toBeLessThanOrEqual(8);
+    // The first call of each lane fails and opens the circuit; their retries, after the 15 ms
+    // backoff, and every later call fail fast.
+    expect(deel.attempts.map((a) => a.at)).toEqual([0, 0, 0, 0, 0]);
+    expect(at).toBe(15);
     expect(layer.breakerState).toBe("open");
 
-    // Still down after the cooldown: the one probe fails and the circuit opens again.
-    await new Promise((resolve) => setTimeout(resolve, 350));
+    // Half-open exactly one cooldown after it opened. Still down: the one probe fails and the circuit opens again.
+    await vi.advanceTimersByTimeAsync(284);
+    expect(layer.breakerState).toBe("open");
+    await vi.advanceTimersByTimeAsync(1);
     expect(layer.breakerState).toBe("half_open");
-    const before = sandbox.requests.length;
-    const during = await Promise.allSettled([layer.revokeSession(P1), layer.revokeSession(P2)]);
-    expect(during.map((r) => r.status)).toEqual(["rejected", "rejected"]);
-    expect(sandbox.requests.length - before).toBe(1);
+    const during = await settle(Promise.allSettled([layer.revokeSession(P1), layer.revokeSession(P2)]));
+    expect(during.status === "fulfilled" && during.value.map((r) => r.status)).toEqual(["rejected", "rejected"]);
+    expect(deel.attempts.map((a) => a.at)).toEqual([0, 0, 0, 0, 0, 300]);
     expect(layer.breakerState).toBe("open");
 
     // Deel recovers: after the cooldown, the probe succeeds and the circuit closes.
-    sandbox.clearFaults();
-    await new Promise((resolve) => setTimeout(resolve, 350));
-    await expect(layer.createSession(P1, "key-back")).resolves.toMatchObject({ replayed: false });
+    deel.clearFaults();
+    await vi.advanceTimersByTimeAsync(600 - now());
+    await success(layer.createSession(P1, "key-back"));
     expect(layer.breakerState).toBe("closed");
-    await expect(layer.revokeSession(P1)).resolves.toEqual({});
+    await success(layer.revokeSession(P1));
+    expect(deel.attempts.map((a) => [a.at, a.status]).slice(-2)).toEqual([
+      [600, 201],
+      [600, 204],
+    ]);
 
     const transitions = events.flatMap((e) => (e.type === "breaker" ? [`${e.from}>${e.to}`] : []));
     expect(transitions).toEqual(["closed>open", "open>half_open", "half_open>open", "open>half_open", "half_open>closed"]);
-    expect(events.filter((e) => e.type === "rejected" && e.reason === "breaker_open").length).toBeGreaterThan(20);
+    // 35 later calls and 5 retries while open; then, half-open, the second call and the probe's retry.
+    expect(events.filter((e) => e.type === "rejected" && e.reason === "breaker_open")).toHaveLength(42);
   });
 
   it("releases callers waiting for a budget slot as soon as the circuit opens (no stampede)", async () => {
-    sandbox.injectFault({ kind: "status", status: 500 });
+    deel.fail({ status: 500 });
     const layer = resilient({ budget: budget(5), breakerThreshold: 5 });
-    const started = performance.now();
-    const results = await Promise.allSettled(
-      Array.from({ length: 40 }, (_, i) => layer.createSession(sandbox.profiles[i % 5] as string, `stampede-${i}`)),
+    const ended: number[] = [];
+    const calls = Array.from({ length: 40 }, (_, i) =>
+      layer.createSession(PROFILES[i % 5] as string, `stampede-${i}`).finally(() => ended.push(now())),
     );
+    const { value: results } = await success(Promise.allSettled(calls));
     // The first 5 take the budget's burst and fail; the circuit opens, and everybody queued behind
-    // them is answered at once instead of at their slot.
-    expect(sandbox.requests).toHaveLength(5);
-    expect(performance.now() - started).toBeLessThan(1_000);
+    // them is answered at once instead of at their slot. The 5 end after their retry's backoff.
+    expect(deel.attempts).toHaveLength(5);
+    expect(ended.filter((at) => at === 0)).toHaveLength(35);
+    expect(ended.filter((at) => at === 15)).toHaveLength(5);
     const kinds = results.map((r) => (r.status === "rejected" ? (r.reason as DeelError).kind : "ok"));
     expect(new Set(kinds)).toEqual(new Set(["unavailable", "rate_limited"]));
     expect(layer.budgetQueueDepth).toBe(0);
   });
 
   it("does not count 4xx answers (nor 429) as failures", async () => {
-    sandbox.injectFault({ kind: "status", status: 404 });
+    deel.fail({ status: 404 });
     const layer = resilient({ breakerThreshold: 2, maxAttempts: 1 });
-    for (let i = 0; i < 5; i += 1) expect((await deelFailure(layer.revokeSession(P1))).kind).toBe("not_found");
-    sandbox.clearFaults();
-    sandbox.injectFault({ kind: "rate_limit", retryAfterSeconds: 60 });
-    for (let i = 0; i < 5; i += 1) expect((await deelFailure(layer.revokeSession(P1))).kind).toBe("rate_limited");
+    for (let i = 0; i < 5; i += 1) expect((await failure(layer.revokeSession(P1))).error.kind).toBe("not_found");
+    deel.clearFaults();
+    deel.fail({ status: 429, retryAfterSeconds: 60 });
+    for (let i = 0; i < 5; i += 1) expect((await failure(layer.revokeSession(P1))).error.kind).toBe("rate_limited");
     expect(layer.breakerState).toBe("closed");
-    expect(sandbox.requests).toHaveLength(10);
+    expect(deel.attempts).toHaveLength(10);
   });
 
   it("counts timeouts and connection errors as failures", async () => {
-    sandbox.injectFault({ kind: "reset" });
+    deel.fail("reset", { times: 1 });
+    deel.fail("hang", { times: 1 });
     const layer = resilient({ breakerThreshold: 2, maxAttempts: 1 });
-    await deelFailure(layer.revokeSession(P1));
-    await deelFailure(layer.revokeSession(P1));
+    await failure(layer.revokeSession(P1));
+    expect((await failure(layer.revokeSession(P1))).at).toBe(5_000);
     expect(layer.breakerState).toBe("open");
-    const error = await deelFailure(layer.revokeSession(P1));
+    const { error, at } = await failure(layer.revokeSession(P1));
+    expect(at).toBe(5_000);
     expect(error.message).toMatch(/Circuit open/);
-    expect(sandbox.requests).toHaveLength(2);
+    // The default cooldown: 10 s.
+    expect(error.retryAfterSeconds).toBe(10);
+    expect(deel.attempts).toHaveLength(2);
   });
 });
 
 describe("observability", () => {
   it("reports each attempt with its endpoint, status, duration and the wait before the retry", async () => {
-    sandbox.injectFault({ kind: "status", status: 503 }, { times: 1 });
+    deel.latencyMs = 7;
+    deel.fail({ status: 503 }, { times: 1 });
     const events: DeelEvent[] = [];
-    await resilient({}, events).revokeSession(P1);
+    await success(resilient({}, events).revokeSession(P1));
     expect(events).toEqual([
-      { type: "attempt_start", endpoint: "DELETE /workers/{profile_id}/session", attempt: 1, budgetWaitMs: expect.any(Number) },
+      { type: "attempt_start", endpoint: "DELETE /workers/{profile_id}/session", attempt: 1, budgetWaitMs: 0 },
       {
         type: "attempt_end",
         endpoint: "DELETE /workers/{profile_id}/session",
         attempt: 1,
         outcome: "unavailable",
         status: 503,
-        durationMs: expect.any(Number),
+        durationMs: 7,
         retryInMs: 15,
       },
-      { type: "attempt_start", endpoint: "DELETE /workers/{profile_id}/session", attempt: 2, budgetWaitMs: expect.any(Number) },
-      { type: "attempt_end", endpoint: "DELETE /workers/{profile_id}/session", attempt: 2, outcome: "ok", status: 204, durationMs: expect.any(Number) },
+      { type: "attempt_start", endpoint: "DELETE /workers/{profile_id}/session", attempt: 2, budgetWaitMs: 0 },
+      { type: "attempt_end", endpoint: "DELETE /workers/{profile_id}/session", attempt: 2, outcome: "ok", status: 204, durationMs: 7 },
     ]);
+    expect(deel.attempts.map((a) => a.at)).toEqual([0, 22]);
+  });
+
+  it("stops reporting to an observer once it is removed", async () => {
+    const layer = resilient();
+    const seen: DeelEvent[] = [];
+    const stop = layer.observe((event) => seen.push(event));
+    await success(layer.revokeSession(P1));
+    expect(seen).toHaveLength(2);
+    stop();
+    await success(layer.revokeSession(P1));
+    expect(seen).toHaveLength(2);
   });
 
   it("survives an observer that throws", async () => {
@@ -378,6 +532,6 @@ describe("observability", () => {
     layer.observe(() => {
       throw new Error("observer bug");
     });
-    await expect(layer.revokeSession(P1)).resolves.toEqual({});
+    await expect(success(layer.revokeSession(P1))).resolves.toEqual({ value: {}, at: 0 });
   });
 });

@@ -4,7 +4,7 @@
  * rolling second; a call that cannot get a slot before its deadline fails at once; and an unreachable
  * Redis fails the call closed.
  */
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { afterAll, expect, it } from "vitest";
 import type { Redis } from "ioredis";
 import { RedisBudget } from "../../src/deel/redis-budget.js";
 import { DeelError } from "../../src/deel/errors.js";
@@ -30,7 +30,6 @@ describeRedis("the shared Redis budget", () => {
     return prefix;
   };
 
-  beforeAll(() => undefined);
   afterAll(async () => {
     for (const connection of connections) connection.disconnect();
     for (const prefix of prefixes) await deletePrefix(prefix);
@@ -49,7 +48,6 @@ describeRedis("the shared Redis budget", () => {
     );
     const elapsed = Date.now() - t0;
     const worst = maxInAnyWindow(started, 1000);
-    console.info(`[redis-budget] 30 calls over 3 replicas at ${rps} rps: at most ${worst} in any 1 s window, ${elapsed} ms in all`);
     expect(worst).toBeLessThanOrEqual(rps);
     // 30 calls at 10 per 1.1 s: the third batch starts at ~2.2 s; pacing, not starvation.
     expect(elapsed).toBeGreaterThanOrEqual(2 * 1100 - 50);

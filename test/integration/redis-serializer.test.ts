@@ -1,16 +1,17 @@
 /**
  * Per-profile ordering across replicas: two serializers on separate connections (two "replicas")
  * never run tasks for one profile at the same time, take turns fairly, let a crashed holder's lock
- * lapse, fence off a holder that outlived its lock, and fail fast without Redis.
+ * lapse, fence off a holder that outlived its lock, and fail fast without Redis. And the Lua scripts
+ * behind them, defined as commands on a connection that several users share.
  */
 import { randomUUID } from "node:crypto";
 import { afterAll, expect, it } from "vitest";
-import type { Redis } from "ioredis";
-import { createRedisConnection, redisKeys } from "../../src/redis/connection.js";
+import { Redis } from "ioredis";
+import { createRedisConnection, defineLuaCommands, redisKeys } from "../../src/redis/connection.js";
 import { RedisProfileSerializer, type RedisProfileSerializerOptions } from "../../src/sessions/redis-serializer.js";
 import { RedisSessionStore } from "../../src/sessions/redis-store.js";
 import type { SessionRecord } from "../../src/sessions/record.js";
-import { connect, deletePrefix, describeRedis, uniquePrefix } from "../support/redis.js";
+import { REDIS_URL, ThrowawayRedis, connect, deletePrefix, describeRedis, redisServerInstalled, uniquePrefix } from "../support/redis.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -156,6 +157,72 @@ describeRedis("per-profile ordering across replicas (Redis lock + fencing)", () 
       expect(ran).toBe(false);
     } finally {
       unreachable.disconnect();
+    }
+  });
+});
+
+describeRedis("Lua scripts as commands of a shared connection", () => {
+  const prefix = uniquePrefix("lua");
+  const connections: Redis[] = [];
+  const opened = async () => {
+    const connection = await connect();
+    connections.push(connection);
+    return connection;
+  };
+  afterAll(async () => {
+    for (const connection of connections) connection.disconnect();
+    await deletePrefix(prefix);
+  });
+  const ECHO_KEY = { numberOfKeys: 1, lua: "return KEYS[1]" };
+
+  it("lets several users define their commands on one connection, each as often as it likes", async () => {
+    const connection = await opened();
+    const serializers = [new RedisProfileSerializer(connection, { keyPrefix: prefix }), new RedisProfileSerializer(connection, { keyPrefix: prefix })];
+    const stores = [
+      new RedisSessionStore(connection, { keyPrefix: prefix, retentionMs: 60_000 }),
+      new RedisSessionStore(connection, { keyPrefix: prefix, retentionMs: 60_000 }),
+    ];
+    const profileId = randomUUID();
+    await serializers[1]!.run(profileId, () => stores[1]!.put(record(profileId, "second")));
+    await serializers[0]!.run(profileId, () => stores[0]!.markRevoked(profileId, new Date(), "first"));
+    expect(await stores[1]!.get(profileId)).toMatchObject({ createdBy: "second", revokedBy: "first" });
+    // The keys are the ones REDIS_KEY_PREFIX names, unchanged.
+    expect(await connection.exists(redisKeys(prefix).session(profileId), redisKeys(prefix).fence(profileId))).toBe(2);
+  });
+
+  it("refuses a name taken by a built-in command or by another script", async () => {
+    const connection = await opened();
+    expect(() => defineLuaCommands(connection, { get: ECHO_KEY })).toThrow(/get: the name is already taken/);
+    const echo = defineLuaCommands(connection, { wsgTestEcho: ECHO_KEY });
+    expect(defineLuaCommands(connection, { wsgTestEcho: { ...ECHO_KEY } })).toBe(echo);
+    expect(() => defineLuaCommands(connection, { wsgTestEcho: { numberOfKeys: 1, lua: "return 1" } })).toThrow(/wsgTestEcho/);
+    expect(await echo.wsgTestEcho("k")).toBe("k");
+  });
+
+  it("hands keys over as given, with ioredis's own keyPrefix added on a connection that has one", async () => {
+    const plain = defineLuaCommands(await opened(), { wsgTestEcho: ECHO_KEY });
+    expect(await plain.wsgTestEcho(`${prefix}k`)).toBe(`${prefix}k`);
+    const prefixed = new Redis(REDIS_URL, { keyPrefix: prefix, maxRetriesPerRequest: 0 });
+    connections.push(prefixed);
+    const echo = defineLuaCommands(prefixed, { wsgTestEcho: ECHO_KEY });
+    expect(await echo.wsgTestEcho("k")).toBe(`${prefix}k`);
+  });
+
+  it.skipIf(!redisServerInstalled)("runs a script by its SHA1, and again after Redis forgot it (restart, SCRIPT FLUSH)", async () => {
+    const server = await ThrowawayRedis.start();
+    try {
+      const echo = defineLuaCommands(await connect(server.url), { wsgTestEcho: ECHO_KEY });
+      connections.push(echo);
+      expect(await echo.wsgTestEcho("before")).toBe("before");
+      expect(await echo.wsgTestEcho("cached")).toBe("cached");
+      await echo.script("FLUSH");
+      expect(await echo.wsgTestEcho("after")).toBe("after");
+      // The whole script on first use and after the NOSCRIPT; by its SHA1 in between.
+      const stats = await echo.info("commandstats");
+      expect(stats).toMatch(/cmdstat_eval:calls=2,/);
+      expect(stats).toMatch(/cmdstat_evalsha:calls=2,.*failed_calls=1/);
+    } finally {
+      await server.kill();
     }
   });
 });
