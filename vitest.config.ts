@@ -1,16 +1,25 @@
 import { defineConfig } from "vitest/config";
 
+/**
+ * Two tiers, both on the settings below (`extends: true`):
+ * - `unit`: pure code, no sockets, no Redis, no real time passing; needs no build and no codegen.
+ * - `integration`: the gateway over real HTTP, the Deel sandbox, Redis, the built program.
+ */
 export default defineConfig({
   resolve: {
-    // One copy of graphql for every importer (STACK pitfall 2: "another module or realm").
+    // Every importer must get the same graphql module: vite can otherwise load both its ESM and CJS
+    // builds, and graphql then rejects a schema or type "from another module or realm".
     alias: [{ find: /^graphql$/, replacement: "graphql/index.js" }],
   },
   test: {
-    include: ["test/**/*.test.ts"],
     environment: "node",
     testTimeout: 20_000,
     hookTimeout: 30_000,
     pool: "forks",
     setupFiles: ["test/setup.ts"],
+    projects: [
+      { extends: true, test: { name: "unit", include: ["test/unit/**/*.test.ts"] } },
+      { extends: true, test: { name: "integration", include: ["test/integration/**/*.test.ts"] } },
+    ],
   },
 });

@@ -41,10 +41,42 @@ describe("NODE_ENV=production", () => {
     expect(text).not.toMatch(/sandbox|<html/i);
   });
 
-  it("carries no stack trace, even for an internal error", async () => {
+  it("refuses bad input with BAD_USER_INPUT and no stack trace", async () => {
     const response = await gql(prod.url, `{ workerSession(profileId: "nope") { status } }`, undefined, { token: admin });
     expect(codes(response)).toEqual(["BAD_USER_INPUT"]);
     expect(response.raw).not.toContain("stacktrace");
+  });
+
+  it("masks an internal error as INTERNAL_SERVER_ERROR with a generic message and no stack trace, and logs the original", async () => {
+    const secret = "ledger disk /var/lib/wsg/ledger.db is corrupt";
+    /** A ledger whose reads fail with a plain Error: no known error type, so nothing may reach the caller. */
+    class BrokenReadStore extends MemorySessionStore {
+      override async get(): Promise<never> {
+        throw new Error(secret);
+      }
+      override async getMany(): Promise<never> {
+        throw new Error(secret);
+      }
+    }
+    const broken = await startTestGateway({ env: { NODE_ENV: "production" }, overrides: { store: new BrokenReadStore() } });
+    try {
+      const response = await gql(broken.url, WorkerSessionDocument, { profileId: P1 }, { token: admin, headers: { "x-request-id": "req-internal-1" } });
+      expect(response.status).toBe(200);
+      expect(response.data).toEqual({ workerSession: null });
+      expect(response.errors).toEqual([
+        { message: "Internal server error", path: ["workerSession"], locations: expect.any(Array), extensions: { code: "INTERNAL_SERVER_ERROR" } },
+      ]);
+      expect(response.raw).not.toContain("stacktrace");
+      expect(response.raw).not.toContain(secret);
+      expect(response.raw).not.toMatch(/\bat .+:\d+:\d+/);
+      // The operator still learns what happened, in a line carrying the request id.
+      const logged = broken.logs.lines
+        .map((line) => JSON.parse(line) as Record<string, unknown>)
+        .filter((line) => line.requestId === "req-internal-1" && line.err !== undefined);
+      expect(logged).toEqual([expect.objectContaining({ level: "error", path: ["workerSession"], err: expect.objectContaining({ message: secret }) })]);
+    } finally {
+      await broken.close();
+    }
   });
 });
 

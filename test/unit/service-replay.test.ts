@@ -3,7 +3,7 @@
  * common, when an attempt's answer is lost after Deel minted and the retry gets the replay.
  */
 import pino from "pino";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { CallOptions, DeelApi, MintedSession } from "../../src/deel/types.js";
 import { MemorySessionStore } from "../../src/sessions/memory-store.js";
 import { SupersededSessionError } from "../../src/sessions/errors.js";
@@ -12,12 +12,9 @@ import { WorkerSessionService } from "../../src/sessions/service.js";
 const P = "6f1e2d3c-4b5a-4978-8a69-0b1c2d3e4f50";
 const actor = { sub: "caller-1", requestId: "req-1", log: pino({ level: "silent" }) };
 
-function deelAnswering(minted: MintedSession, seen: CallOptions[] = []): DeelApi {
+function deelAnswering(minted: MintedSession): DeelApi {
   return {
-    createSession: async (_profileId, _key, options) => {
-      seen.push(options ?? {});
-      return minted;
-    },
+    createSession: async () => minted,
     revokeSession: async () => ({}),
   };
 }
@@ -61,15 +58,34 @@ describe("a replayed mint", () => {
   });
 
   it("passes when the mutation began, so that the Deel deadline counts time queued behind the profile", async () => {
-    const seen: CallOptions[] = [];
-    const service = new WorkerSessionService({
-      deel: deelAnswering({ token: "t", expiresAt: new Date("2030-01-01T00:00:00Z"), replayed: false }, seen),
-      store: new MemorySessionStore(),
-    });
-    const before = Date.now();
-    await service.create(actor, P, undefined);
-    expect(seen[0]?.startedAt).toBeGreaterThanOrEqual(before);
-    expect(seen[0]?.startedAt).toBeLessThanOrEqual(Date.now());
-    expect(seen[0]?.requestId).toBe("req-1");
+    const began = Date.parse("2026-03-02T10:20:30Z");
+    vi.useFakeTimers({ toFake: ["Date"], now: began });
+    try {
+      const seen: CallOptions[] = [];
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      const deel: DeelApi = {
+        createSession: async (_profileId, _key, options) => {
+          seen.push(options ?? {});
+          // The first call holds the profile until released; the second waits behind it.
+          if (seen.length === 1) await held;
+          return { token: `t${seen.length}`, expiresAt: new Date("2030-01-01T00:00:00Z"), replayed: false };
+        },
+        revokeSession: async () => ({}),
+      };
+      const service = new WorkerSessionService({ deel, store: new MemorySessionStore() });
+      const first = service.create(actor, P, undefined);
+      vi.setSystemTime(began + 1_000);
+      const second = service.create({ ...actor, requestId: "req-2" }, P, undefined);
+      vi.setSystemTime(began + 6_000);
+      release();
+      await Promise.all([first, second]);
+      expect(seen.map((options) => [options.requestId, options.startedAt])).toEqual([
+        ["req-1", began],
+        ["req-2", began + 1_000],
+      ]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
