@@ -4,72 +4,72 @@ import { readFileSync } from "node:fs";
  * Where the session ledger lives. Parsed once from `SESSION_STORE_URL`.
  */
 export type StoreConfig =
-  | { kind: "memory" }
-  | { kind: "sqlite"; path: string }
-  | { kind: "redis"; url: string };
+  | { readonly kind: "memory" }
+  | { readonly kind: "sqlite"; readonly path: string }
+  | { readonly kind: "redis"; readonly url: string };
 
 /** Settings for a Redis-backed deployment (`SESSION_STORE_URL=redis://…`). */
 export interface RedisSettings {
   /** Prefix of every key (`REDIS_KEY_PREFIX`, default `wsg:`). Replicas of one deployment share it; one prefix = one organization. */
-  keyPrefix: string;
+  readonly keyPrefix: string;
   /** How long a record stays readable after its session expires (`SESSION_RETENTION_DAYS`, default 7), in ms. */
-  retentionMs: number;
+  readonly retentionMs: number;
 }
 
 export type JwtAlgorithm = "RS256" | "ES256" | "PS256" | "EdDSA" | "HS256";
 
 export interface AuthConfig {
   /** Verify caller JWTs against this JWKS (asymmetric algorithms only). */
-  jwksUrl?: string;
+  readonly jwksUrl?: string;
   /** Or verify HS256 with this shared secret. */
-  jwtSecret?: string;
-  issuer?: string;
-  audience?: string;
+  readonly jwtSecret?: string;
+  readonly issuer?: string;
+  readonly audience?: string;
   /** Claim that lists the caller's Deel profile ids. */
-  profileClaim: string;
+  readonly profileClaim: string;
   /** Asymmetric algorithms accepted from the JWKS. */
-  jwksAlgorithms: JwtAlgorithm[];
+  readonly jwksAlgorithms: readonly JwtAlgorithm[];
   /** How long to wait for the JWKS endpoint before giving up on a request. */
-  jwksTimeoutMs: number;
+  readonly jwksTimeoutMs: number;
 }
 
 export interface Config {
-  production: boolean;
+  readonly production: boolean;
   /**
    * Local mode: no Deel token outside production. `main` then starts the built-in Deel sandbox
-   * and a dev signing secret, and fills in `deel.token`, `deel.apiUrl` and `auth.jwtSecret`.
+   * and a dev signing secret, and runs on the config `startLocalMode` derives from this one.
    */
-  localMode: boolean;
-  host: string;
-  port: number;
-  deel: {
-    apiUrl: string;
+  readonly localMode: boolean;
+  readonly host: string;
+  readonly port: number;
+  readonly deel: {
+    readonly apiUrl: string;
     /** The organization token. Empty only in local mode before the sandbox is started. */
-    token: string;
-    timeoutMs: number;
+    readonly token: string;
+    readonly timeoutMs: number;
     /** The organization's Deel budget (requests per rolling second); 0 turns pacing off. */
-    rateLimitRps: number;
+    readonly rateLimitRps: number;
     /** Added to the budget's one-second window, for network jitter between us and Deel's clock. */
-    rateLimitMarginMs: number;
+    readonly rateLimitMarginMs: number;
     /** Attempts per call, the first included (1 = never retry). */
-    maxAttempts: number;
+    readonly maxAttempts: number;
     /** First retry backoff; doubles per retry, with jitter, capped, and always inside the deadline. */
-    retryBaseMs: number;
+    readonly retryBaseMs: number;
     /** Consecutive upstream failures (5xx, timeouts, connection errors) that open the circuit; 0 = no breaker. */
-    breakerThreshold: number;
+    readonly breakerThreshold: number;
     /** How long an open circuit fails fast before one probe call is let through. */
-    breakerCooldownMs: number;
+    readonly breakerCooldownMs: number;
   };
-  auth: AuthConfig;
-  store: StoreConfig;
+  readonly auth: AuthConfig;
+  readonly store: StoreConfig;
   /** Used when `store.kind` is `redis`: the ledger, the shared Deel budget and per-profile locks live there. */
-  redis: RedisSettings;
-  callerMutationsPerMinute: number;
-  corsOrigins: string[];
-  routerSecret?: string;
-  logLevel: string;
+  readonly redis: RedisSettings;
+  readonly callerMutationsPerMinute: number;
+  readonly corsOrigins: readonly string[];
+  readonly routerSecret?: string;
+  readonly logLevel: string;
   /** How long SIGTERM waits for in-flight requests before closing anyway. */
-  shutdownGraceMs: number;
+  readonly shutdownGraceMs: number;
 }
 
 /** A setting that stops start-up. The message names the variable; it never echoes a secret value. */
@@ -252,19 +252,19 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError("ROUTER_SECRET must be at least 16 characters long");
   }
 
+  const issuer = read(env, "AUTH_ISSUER");
+  const audience = read(env, "AUTH_AUDIENCE");
   const auth: AuthConfig = {
     profileClaim,
     jwksAlgorithms,
     jwksTimeoutMs: integer(env, "AUTH_JWKS_TIMEOUT_MS", 2000, 100, 30_000),
+    ...(jwksUrl === undefined ? {} : { jwksUrl }),
+    ...(jwtSecret === undefined ? {} : { jwtSecret }),
+    ...(issuer === undefined ? {} : { issuer }),
+    ...(audience === undefined ? {} : { audience }),
   };
-  if (jwksUrl !== undefined) auth.jwksUrl = jwksUrl;
-  if (jwtSecret !== undefined) auth.jwtSecret = jwtSecret;
-  const issuer = read(env, "AUTH_ISSUER");
-  if (issuer !== undefined) auth.issuer = issuer;
-  const audience = read(env, "AUTH_AUDIENCE");
-  if (audience !== undefined) auth.audience = audience;
 
-  const config: Config = {
+  return {
     production,
     localMode,
     host: read(env, "HOST") ?? (localMode ? "127.0.0.1" : "0.0.0.0"),
@@ -290,7 +290,6 @@ export function loadConfig(env: Env = process.env): Config {
     corsOrigins,
     logLevel,
     shutdownGraceMs: integer(env, "SHUTDOWN_GRACE_MS", 10_000, 0, 120_000),
+    ...(routerSecret === undefined ? {} : { routerSecret }),
   };
-  if (routerSecret !== undefined) config.routerSecret = routerSecret;
-  return config;
 }

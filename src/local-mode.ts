@@ -5,6 +5,8 @@ import { Scope } from "./auth/caller.js";
 import { startDeelSandbox, type DeelSandbox } from "./deel/sandbox/server.js";
 
 export interface LocalMode {
+  /** The operator's config with the sandbox's URL and token, and a dev signing secret when none was set. */
+  config: Config;
   sandbox: DeelSandbox;
   /** A caller token with every scope and all profiles, valid for 12 hours. */
   adminToken: string;
@@ -13,18 +15,19 @@ export interface LocalMode {
 }
 
 /**
- * Local mode (SPEC §5): with no Deel token outside production, start the built-in Deel sandbox on
- * loopback, a dev signing secret, and sign ready-to-paste caller tokens. Mutates `config` so the
- * rest of the gateway runs exactly as it would against Deel.
+ * Local mode (README: Quick start): with no Deel token outside production, start the built-in Deel sandbox on
+ * loopback, a dev signing secret, and sign ready-to-paste caller tokens. The derived config points
+ * at the sandbox, so the rest of the gateway runs exactly as it would against Deel.
  */
-export async function startLocalMode(config: Config, env: Record<string, string | undefined> = process.env): Promise<LocalMode> {
+export async function startLocalMode(operator: Config, env: Record<string, string | undefined> = process.env): Promise<LocalMode> {
   const port = env.DEEL_SANDBOX_PORT === undefined ? 0 : Number(env.DEEL_SANDBOX_PORT);
   const sandbox = await startDeelSandbox({ port });
-  config.deel.apiUrl = sandbox.url;
-  config.deel.token = sandbox.orgToken;
-  if (config.auth.jwksUrl === undefined && config.auth.jwtSecret === undefined) {
-    config.auth.jwtSecret = randomBytes(32).toString("hex");
-  }
+  const devSecret = operator.auth.jwksUrl === undefined && operator.auth.jwtSecret === undefined;
+  const config: Config = {
+    ...operator,
+    deel: { ...operator.deel, apiUrl: sandbox.url, token: sandbox.orgToken },
+    auth: devSecret ? { ...operator.auth, jwtSecret: randomBytes(32).toString("hex") } : operator.auth,
+  };
   let adminToken = "";
   let workerToken = "";
   if (config.auth.jwtSecret !== undefined) {
@@ -42,7 +45,7 @@ export async function startLocalMode(config: Config, env: Record<string, string 
       [config.auth.profileClaim]: [first],
     });
   }
-  return { sandbox, adminToken, workerToken };
+  return { config, sandbox, adminToken, workerToken };
 }
 
 /** The banner `npm start` prints in local mode. */

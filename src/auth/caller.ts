@@ -1,4 +1,7 @@
-/** The scopes of SPEC §4. */
+import { profileKey } from "../sessions/profile-key.js";
+import type { AuthError } from "./errors.js";
+
+/** The caller scopes (README: Callers and authorization). */
 export const Scope = {
   read: "worker_sessions:read",
   create: "worker_sessions:create",
@@ -22,7 +25,13 @@ export function hasScope(caller: Caller, scope: Scope): boolean {
   return caller.scopes.has(scope);
 }
 
-/** SPEC §4: `worker_sessions:all_profiles`, or the profile is in the caller's claim. */
+/** The reach rule: `worker_sessions:all_profiles`, or the profile is in the caller's claim. */
 export function mayReachProfile(caller: Caller, profileId: string): boolean {
-  return caller.scopes.has(Scope.allProfiles) || caller.profileIds.has(profileId.toLowerCase());
+  return caller.scopes.has(Scope.allProfiles) || caller.profileIds.has(profileKey(profileId));
 }
+
+/**
+ * The outcome of verifying a request's `Authorization` header: a verified caller, or the reason
+ * there is none (no token, a malformed, expired or wrongly signed one, unreachable keys).
+ */
+export type Authentication = { readonly kind: "verified"; readonly caller: Caller } | { readonly kind: "refused"; readonly error: AuthError };

@@ -8,15 +8,9 @@ import {
 } from "jose";
 import type { AuthConfig } from "../config.js";
 import { isUuid } from "../deel/profile-id.js";
-import type { Caller } from "./caller.js";
-
-/** Why a caller was refused. The message is safe to show and to log: it never holds the token. */
-export class AuthError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "AuthError";
-  }
-}
+import { profileKey } from "../sessions/profile-key.js";
+import type { Authentication, Caller } from "./caller.js";
+import { AuthError } from "./errors.js";
 
 /** Clock skew allowed on `exp` / `nbf` / `iat`. */
 const CLOCK_TOLERANCE_SECONDS = 60;
@@ -25,7 +19,7 @@ const CACHE_SIZE = 10_000;
 const MAX_TOKEN_LENGTH = 8192;
 
 /**
- * Verifies caller JWTs (SPEC §4) and turns their claims into a `Caller`.
+ * Verifies caller JWTs (README: Callers and authorization) and turns their claims into a `Caller`.
  *
  * HS256 with `AUTH_JWT_SECRET`, or the JWKS at `AUTH_JWKS_URL` with an asymmetric algorithm
  * allow-list; `exp` and `sub` are required, `iss` / `aud` when configured. A verified token is
@@ -108,6 +102,21 @@ export class CallerVerifier {
     return caller;
   }
 
+  /**
+   * Verifies an `Authorization` header value and never rejects: the outcome is the verified caller
+   * or the reason it was refused. An unexpected failure is refused with a generic reason and handed
+   * to `onUnexpected` for the log.
+   */
+  async authenticate(authorization: string | undefined, onUnexpected: (error: unknown) => void): Promise<Authentication> {
+    try {
+      return { kind: "verified", caller: await this.verify(authorization) };
+    } catch (error) {
+      if (error instanceof AuthError) return { kind: "refused", error };
+      onUnexpected(error);
+      return { kind: "refused", error: new AuthError("Caller could not be verified") };
+    }
+  }
+
   private toCaller(payload: JWTPayload): Caller {
     const sub = payload.sub;
     if (typeof sub !== "string" || sub === "" || sub.length > 256) throw new AuthError("Invalid token: sub must be a non-empty string");
@@ -118,7 +127,7 @@ export class CallerVerifier {
     const profileIds = new Set<string>();
     const claim = payload[this.profileClaim];
     if (Array.isArray(claim)) {
-      for (const id of claim) if (typeof id === "string" && isUuid(id)) profileIds.add(id.toLowerCase());
+      for (const id of claim) if (typeof id === "string" && isUuid(id)) profileIds.add(profileKey(id));
     }
     return { sub, scopes, profileIds, expiresAt: payload.exp };
   }

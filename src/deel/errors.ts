@@ -1,6 +1,6 @@
 /**
  * Errors raised by the Deel REST client. This module never imports graphql: the GraphQL layer
- * translates these into SPEC codes at one boundary (src/graphql/errors.ts).
+ * translates these into the gateway's error codes at one boundary (src/graphql/errors.ts).
  */
 
 /**

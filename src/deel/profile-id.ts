@@ -1,5 +1,5 @@
 /**
- * Deel worker profile ids are HRIS profile UUIDs (SPEC §2). Validating the shape before a URL is
+ * Deel worker profile ids are HRIS profile UUIDs. Validating the shape before a URL is
  * built is what keeps a caller-supplied id from ever steering a request path (`../`, `?`, `%2f`…).
  */
 

@@ -1,55 +1,63 @@
 import DataLoader from "dataloader";
 import type { Logger } from "pino";
-import type { Caller } from "../auth/caller.js";
+import type { Authentication } from "../auth/caller.js";
 import type { CallerQuota } from "../auth/caller-quota.js";
-import type { AuthError } from "../auth/verifier.js";
+import type { CallerVerifier } from "../auth/verifier.js";
+import type { ScopedRequest } from "../http/server.js";
 import type { WorkerSessionService } from "../sessions/service.js";
 import { toSessionView, type SessionView } from "./session-view.js";
 
 /** Per-request state, made by one factory for every GraphQL request. */
 export interface GatewayContext {
-  requestId: string;
-  log: Logger;
-  /** The verified caller, or null when the request carried no valid token. */
-  caller: Caller | null;
-  /** Why the caller could not be verified, when it could not. */
-  authError: AuthError | null;
-  sessions: WorkerSessionService;
+  readonly requestId: string;
+  readonly log: Logger;
+  /** Who is calling: a verified caller, or why there is none. */
+  readonly auth: Authentication;
+  readonly sessions: WorkerSessionService;
   /** Per-caller mutation quota (shared by every request of this process). */
-  quota: CallerQuota;
-  loaders: {
+  readonly quota: CallerQuota;
+  readonly loaders: {
     /** Ledger records by profile id: one store read per tick, cached for this request only. */
-    session: DataLoader<string, SessionView | null>;
+    readonly session: DataLoader<string, SessionView | null>;
   };
 }
 
-export interface ContextInput {
-  requestId: string;
-  /** The request's logger, made on first use (most requests never log). */
-  log: () => Logger;
-  caller: Caller | null;
-  authError: AuthError | null;
+export interface ContextDeps {
+  verifier: CallerVerifier;
   sessions: WorkerSessionService;
   quota: CallerQuota;
 }
 
-/** Builds a request's context. Loaders are fresh per request so their cache never crosses callers. */
-export function createContext(input: ContextInput): GatewayContext {
-  const { sessions, log, ...rest } = input;
-  const context = {
-    ...rest,
-    sessions,
-    loaders: {
-      session: new DataLoader<string, SessionView | null>(
-        async (ids) => {
-          const now = new Date();
-          return (await sessions.getMany(ids)).map((record) => (record === null ? null : toSessionView(record, now)));
-        },
-        { maxBatchSize: 500 },
-      ),
-    },
+/** Largest batch of profile ids read from the ledger at once. */
+const MAX_BATCH = 500;
+
+/**
+ * The one context factory: verifies the caller and gives each request fresh loaders, so that a
+ * loader's cache never crosses callers.
+ */
+export function createContextFactory(deps: ContextDeps): (req: ScopedRequest) => Promise<GatewayContext> {
+  const { verifier, sessions, quota } = deps;
+  return async (req) => {
+    const auth = await verifier.authenticate(req.headers.authorization, (error) =>
+      req.log.error({ err: error }, "caller verification failed unexpectedly"),
+    );
+    const context = {
+      requestId: req.requestId,
+      auth,
+      sessions,
+      quota,
+      loaders: {
+        session: new DataLoader<string, SessionView | null>(
+          async (ids) => {
+            const now = new Date();
+            return (await sessions.getMany(ids)).map((record) => (record === null ? null : toSessionView(record, now)));
+          },
+          { maxBatchSize: MAX_BATCH },
+        ),
+      },
+    };
+    // `log` lives on the context's prototype: Apollo copies each operation's context with
+    // Object.assign, which would call an own getter (and make the logger) on every request.
+    return Object.assign(Object.create({ get log() { return req.log; } }) as object, context) as GatewayContext;
   };
-  // `log` lives on the context's prototype: Apollo copies each operation's context with
-  // Object.assign, which would call an own getter (and make the logger) on every request.
-  return Object.assign(Object.create({ get log() { return log(); } }) as object, context) as GatewayContext;
 }

@@ -2,10 +2,8 @@ import type { ApolloServerPlugin } from "@apollo/server";
 import { unwrapResolverError } from "@apollo/server/errors";
 import { GraphQLError, type GraphQLFormattedError } from "graphql";
 import type { Logger } from "pino";
-import { AuthError } from "../auth/verifier.js";
-import { DeelError, isDeelError } from "../deel/errors.js";
-import { assertNever, codeForDeelError, type ErrorCode } from "../errors.js";
-import { isLedgerError, SupersededSessionError, type LedgerError } from "../sessions/errors.js";
+import { classifyFailure, type ErrorCode } from "../errors.js";
+import { isLedgerError } from "../sessions/errors.js";
 import type { GatewayContext } from "./context.js";
 
 /** Extensions a caller may see besides `code`. Anything else is dropped by `formatError`. */
@@ -14,7 +12,7 @@ export interface GatewayErrorExtensions {
   deelRequestId?: string;
 }
 
-/** Builds an error with a SPEC code. */
+/** Builds an error with one of the gateway's codes (README: Errors). */
 export function gatewayError(code: ErrorCode, message: string, extensions: GatewayErrorExtensions = {}): GraphQLError {
   return new GraphQLError(message, { extensions: { code, ...extensions } });
 }
@@ -31,63 +29,7 @@ export function badUserInput(message: string): GraphQLError {
   return gatewayError("BAD_USER_INPUT", message);
 }
 
-/** `retryAfterSeconds` is always a whole number of seconds, at least 1. */
-export function retryAfter(seconds: number | undefined): number {
-  if (seconds === undefined || !Number.isFinite(seconds)) return 1;
-  return Math.max(1, Math.ceil(seconds));
-}
-
-/**
- * The one translation from the Deel client's errors to SPEC codes. The words are ours: the upstream
- * body, the URL and any token stay out of the message.
- */
-export function fromDeelError(error: DeelError): GraphQLError {
-  const extensions: GatewayErrorExtensions = {};
-  if (error.deelRequestId !== undefined) extensions.deelRequestId = error.deelRequestId;
-  const code = codeForDeelError(error.kind);
-  switch (error.kind) {
-    case "invalid_input":
-      return gatewayError(code, "profileId must be a UUID", extensions);
-    case "bad_request":
-      return gatewayError(code, "Deel rejected the request as invalid", extensions);
-    case "credentials":
-      return gatewayError(code, "Deel refused the gateway's organization credentials; the operator must fix them", extensions);
-    case "not_found":
-      return gatewayError(code, "Deel does not know this worker profile", extensions);
-    case "rate_limited": {
-      const seconds = retryAfter(error.retryAfterSeconds);
-      return gatewayError(code, `The organization's Deel request budget is spent; retry in ${seconds} s`, {
-        ...extensions,
-        retryAfterSeconds: seconds,
-      });
-    }
-    case "unavailable":
-      return gatewayError(code, "Deel is unavailable; try again shortly", extensions);
-    case "bad_response":
-      return gatewayError(code, "Deel answered in a way the gateway cannot use; try again shortly", extensions);
-    default:
-      return assertNever(error.kind);
-  }
-}
-
-/**
- * The ledger's infrastructure (Redis) failing: retryable, like an upstream outage, so
- * UPSTREAM_UNAVAILABLE with words that say which part is down. The detail goes to the log.
- */
-export function fromLedgerError(error: LedgerError): GraphQLError {
-  switch (error.kind) {
-    case "unavailable":
-      return gatewayError("UPSTREAM_UNAVAILABLE", "The session ledger is unavailable; try again shortly");
-    case "busy":
-      return gatewayError("UPSTREAM_UNAVAILABLE", "Another operation on this worker profile is still in progress; try again shortly");
-    case "fenced":
-      return gatewayError("UPSTREAM_UNAVAILABLE", "The operation lost its turn on this worker profile and was not recorded; try again");
-    default:
-      return assertNever(error.kind);
-  }
-}
-
-/** Codes that pass `formatError` as they are: SPEC §3's, and GraphQL's own request errors. */
+/** Codes that pass `formatError` as they are: the gateway's own, and GraphQL's own request errors. */
 const PASS_THROUGH = new Set<string>([
   "UNAUTHENTICATED",
   "FORBIDDEN",
@@ -116,15 +58,16 @@ function pick(formatted: GraphQLFormattedError, error: GraphQLError | GraphQLFor
 }
 
 /**
- * The caller-facing form of an error the gateway knows: Deel's, the verifier's, the ledger's, a
- * superseded idempotency key, or a GraphQL error that already carries a known code. Undefined for
- * anything unexpected.
+ * The caller-facing form of an error the gateway knows: one that `classifyFailure` recognises
+ * (Deel's, the verifier's, the ledger's, a superseded idempotency key), or a GraphQL error that
+ * already carries a known code. Undefined for anything unexpected.
  */
 function translate(original: unknown): GraphQLError | undefined {
-  if (isDeelError(original)) return fromDeelError(original);
-  if (original instanceof AuthError) return unauthenticated(original.message);
-  if (isLedgerError(original)) return fromLedgerError(original);
-  if (original instanceof SupersededSessionError) return badUserInput(original.message);
+  const failure = classifyFailure(original);
+  if (failure !== undefined) {
+    const { code, message, ...extensions } = failure;
+    return gatewayError(code, message, extensions);
+  }
   if (original instanceof GraphQLError && PASS_THROUGH.has(String(original.extensions.code))) return original;
   return undefined;
 }

@@ -1,6 +1,6 @@
 import type { ApolloServerPlugin } from "@apollo/server";
 import { ApolloArmor } from "@escape.tech/graphql-armor";
-import { GraphQLError, Kind, type ValidationContext, type ValidationRule } from "graphql";
+import { GraphQLError, Kind, OperationTypeNode, type ValidationContext, type ValidationRule } from "graphql";
 
 /**
  * Request limits tuned to this small schema. The deepest real operation is an entity fetch
@@ -19,7 +19,7 @@ export const LIMITS = {
 /** Refuses an operation that names more than one mutation field: each Deel call gets its own request. */
 export const singleMutationField: ValidationRule = (context: ValidationContext) => ({
   OperationDefinition(node) {
-    if (node.operation !== "mutation") return;
+    if (node.operation !== OperationTypeNode.MUTATION) return;
     let fields = 0;
     const count = (selections: readonly { kind: Kind }[], seen: Set<string>) => {
       for (const selection of selections as ReadonlyArray<import("graphql").SelectionNode>) {

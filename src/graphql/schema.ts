@@ -3,7 +3,7 @@ import { buildSubgraphSchema } from "@apollo/subgraph";
 import { printSchemaWithDirectives } from "@graphql-tools/utils";
 import { parse, type GraphQLSchema } from "graphql";
 import { buildSchema, createResolversMap } from "type-graphql";
-import { applyPermissions } from "../auth/permissions.js";
+import { applyPermissions } from "./permissions.js";
 import { Worker } from "./types/worker.type.js";
 import { WorkerResolver } from "./worker.resolver.js";
 import { WorkerSessionResolver } from "./worker-session.resolver.js";
@@ -12,7 +12,7 @@ import { WorkerSessionResolver } from "./worker-session.resolver.js";
 export const FEDERATION_LINK = '@link(url: "https://specs.apollo.dev/federation/v2.7", import: ["@key"])';
 
 /**
- * Builds the executable subgraph schema. The order matters (see STACK.md):
+ * Builds the executable subgraph schema. The order matters:
  *  1. type-graphql builds a plain schema from the decorated classes (no federation types yet, so
  *     its own check would fail on `@key`: `skipCheck`);
  *  2. it is printed *with* directives, so `@key` survives, behind the federation `@link`;

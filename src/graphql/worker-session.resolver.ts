@@ -1,4 +1,5 @@
 import { Arg, Ctx, ID, Mutation, Query, Resolver } from "type-graphql";
+import { profileKey } from "../sessions/profile-key.js";
 import type { Actor } from "../sessions/service.js";
 import type { GatewayContext } from "./context.js";
 import { CreateWorkerSessionInput, RevokeWorkerSessionInput } from "./types/inputs.js";
@@ -8,17 +9,12 @@ import { WorkerSession } from "./types/worker-session.type.js";
 
 /** The acting caller. Shield has already proven there is one before any resolver here runs. */
 function actor(ctx: GatewayContext): Actor {
-  if (ctx.caller === null) throw new Error("resolver reached without a verified caller");
-  return { sub: ctx.caller.sub, requestId: ctx.requestId, log: ctx.log };
-}
-
-/** UUIDs are case-insensitive; the ledger keys on the lower-case form. */
-export function profileKey(profileId: string): string {
-  return profileId.toLowerCase();
+  if (ctx.auth.kind !== "verified") throw new Error("resolver reached without a verified caller");
+  return { sub: ctx.auth.caller.sub, requestId: ctx.requestId, log: ctx.log };
 }
 
 /**
- * The three operations of SPEC §3. Thin: authorization and input checks live in the shield map,
+ * The three operations of the GraphQL contract. Thin: authorization and input checks live in the shield map,
  * the rules and Deel calls in WorkerSessionService.
  */
 @Resolver()

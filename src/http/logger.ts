@@ -36,7 +36,7 @@ function scrub(serialized: Record<string, unknown>): Record<string, unknown> {
 /** pino's error serializer, minus anything a client library attached that may hold a secret. */
 export function serializeError(error: unknown): unknown {
   if (!(error instanceof Error)) return error;
-  return scrub(pino.stdSerializers.err(error) as unknown as Record<string, unknown>);
+  return scrub(pino.stdSerializers.err(error));
 }
 
 /** The process logger: JSON lines at `level`, to stdout unless a destination is given (tests). */

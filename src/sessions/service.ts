@@ -1,10 +1,11 @@
 import type { Logger } from "pino";
-import { DeelError, isDeelError } from "../deel/errors.js";
+import { isDeelError } from "../deel/errors.js";
 import { deriveIdempotencyKey } from "../deel/idempotency.js";
 import type { DeelApi } from "../deel/types.js";
-import { codeForDeelError, type ErrorCode } from "../errors.js";
+import { classifyFailure } from "../errors.js";
+import { writeAudit, type AuditAction } from "./audit.js";
 import { ProfileQueue } from "./profile-queue.js";
-import { isLedgerError, SupersededSessionError } from "./errors.js";
+import { SupersededSessionError } from "./errors.js";
 import type { SessionRecord } from "./record.js";
 import type { ProfileSerializer } from "./serializer.js";
 import type { SessionStore } from "./store.js";
@@ -37,8 +38,6 @@ export interface RevokedSession {
   /** The ledger's record after the revoke, or null when it knew no session for the profile. */
   session: SessionRecord | null;
 }
-
-type AuditAction = "create" | "revoke";
 
 /**
  * The ledger's rules around Deel's two calls. It orders creates and revokes per profile, records a
@@ -127,49 +126,31 @@ export class WorkerSessionService {
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
   }
 
-  /** Runs one create or revoke and writes its audit line, whatever the outcome. */
+  /**
+   * Runs one create or revoke, writes its audit line whatever the outcome, and keeps it in
+   * `inFlight` until it settles (for `settle()`).
+   */
   private audited<T>(
     actor: Actor,
     action: AuditAction,
     profileId: string,
     work: () => Promise<{ result: T; deelRequestId: string | undefined }>,
   ): Promise<T> {
-    const operation = this.auditedOperation(actor, action, profileId, work);
+    const entry = { action, sub: actor.sub, profileId, requestId: actor.requestId };
+    const operation = work().then(
+      ({ result, deelRequestId }) => {
+        writeAudit(actor.log, { ...entry, outcome: "OK", deelRequestId });
+        return result;
+      },
+      (error: unknown) => {
+        const outcome = classifyFailure(error)?.code ?? "INTERNAL_SERVER_ERROR";
+        writeAudit(actor.log, { ...entry, outcome, deelRequestId: isDeelError(error) ? error.deelRequestId : undefined });
+        throw error;
+      },
+    );
     this.inFlight.add(operation);
-    void operation.then(
-      () => this.inFlight.delete(operation),
-      () => this.inFlight.delete(operation),
-    );
+    const forget = () => this.inFlight.delete(operation);
+    void operation.then(forget, forget);
     return operation;
-  }
-
-  private async auditedOperation<T>(
-    actor: Actor,
-    action: AuditAction,
-    profileId: string,
-    work: () => Promise<{ result: T; deelRequestId: string | undefined }>,
-  ): Promise<T> {
-    try {
-      const { result, deelRequestId } = await work();
-      this.audit(actor, action, profileId, "OK", deelRequestId);
-      return result;
-    } catch (error) {
-      const code: ErrorCode = isDeelError(error)
-        ? codeForDeelError(error.kind)
-        : isLedgerError(error)
-          ? "UPSTREAM_UNAVAILABLE"
-          : error instanceof SupersededSessionError
-            ? "BAD_USER_INPUT"
-            : "INTERNAL_SERVER_ERROR";
-      this.audit(actor, action, profileId, code, error instanceof DeelError ? error.deelRequestId : undefined);
-      throw error;
-    }
-  }
-
-  private audit(actor: Actor, action: AuditAction, profileId: string, outcome: string, deelRequestId?: string): void {
-    actor.log.info(
-      { audit: { action, sub: actor.sub, profileId, outcome, deelRequestId: deelRequestId ?? null, requestId: actor.requestId } },
-      `worker session ${action}: ${outcome}`,
-    );
   }
 }

@@ -31,7 +31,7 @@ afterAll(async () => {
 });
 
 describe("the built program (node dist/main.js)", () => {
-  it("serves the contract against any server that follows SPEC §2, logs no token, and exits 0 on SIGTERM", async () => {
+  it("serves the contract against any server that follows Deel's published worker-session API, logs no token, and exits 0 on SIGTERM", async () => {
     const deel: MinimalDeel = await startMinimalDeel();
     cleanups.push(() => deel.close());
     const gateway = await startGatewayProcess({

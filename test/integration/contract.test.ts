@@ -147,7 +147,7 @@ describe("profile ids are checked before anything is called", () => {
   });
 });
 
-describe("the error table of SPEC §3", () => {
+describe("the error table", () => {
   it("UNAUTHENTICATED for a missing, malformed, expired, wrongly signed or wrongly addressed token", async () => {
     const noSub = await aCallerToken({ sub: "" });
     const cases: Array<Record<string, string>> = [
@@ -282,7 +282,7 @@ describe("upstream failures of the gateway's own making", () => {
   });
 });
 
-describe("the caller rules of SPEC §4", () => {
+describe("the caller rules", () => {
   it("lets a worker create, read and revoke its own session", async () => {
     const own = await aWorkerToken(P2);
     const created = await create(P2, own);

@@ -9,7 +9,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Scope } from "../../src/auth/caller.js";
 import { SCHEMA_FILE } from "../../src/graphql/emit-schema.js";
 import { MemorySessionStore } from "../../src/sessions/memory-store.js";
-import type { SessionStore } from "../../src/sessions/store.js";
 import { CreateWorkerSessionDocument } from "../generated/operations.js";
 import { aCallerToken, anAdminToken, aWorkerToken } from "../support/callers.js";
 import { codes, gql, startTestGateway, type TestGateway } from "../support/gateway.js";
@@ -45,7 +44,7 @@ let P3: string;
 
 beforeAll(async () => {
   store = new CountingStore();
-  gw = await startTestGateway({ overrides: { store: store as SessionStore } });
+  gw = await startTestGateway({ overrides: { store: store } });
   admin = await anAdminToken();
   [P1, P2, P3] = gw.sandbox.profiles as [string, string, string];
   for (const profileId of [P1, P2]) {

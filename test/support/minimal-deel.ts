@@ -3,7 +3,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 
 /**
- * A second, independent server that follows SPEC §2 and nothing more, under another base path:
+ * A second, independent server that follows Deel's published worker-session API and nothing more, under another base path:
  * the gateway must work against any such server, not only the built-in sandbox.
  */
 export interface MinimalDeel {

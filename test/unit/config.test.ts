@@ -19,7 +19,7 @@ function refusal(env: Record<string, string>): string {
 }
 
 describe("configuration", () => {
-  it("has the SPEC §5 defaults", () => {
+  it("has the documented defaults", () => {
     const config = loadConfig(operator);
     expect(config).toMatchObject({
       production: false,

@@ -4,7 +4,7 @@ import { execute, parse } from "graphql";
 import pino from "pino";
 import { describe, expect, it } from "vitest";
 import { CallerQuota } from "../../src/auth/caller-quota.js";
-import { applyPermissions } from "../../src/auth/permissions.js";
+import { applyPermissions } from "../../src/graphql/permissions.js";
 import { SCHEMA_FILE } from "../../src/graphql/emit-schema.js";
 import type { GatewayContext } from "../../src/graphql/context.js";
 
@@ -22,7 +22,7 @@ const schema = applyPermissions(
         secret: () => ({ value: "leaked" }),
         workerSession: () => ({ profileId: "x", status: "ACTIVE", createdAt: new Date(), expiresAt: new Date(), createdBy: "a", internalNote: "kept" }),
       },
-    } as never,
+    },
   }),
 );
 
@@ -30,8 +30,7 @@ function context(scopes: string[]): GatewayContext {
   return {
     requestId: "r",
     log: pino({ level: "silent" }),
-    caller: { sub: "s", scopes: new Set(scopes), profileIds: new Set(), expiresAt: Date.now() / 1000 + 60 },
-    authError: null,
+    auth: { kind: "verified", caller: { sub: "s", scopes: new Set(scopes), profileIds: new Set(), expiresAt: 4_000_000_000 } },
     sessions: undefined as never,
     quota: new CallerQuota(0),
     loaders: undefined as never,

@@ -14,7 +14,7 @@ describe("the committed subgraph SDL", () => {
     expect(sdl).toMatch(/type Worker\s+@key\(fields: "profileId"\)/);
   });
 
-  it("names exactly the SPEC §3 contract, with a description on every type, field and argument", () => {
+  it("names exactly the GraphQL contract, with a description on every type, field and argument", () => {
     const sdl = readFileSync(SCHEMA_FILE, "utf8").replace(/^extend schema[\s\S]*?\)\n/, "");
     const schema = buildASTSchema(parse(`directive @key(fields: String!) on OBJECT\n${sdl}`));
     const fields = (name: string) => {

@@ -1,7 +1,7 @@
 import { Field, ID, ObjectType, registerEnumType } from "type-graphql";
 import { GraphQLISODateTime } from "type-graphql";
 
-/** The derived state of a session (SPEC §3). */
+/** The derived state of a session. */
 export enum WorkerSessionStatus {
   ACTIVE = "ACTIVE",
   EXPIRED = "EXPIRED",

@@ -1,13 +1,15 @@
 import type { GraphQLError, GraphQLResolveInfo, GraphQLSchema } from "graphql";
 import { applyMiddleware, type IMiddleware } from "graphql-middleware";
 import { allow, deny, rule, shield } from "graphql-shield";
+import { hasScope as callerHasScope, mayReachProfile, Scope, type Caller } from "../auth/caller.js";
 import { isUuid } from "../deel/profile-id.js";
-import type { GatewayContext } from "../graphql/context.js";
-import { badUserInput, forbidden, gatewayError, unauthenticated } from "../graphql/errors.js";
-import { hasScope as callerHasScope, mayReachProfile, Scope } from "./caller.js";
+import type { ErrorCode } from "../errors.js";
+import { writeAudit } from "../sessions/audit.js";
+import type { GatewayContext } from "./context.js";
+import { badUserInput, forbidden, gatewayError, unauthenticated } from "./errors.js";
 
 /**
- * Who may do what (SPEC §4), as one map that mirrors the schema. Anything not named here is
+ * Who may do what (README: Callers and authorization), as one map that mirrors the schema. Anything not named here is
  * denied (`fallbackRule: deny`).
  *
  * Each guarded field runs its checks in order, first failure wins:
@@ -24,24 +26,23 @@ const MAX_IDEMPOTENCY_KEY = 64;
 
 type Args = { profileId?: unknown; input?: { profileId?: unknown; idempotencyKey?: unknown } };
 
+/** The verified caller of the request, or null. */
+function callerOf(ctx: GatewayContext): Caller | null {
+  return ctx.auth.kind === "verified" ? ctx.auth.caller : null;
+}
+
 /** Returns `error` for the field, writing the audit line when a mutation is refused. */
 function refuse(ctx: GatewayContext, info: GraphQLResolveInfo, args: Args, error: GraphQLError): GraphQLError {
   if (info.parentType.name === "Mutation") {
-    const action = info.fieldName === "createWorkerSession" ? "create" : "revoke";
     const profileId = args.input?.profileId;
-    ctx.log.info(
-      {
-        audit: {
-          action,
-          sub: ctx.caller?.sub ?? null,
-          profileId: typeof profileId === "string" ? profileId.slice(0, 64) : null,
-          outcome: error.extensions.code,
-          deelRequestId: null,
-          requestId: ctx.requestId,
-        },
-      },
-      `worker session ${action}: ${String(error.extensions.code)}`,
-    );
+    writeAudit(ctx.log, {
+      action: info.fieldName === "createWorkerSession" ? "create" : "revoke",
+      sub: callerOf(ctx)?.sub ?? null,
+      profileId: typeof profileId === "string" ? profileId : null,
+      outcome: error.extensions.code as ErrorCode,
+      deelRequestId: undefined,
+      requestId: ctx.requestId,
+    });
   }
   return error;
 }
@@ -64,12 +65,11 @@ function guard(name: string, ...checks: Check[]) {
   });
 }
 
-const authenticated: Check = (_parent, _args, ctx) =>
-  ctx.caller !== null ? true : unauthenticated(ctx.authError?.message ?? "Authentication required");
+const authenticated: Check = (_parent, _args, ctx) => (ctx.auth.kind === "verified" ? true : unauthenticated(ctx.auth.error.message));
 
 function scope(required: Scope): Check {
   return (_parent, _args, ctx) =>
-    ctx.caller !== null && callerHasScope(ctx.caller, required) ? true : forbidden(`Not allowed: the ${required} scope is required`);
+    ctx.auth.kind === "verified" && callerHasScope(ctx.auth.caller, required) ? true : forbidden(`Not allowed: the ${required} scope is required`);
 }
 
 const PROFILE_ID_ERROR = "profileId must be a UUID";
@@ -90,7 +90,7 @@ const createInput: Check = (_parent, args) => {
 };
 
 function reach(ctx: GatewayContext, profileId: unknown): true | GraphQLError {
-  return ctx.caller !== null && typeof profileId === "string" && mayReachProfile(ctx.caller, profileId)
+  return ctx.auth.kind === "verified" && typeof profileId === "string" && mayReachProfile(ctx.auth.caller, profileId)
     ? true
     : forbidden("Not allowed: the caller may not act on this profile");
 }
@@ -101,7 +101,7 @@ const reachParent: Check = (parent, _args, ctx) => reach(ctx, parent.profileId);
 
 /** CALLER_MUTATIONS_PER_MINUTE: counted only for mutations that passed every other check. */
 const callerQuota: Check = (_parent, _args, ctx) => {
-  const decision = ctx.quota.take(ctx.caller?.sub ?? "");
+  const decision = ctx.quota.take(callerOf(ctx)?.sub ?? "");
   if (decision.allowed) return true;
   return gatewayError("RATE_LIMITED", `Too many mutations from this caller; retry in ${decision.retryAfterSeconds} s`, {
     retryAfterSeconds: decision.retryAfterSeconds,

@@ -1,0 +1,60 @@
+import type { Server } from "node:http";
+import { ApolloServer } from "@apollo/server";
+import {
+  ApolloServerPluginCacheControlDisabled,
+  ApolloServerPluginInlineTraceDisabled,
+  ApolloServerPluginLandingPageDisabled,
+} from "@apollo/server/plugin/disabled";
+import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
+import { ApolloServerPluginLandingPageLocalDefault } from "@apollo/server/plugin/landingPage/default";
+import type { Logger } from "pino";
+import type { Config } from "../config.js";
+import type { GatewayMetrics } from "../http/metrics.js";
+import type { GatewayContext } from "./context.js";
+import { createFormatError, errorLogging } from "./errors.js";
+import { requestLimits } from "./limits.js";
+import { buildGatewaySchema } from "./schema.js";
+
+export interface ApolloDeps {
+  config: Config;
+  logger: Logger;
+  metrics: GatewayMetrics;
+  /** Drained by Apollo on stop: no new connections, in-flight requests finish within the grace. */
+  httpServer: Server;
+}
+
+/**
+ * The started Apollo Server for the subgraph. Every security-relevant option is set here rather
+ * than left to defaults that depend on NODE_ENV: production hides introspection, the landing page,
+ * stack traces and schema suggestions; local mode shows the embedded Sandbox.
+ */
+export async function createApolloServer(deps: ApolloDeps): Promise<ApolloServer<GatewayContext>> {
+  const { config, logger, metrics, httpServer } = deps;
+  const limits = requestLimits(config.production);
+  const apollo = new ApolloServer<GatewayContext>({
+    schema: await buildGatewaySchema(),
+    nodeEnv: config.production ? "production" : "development",
+    formatError: createFormatError(config.localMode),
+    introspection: !config.production,
+    includeStacktraceInErrorResponses: config.localMode,
+    hideSchemaDetailsFromClientErrors: config.production,
+    allowBatchedHttpRequests: false,
+    csrfPrevention: true,
+    persistedQueries: false,
+    stopOnTerminationSignals: false,
+    validationRules: limits.validationRules,
+    plugins: [
+      ...limits.plugins,
+      metrics.apolloPlugin(),
+      errorLogging(logger),
+      ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownGraceMs }),
+      // Federated tracing (ftv1) costs time on every request; off unless a deployment needs it.
+      ApolloServerPluginInlineTraceDisabled(),
+      // Nothing here is cacheable by a CDN; the cache-control plugin would hook every field.
+      ApolloServerPluginCacheControlDisabled(),
+      config.production ? ApolloServerPluginLandingPageDisabled() : ApolloServerPluginLandingPageLocalDefault({ embed: true }),
+    ],
+  });
+  await apollo.start();
+  return apollo;
+}
