@@ -6,16 +6,18 @@
  * `fetch`: no redirect is ever followed, the token cannot travel to another origin), a whole-call
  * deadline, bounded connections and response bodies, ids validated before any URL exists, and
  * errors that never hold a token or the upstream body. It never logs: callers log the `DeelError` it throws.
+ * What an answer means (success bodies, error envelopes, status → error kind) is read in response.ts.
  */
 import { Pool, type Dispatcher } from "undici";
-import type { IncomingHttpHeaders } from "node:http";
 import { BodyTooLargeError, readBoundedBody } from "../http/bounded-body.js";
-import { DeelError, type DeelErrorKind } from "./errors.js";
+import { DeelError } from "./errors.js";
 import { MAX_IDEMPOTENCY_KEY_LENGTH } from "./idempotency.js";
 import { isUuid } from "./profile-id.js";
+import { MAX_RESPONSE_BYTES, errorForResponse, isEmptyBody, isRecord, mintedSessionFrom, type RawResponse } from "./response.js";
 import type { CallOptions, DeelApi, MintedSession, RevokedSession } from "./types.js";
 
 export { isUuid } from "./profile-id.js";
+export { MAX_RESPONSE_BYTES, extractDeelRequestId, parseRetryAfter } from "./response.js";
 
 /** Construction options. */
 export interface DeelClientOptions {
@@ -31,8 +33,6 @@ export interface DeelClientOptions {
   userAgent?: string;
 }
 
-/** Largest response body read from Deel; a bigger 2xx is a `bad_response`. */
-export const MAX_RESPONSE_BYTES = 64 * 1024;
 /** Connections kept to the Deel origin; Deel's own 5 rps budget makes more pointless. */
 const POOL_CONNECTIONS = 16;
 const DEFAULT_USER_AGENT = "worker-session-gateway/0.1";
@@ -41,69 +41,7 @@ type Operation = "POST /workers/session" | "DELETE /workers/{profile_id}/session
 const CREATE: Operation = "POST /workers/session";
 const REVOKE: Operation = "DELETE /workers/{profile_id}/session";
 
-interface RawResponse {
-  status: number;
-  headers: IncomingHttpHeaders;
-  /** The body, or undefined when it exceeded MAX_RESPONSE_BYTES. */
-  body: Buffer | undefined;
-}
-
-function firstHeader(headers: IncomingHttpHeaders, name: string): string | undefined {
-  const value = headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
-
-function parseJson(body: Buffer | undefined): unknown {
-  if (body === undefined || body.length === 0) return undefined;
-  try {
-    return JSON.parse(body.toString("utf8"));
-  } catch {
-    return undefined;
-  }
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-/** Deel's `api_req_id` from the error envelope, only when it looks like an id (it ends up in logs and GraphQL extensions). */
-export function extractDeelRequestId(body: unknown): string | undefined {
-  if (!isRecord(body) || !isRecord(body.request)) return undefined;
-  const id = body.request.api_req_id;
-  const text = typeof id === "number" && Number.isFinite(id) ? String(id) : id;
-  return typeof text === "string" && /^[A-Za-z0-9._:-]{1,128}$/.test(text) ? text : undefined;
-}
-
-/**
- * Parses `Retry-After` (RFC 9110: delta-seconds or an HTTP-date) into whole seconds ≥ 1, rounding
- * up; undefined when absent or unparseable. A date in the past means "now", i.e. 1.
- */
-export function parseRetryAfter(value: string | undefined, now: number = Date.now()): number | undefined {
-  if (value === undefined) return undefined;
-  const text = value.trim();
-  if (text === "") return undefined;
-  if (/^\d+(\.\d+)?$/.test(text)) {
-    const seconds = Math.ceil(Number(text));
-    return Number.isFinite(seconds) ? Math.max(1, seconds) : undefined;
-  }
-  // Only something that looks like an HTTP-date: Date.parse alone would accept "1" or "soon 2".
-  if (!/^[A-Za-z]{3},? /.test(text)) return undefined;
-  const at = Date.parse(text);
-  if (!Number.isFinite(at)) return undefined;
-  return Math.max(1, Math.ceil((at - now) / 1000));
-}
-
-const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/i;
-
-function kindForStatus(status: number): DeelErrorKind {
-  if (status === 400) return "bad_request";
-  if (status === 401 || status === 403) return "credentials";
-  if (status === 404) return "not_found";
-  if (status === 429) return "rate_limited";
-  if (status >= 500 && status <= 599) return "unavailable";
-  return "bad_response";
-}
-
+/** The `code` of a transport error (e.g. `ECONNREFUSED`), when it looks like one. */
 function errorCode(error: unknown): string | undefined {
   const code = isRecord(error) ? error.code : undefined;
   return typeof code === "string" && /^[A-Z0-9_]{1,64}$/i.test(code) ? code : undefined;
@@ -181,21 +119,11 @@ export class DeelClient implements DeelApi {
     const res = await this.exchange(CREATE, "POST", path, options, body, { "idempotency-key": idempotencyKey });
 
     if (res.status === 201 && res.body !== undefined) {
-      const json = parseJson(res.body);
-      const data = isRecord(json) ? json.data : undefined;
-      const token = isRecord(data) ? data.token : undefined;
-      const expiresRaw = isRecord(data) ? data.expires_at : undefined;
-      const expiresAt = typeof expiresRaw === "string" && ISO_DATE_TIME.test(expiresRaw) ? new Date(expiresRaw) : undefined;
-      if (typeof token === "string" && token.trim() !== "" && expiresAt !== undefined && Number.isFinite(expiresAt.getTime())) {
-        const original = firstHeader(res.headers, "x-original-request-id");
-        const deelRequestId = extractDeelRequestId(json) ?? (original !== undefined && /^[A-Za-z0-9._:-]{1,128}$/.test(original) ? original : undefined);
-        const minted: MintedSession = { token, expiresAt, replayed: original !== undefined };
-        if (deelRequestId !== undefined) minted.deelRequestId = deelRequestId;
-        return minted;
-      }
+      const minted = mintedSessionFrom(res);
+      if (minted !== undefined) return minted;
       throw new DeelError("bad_response", `Deel answered 201 without a usable token and expires_at on ${CREATE}`, { status: 201 });
     }
-    throw this.errorFor(CREATE, res);
+    throw errorForResponse(CREATE, res);
   }
 
   /**
@@ -206,12 +134,8 @@ export class DeelClient implements DeelApi {
     const path = this.pathFor(REVOKE, profileId);
     const res = await this.exchange(REVOKE, "DELETE", path, options);
     if (res.status === 204) return {};
-    if (res.status === 200 && res.body !== undefined) {
-      const text = res.body.toString("utf8").trim();
-      const json = parseJson(res.body);
-      if (text === "" || (isRecord(json) && Object.keys(json).length === 0)) return {};
-    }
-    throw this.errorFor(REVOKE, res);
+    if (res.status === 200 && res.body !== undefined && isEmptyBody(res.body)) return {};
+    throw errorForResponse(REVOKE, res);
   }
 
   /** Closes the client's own pool (a dispatcher passed in belongs to the caller and stays open). */
@@ -309,30 +233,6 @@ export class DeelClient implements DeelApi {
       }
       throw error;
     }
-  }
-
-  /** Turns a non-success answer into a DeelError: status first, then whatever the body offers. */
-  private errorFor(operation: Operation, res: RawResponse): DeelError {
-    const { status } = res;
-    const details: { status: number; deelRequestId?: string; retryAfterSeconds?: number } = { status };
-    const deelRequestId = extractDeelRequestId(parseJson(res.body));
-    if (deelRequestId !== undefined) details.deelRequestId = deelRequestId;
-
-    if (status >= 200 && status <= 299) {
-      const why = res.body === undefined ? ` with a body over ${MAX_RESPONSE_BYTES} bytes` : "";
-      return new DeelError("bad_response", `Deel answered an unexpected ${status}${why} on ${operation}`, details);
-    }
-    if (status >= 300 && status <= 399) {
-      return new DeelError("bad_response", `Deel answered ${status} on ${operation} (redirects are not followed)`, details);
-    }
-    const kind = kindForStatus(status);
-    if (kind === "rate_limited" || (kind === "unavailable" && status === 503)) {
-      // Honoured by the resilience layer's retries (429, and a 503 that says when to come back).
-      const retryAfterSeconds = parseRetryAfter(firstHeader(res.headers, "retry-after"));
-      if (retryAfterSeconds !== undefined) details.retryAfterSeconds = retryAfterSeconds;
-    }
-    const prefix = kind === "credentials" ? "Deel refused the organization token: " : "";
-    return new DeelError(kind, `${prefix}Deel answered ${status} on ${operation}`, details);
   }
 
   /**

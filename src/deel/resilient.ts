@@ -8,50 +8,26 @@
  *   `CallOptions.deadline`. Budget waits, backoff sleeps and attempts all fit inside it; each attempt
  *   gets what is left (the client aborts the undici request at the deadline). No attempt starts with
  *   less than `reserveMs` left.
- * - Retries: `unavailable` (5xx, timeouts, connection errors) and `rate_limited` (429), for DELETE
- *   and POST alike: every POST carries an Idempotency-Key, re-sent unchanged, so Deel replays a
- *   success instead of minting a second token. A garbled 2xx (`bad_response`) is retried once per
- *   call. 400/401/403/404 and other answers are never retried.
- * - Waits: `Retry-After` when Deel sends it (429, 503), plus up to 10 % jitter; otherwise exponential
- *   backoff with jitter. A wait that would not leave `reserveMs` for the next attempt is not taken:
- *   the call ends with the last error (a 429 → `rate_limited` with `retryAfterSeconds`).
+ * - Retries and waits: see retry-policy.ts. `unavailable` and `rate_limited` are retried, a garbled
+ *   2xx once; 400/401/403/404 and other answers never. Every POST carries an Idempotency-Key, re-sent
+ *   unchanged, so Deel replays a success instead of minting a second token. A wait that does not fit
+ *   ends the call with the last error (a 429 → `rate_limited` with `retryAfterSeconds`).
  * - Budget: a slot is taken before *every* attempt. A slot that cannot start `reserveMs` before the
  *   deadline fails the call at once with `rate_limited` (or, on a retry, with the last upstream error).
  * - Breaker: see breaker.ts; every attempt is one breaker call.
+ * - Events: see events.ts; observers added with `observe()` see every attempt and refusal.
  *
  * This module never imports graphql; every failure stays a `DeelError`.
  */
 import { systemClock, type Clock } from "../clock.js";
 import type { OutboundBudget } from "./budget.js";
 import { CircuitBreaker, type BreakerOutcome, type BreakerPermit, type BreakerState } from "./breaker.js";
-import { DeelError, isDeelError, type DeelErrorKind } from "./errors.js";
+import { DeelError, isDeelError } from "./errors.js";
+import type { DeelEndpoint, DeelEvent, DeelObserver } from "./events.js";
+import { RetryPolicy, withRetryAfter } from "./retry-policy.js";
 import type { CallOptions, DeelApi, MintedSession, RevokedSession } from "./types.js";
 
-export type DeelEndpoint = "POST /workers/session" | "DELETE /workers/{profile_id}/session";
-
-/** What the resilience layer reports, for metrics and logs. Observers must be quick and never throw. */
-export type DeelEvent =
-  | { type: "attempt_start"; endpoint: DeelEndpoint; attempt: number; budgetWaitMs: number }
-  | {
-      type: "attempt_end";
-      endpoint: DeelEndpoint;
-      attempt: number;
-      /** `ok`, or the failure's kind. */
-      outcome: "ok" | DeelErrorKind | "error";
-      /**
-       * HTTP status Deel answered; absent when no answer came (timeout, connection error). A success
-       * reads 201 (create) or 204 (revoke; Deel's rarer `200 {}` is reported as 204 too).
-       */
-      status?: number;
-      durationMs: number;
-      /** Set when another attempt follows after this many ms. */
-      retryInMs?: number;
-    }
-  /** A call refused without reaching Deel: open circuit, no budget slot in time, deadline passed. */
-  | { type: "rejected"; endpoint: DeelEndpoint; attempt: number; reason: "breaker_open" | "budget" | "deadline" }
-  | { type: "breaker"; from: BreakerState; to: BreakerState };
-
-export type DeelObserver = (event: DeelEvent) => void;
+export type { DeelEndpoint, DeelEvent, DeelObserver } from "./events.js";
 
 export interface ResilientDeelOptions {
   /** Whole-call deadline (`DEEL_TIMEOUT_MS`). */
@@ -84,18 +60,6 @@ function isClientError(error: DeelError): boolean {
   return error.status !== undefined && error.status >= 400 && error.status <= 499;
 }
 
-/** The same error, with the retryAfterSeconds a RATE_LIMITED answer needs (integer ≥ 1). */
-function withRetryAfter(error: DeelError, fallbackMs: number): DeelError {
-  if (error.kind !== "rate_limited" || error.retryAfterSeconds !== undefined) return error;
-  const details: { status?: number; deelRequestId?: string; retryAfterSeconds: number; cause?: unknown } = {
-    retryAfterSeconds: Math.max(1, Math.ceil(fallbackMs / 1000)),
-  };
-  if (error.status !== undefined) details.status = error.status;
-  if (error.deelRequestId !== undefined) details.deelRequestId = error.deelRequestId;
-  if (error.cause !== undefined) details.cause = error.cause;
-  return new DeelError(error.kind, error.message, details);
-}
-
 /**
  * A `DeelApi` with the same shape as the client it wraps, that applies the deadline, budget, retries
  * and breaker described in the module comment. Events go to the observers added with `observe()`.
@@ -105,11 +69,8 @@ export class ResilientDeel implements DeelApi {
   private readonly budget: OutboundBudget | null;
   private readonly breaker: CircuitBreaker;
   private readonly timeoutMs: number;
-  private readonly maxAttempts: number;
-  private readonly retryBaseMs: number;
-  private readonly retryMaxMs: number;
   private readonly reserveMs: number;
-  private readonly random: () => number;
+  private readonly retry: RetryPolicy;
   private readonly clock: Clock;
   private readonly observers = new Set<DeelObserver>();
   /** Calls waiting for a budget slot: released at once when the circuit opens. */
@@ -120,12 +81,16 @@ export class ResilientDeel implements DeelApi {
     this.client = client;
     this.budget = options.budget;
     this.timeoutMs = options.timeoutMs;
-    this.maxAttempts = Math.max(1, Math.floor(options.maxAttempts ?? 3));
-    this.retryBaseMs = options.retryBaseMs ?? 200;
-    this.retryMaxMs = options.retryMaxMs ?? 5000;
     this.reserveMs = options.reserveMs ?? Math.min(1000, Math.floor(options.timeoutMs / 4));
-    this.random = options.random ?? Math.random;
     this.clock = options.clock ?? systemClock;
+    this.retry = new RetryPolicy({
+      maxAttempts: Math.max(1, Math.floor(options.maxAttempts ?? 3)),
+      baseMs: options.retryBaseMs ?? 200,
+      maxMs: options.retryMaxMs ?? 5000,
+      reserveMs: this.reserveMs,
+      clock: this.clock,
+      random: options.random ?? Math.random,
+    });
     this.breaker = new CircuitBreaker({
       threshold: options.breakerThreshold ?? 5,
       cooldownMs: options.breakerCooldownMs ?? 10_000,
@@ -252,13 +217,13 @@ export class ResilientDeel implements DeelApi {
           permit.done(aborted ? "neutral" : this.healthOf(error));
           last = error;
 
-          const retryInMs = aborted ? undefined : this.retryDelay(error, attempt, garbledRetried, deadline);
+          const retryInMs = aborted ? undefined : this.retry.delayAfter(error, attempt, garbledRetried, deadline);
           const end: DeelEvent = { type: "attempt_end", endpoint, attempt, outcome: error.kind, durationMs };
           if (error.status !== undefined) end.status = error.status;
           if (retryInMs !== undefined) end.retryInMs = retryInMs;
           this.emit(end);
           if (retryInMs === undefined) {
-            throw withRetryAfter(error, this.backoff(attempt));
+            throw withRetryAfter(error, this.retry.backoff(attempt));
           }
           if (error.kind === "bad_response") garbledRetried = true;
           lastWaitMs = retryInMs;
@@ -299,30 +264,6 @@ export class ResilientDeel implements DeelApi {
         // 400, 401/403, 404, 429: Deel is up and answering.
         return "success";
     }
-  }
-
-  /** The wait before the next attempt, or undefined when the call must end with this error. */
-  private retryDelay(error: DeelError, attempt: number, garbledRetried: boolean, deadline: number): number | undefined {
-    const retryable =
-      error.kind === "unavailable" ||
-      error.kind === "rate_limited" ||
-      // A garbled success (truncated JSON, a 201 without a token…) may be a transient glitch, and a
-      // retried POST is replayed by its key: one more try, never more.
-      (error.kind === "bad_response" && !garbledRetried && error.status !== undefined && error.status >= 200 && error.status <= 299);
-    if (!retryable || attempt >= this.maxAttempts) return undefined;
-    const delay =
-      error.retryAfterSeconds !== undefined
-        ? Math.round(error.retryAfterSeconds * 1000 * (1 + 0.1 * this.random()))
-        : this.backoff(attempt);
-    // Only a wait that leaves the next attempt its reserve inside the deadline.
-    if (this.clock.now() + delay + this.reserveMs > deadline) return undefined;
-    return delay;
-  }
-
-  /** Exponential backoff with "equal jitter": between half and all of base · 2^(attempt-1), capped. */
-  private backoff(attempt: number): number {
-    const ceiling = Math.min(this.retryMaxMs, this.retryBaseMs * 2 ** (attempt - 1));
-    return Math.max(1, Math.round(ceiling / 2 + (ceiling / 2) * this.random()));
   }
 
   private emit(event: DeelEvent): void {
