@@ -1,13 +1,18 @@
+import { profileKey } from "../sessions/profile-key.js";
 import { statusOf, type SessionRecord } from "../sessions/record.js";
 import { WorkerSessionStatus } from "./types/worker-session.type.js";
 
-/** A ledger record as GraphQL shows it: with its status derived from the clock at read time. */
-export type SessionView = SessionRecord & { status: WorkerSessionStatus };
+/**
+ * A ledger record as GraphQL shows it: keyed by its profile id (`WorkerSession.id`), with its status
+ * derived from the clock at read time.
+ */
+export type SessionView = SessionRecord & { id: string; status: WorkerSessionStatus };
 
 /**
- * Derives the status once per record and request, so `WorkerSession.status` needs no resolver of
- * its own (an `_entities` fetch of 100 workers would otherwise run 100 more).
+ * Sets the key and derives the status once per record and request, so `WorkerSession.id` and
+ * `WorkerSession.status` need no resolvers of their own (an `_entities` fetch of 100 workers would
+ * otherwise run two more per worker).
  */
 export function toSessionView(record: SessionRecord, now: Date = new Date()): SessionView {
-  return { ...record, status: WorkerSessionStatus[statusOf(record, now)] };
+  return { ...record, id: profileKey(record.profileId), status: WorkerSessionStatus[statusOf(record, now)] };
 }

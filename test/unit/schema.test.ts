@@ -29,7 +29,7 @@ describe("the committed subgraph SDL", () => {
     expect(fields("CreateWorkerSessionPayload")).toEqual(["session", "token"]);
     expect(fields("RevokeWorkerSessionInput")).toEqual(["profileId"]);
     expect(fields("RevokeWorkerSessionPayload")).toEqual(["profileId", "revokedAt", "session"]);
-    expect(fields("WorkerSession")).toEqual(["createdAt", "createdBy", "expiresAt", "profileId", "revokedAt", "revokedBy", "status"]);
+    expect(fields("WorkerSession")).toEqual(["createdAt", "createdBy", "expiresAt", "id", "profileId", "revokedAt", "revokedBy", "status"]);
     expect(fields("WorkerSessionStatus")).toEqual(["ACTIVE", "EXPIRED", "REVOKED"]);
     expect(fields("Worker")).toEqual(["profileId", "session"]);
     expect(String(schema.getQueryType()?.getFields().workerSession?.type)).toBe("WorkerSession");

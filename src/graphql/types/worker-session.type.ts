@@ -23,6 +23,12 @@ registerEnumType(WorkerSessionStatus, {
     "The latest worker access token minted through this service for one worker profile. The token itself is never stored and never part of this type.",
 })
 export class WorkerSession {
+  @Field(() => ID, {
+    description:
+      "This session's key: the worker's profile id in lower case. The ledger keeps one record per worker profile, so the profile id is its natural key, and a client's cache keeps one WorkerSession per worker (a revoke or a new create updates it in place).",
+  })
+  id!: string;
+
   @Field(() => ID, { description: "The worker's Deel HRIS profile id (a UUID)." })
   profileId!: string;
 
