@@ -70,6 +70,28 @@ export interface Config {
   readonly logLevel: string;
   /** How long SIGTERM waits for in-flight requests before closing anyway. */
   readonly shutdownGraceMs: number;
+  readonly http: HttpSettings;
+  /** Most `_entities` representations one request may carry, summed over aliases. */
+  readonly maxEntityRepresentations: number;
+  /** Local mode only: what Apollo Sandbox opens with (set by `startLocalMode`, never from the environment). */
+  readonly sandboxPrefill?: SandboxPrefill;
+}
+
+/** An operation, its variables and request headers that the embedded Sandbox starts with. */
+export interface SandboxPrefill {
+  readonly document: string;
+  readonly variables: Readonly<Record<string, unknown>>;
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+/** Bounds on client connections, so that a slow or idle client cannot hold the server. */
+export interface HttpSettings {
+  /** Whole request, headers and body, must arrive within this (`HTTP_REQUEST_TIMEOUT_MS`). */
+  readonly requestTimeoutMs: number;
+  /** Idle keep-alive connections close after this (`HTTP_KEEP_ALIVE_TIMEOUT_MS`). */
+  readonly keepAliveTimeoutMs: number;
+  /** Open connections past this are dropped at once (`HTTP_MAX_CONNECTIONS`). */
+  readonly maxConnections: number;
 }
 
 /** A setting that stops start-up. The message names the variable; it never echoes a secret value. */
@@ -106,6 +128,26 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
   return value;
 }
 
+/**
+ * A value as it may be echoed in a refusal: everything between the scheme and the last `@` (where
+ * a `user:password` would be) is replaced, even when the value does not parse as a URL, and the
+ * length is bounded.
+ */
+export function redactForMessage(value: string): string {
+  const at = value.lastIndexOf("@");
+  const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/*/.exec(value)?.[0] ?? "";
+  return (at === -1 ? value : `${scheme}[redacted]${value.slice(at)}`).slice(0, 200);
+}
+
+/** A `1`/`true` or `0`/`false` switch, off when unset. */
+function flag(env: Env, name: string): boolean {
+  const raw = read(env, name);
+  if (raw === undefined) return false;
+  if (raw === "1" || raw.toLowerCase() === "true") return true;
+  if (raw === "0" || raw.toLowerCase() === "false") return false;
+  throw new ConfigError(`${name} must be 1 or 0 (true or false), but got "${raw.slice(0, 40)}"`);
+}
+
 function httpUrl(env: Env, name: string, fallback?: string): string | undefined {
   const raw = read(env, name) ?? fallback;
   if (raw === undefined) return undefined;
@@ -113,7 +155,7 @@ function httpUrl(env: Env, name: string, fallback?: string): string | undefined 
   try {
     url = new URL(raw);
   } catch {
-    throw new ConfigError(`${name} must be an http(s) URL, but got "${raw}"`);
+    throw new ConfigError(`${name} must be an http(s) URL, but got "${redactForMessage(raw)}"`);
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") {
     throw new ConfigError(`${name} must be an http(s) URL, but got protocol "${url.protocol}"`);
@@ -243,7 +285,7 @@ export function loadConfig(env: Env = process.env): Config {
       parsed = undefined;
     }
     if (parsed === undefined || parsed.origin !== origin) {
-      throw new ConfigError(`CORS_ORIGINS must list origins such as https://app.example.com, but got "${origin}"`);
+      throw new ConfigError(`CORS_ORIGINS must list origins such as https://app.example.com, but got "${redactForMessage(origin)}"`);
     }
   }
 
@@ -254,6 +296,14 @@ export function loadConfig(env: Env = process.env): Config {
 
   const issuer = read(env, "AUTH_ISSUER");
   const audience = read(env, "AUTH_AUDIENCE");
+  const allowAnyIssuer = flag(env, "AUTH_ALLOW_ANY_ISSUER");
+  if (production && !allowAnyIssuer && (issuer === undefined || audience === undefined)) {
+    // Without both, any token the identity provider signs for another application is accepted here.
+    const missing = [issuer === undefined ? "AUTH_ISSUER" : undefined, audience === undefined ? "AUTH_AUDIENCE" : undefined].filter(Boolean).join(" and ");
+    throw new ConfigError(
+      `${missing} ${missing.includes(" and ") ? "are" : "is"} required when NODE_ENV=production, so that tokens minted for other applications are refused; set AUTH_ALLOW_ANY_ISSUER=1 to accept any issuer and audience deliberately`,
+    );
+  }
   const auth: AuthConfig = {
     profileClaim,
     jwksAlgorithms,
@@ -290,6 +340,12 @@ export function loadConfig(env: Env = process.env): Config {
     corsOrigins,
     logLevel,
     shutdownGraceMs: integer(env, "SHUTDOWN_GRACE_MS", 10_000, 0, 120_000),
+    http: {
+      requestTimeoutMs: integer(env, "HTTP_REQUEST_TIMEOUT_MS", 10_000, 500, 300_000),
+      keepAliveTimeoutMs: integer(env, "HTTP_KEEP_ALIVE_TIMEOUT_MS", 5_000, 1_000, 300_000),
+      maxConnections: integer(env, "HTTP_MAX_CONNECTIONS", 1_024, 1, 1_000_000),
+    },
+    maxEntityRepresentations: integer(env, "MAX_ENTITY_REPRESENTATIONS", 500, 1, 100_000),
     ...(routerSecret === undefined ? {} : { routerSecret }),
   };
 }

@@ -27,10 +27,13 @@ export interface Failure {
   deelRequestId?: string;
 }
 
-/** `retryAfterSeconds` is always a whole number of seconds, at least 1. */
+/** The longest wait a caller is told: a Deel `Retry-After` of days is passed on as an hour. */
+export const MAX_RETRY_AFTER_SECONDS = 3600;
+
+/** `retryAfterSeconds` is always a whole number of seconds, from 1 to MAX_RETRY_AFTER_SECONDS. */
 export function retryAfter(seconds: number | undefined): number {
-  if (seconds === undefined || !Number.isFinite(seconds)) return 1;
-  return Math.max(1, Math.ceil(seconds));
+  if (seconds === undefined || Number.isNaN(seconds)) return 1;
+  return Math.min(MAX_RETRY_AFTER_SECONDS, Math.max(1, Math.ceil(seconds)));
 }
 
 function fromDeel(error: DeelError): Failure {

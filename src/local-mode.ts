@@ -23,38 +23,74 @@ export async function startLocalMode(operator: Config, env: Record<string, strin
   const port = env.DEEL_SANDBOX_PORT === undefined ? 0 : Number(env.DEEL_SANDBOX_PORT);
   const sandbox = await startDeelSandbox({ port });
   const devSecret = operator.auth.jwksUrl === undefined && operator.auth.jwtSecret === undefined;
-  const config: Config = {
-    ...operator,
-    deel: { ...operator.deel, apiUrl: sandbox.url, token: sandbox.orgToken },
-    auth: devSecret ? { ...operator.auth, jwtSecret: randomBytes(32).toString("hex") } : operator.auth,
-  };
+  const auth = devSecret ? { ...operator.auth, jwtSecret: randomBytes(32).toString("hex") } : operator.auth;
+  const first = sandbox.profiles[0] as string;
   let adminToken = "";
   let workerToken = "";
-  if (config.auth.jwtSecret !== undefined) {
-    const key = new TextEncoder().encode(config.auth.jwtSecret);
+  if (auth.jwtSecret !== undefined) {
+    const key = new TextEncoder().encode(auth.jwtSecret);
     const sign = (sub: string, claims: Record<string, unknown>) => {
       const jwt = new SignJWT(claims).setProtectedHeader({ alg: "HS256" }).setSubject(sub).setIssuedAt().setExpirationTime("12h");
-      if (config.auth.issuer !== undefined) jwt.setIssuer(config.auth.issuer);
-      if (config.auth.audience !== undefined) jwt.setAudience(config.auth.audience);
+      if (auth.issuer !== undefined) jwt.setIssuer(auth.issuer);
+      if (auth.audience !== undefined) jwt.setAudience(auth.audience);
       return jwt.sign(key);
     };
     adminToken = await sign("local-admin", { scope: Object.values(Scope).join(" ") });
-    const first = sandbox.profiles[0];
     workerToken = await sign(`local-worker-${first}`, {
       scope: [Scope.read, Scope.create, Scope.revoke].join(" "),
-      [config.auth.profileClaim]: [first],
+      [auth.profileClaim]: [first],
     });
   }
+  // The admin token is prefilled only where the page is served to this machine alone.
+  const headers: Record<string, string> = adminToken !== "" && isLoopback(operator.host) ? { Authorization: `Bearer ${adminToken}` } : {};
+  const config: Config = {
+    ...operator,
+    deel: { ...operator.deel, apiUrl: sandbox.url, token: sandbox.orgToken },
+    auth,
+    sandboxPrefill: { document: EXAMPLE_OPERATION, variables: { profileId: first }, headers },
+  };
   return { config, sandbox, adminToken, workerToken };
+}
+
+/** What Sandbox opens with in local mode: mint a session for the first seeded worker, then read it. */
+export const EXAMPLE_OPERATION = `# Local mode: the Authorization header below is the admin caller printed at start-up.
+mutation CreateSession($profileId: ID!) {
+  createWorkerSession(input: { profileId: $profileId }) {
+    token
+    session { id status expiresAt createdBy }
+  }
+}
+
+query ReadSession($profileId: ID!) {
+  workerSession(profileId: $profileId) { id status expiresAt revokedAt createdBy }
+}
+
+mutation RevokeSession($profileId: ID!) {
+  revokeWorkerSession(input: { profileId: $profileId }) { revokedAt session { status revokedBy } }
+}
+`;
+
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || host.startsWith("127.");
+}
+
+/** A ready `curl` for the first seeded worker: the same request Sandbox would send, without a browser. */
+function curlLine(graphqlUrl: string, adminToken: string, profileId: string): string {
+  const body = JSON.stringify({
+    query: "mutation ($p: ID!) { createWorkerSession(input: { profileId: $p }) { session { status expiresAt } } }",
+    variables: { p: profileId },
+  });
+  return `curl -s ${graphqlUrl} -H 'content-type: application/json' -H 'authorization: Bearer ${adminToken}' --data '${body}'`;
 }
 
 /** The banner `npm start` prints in local mode. */
 export function localBanner(graphqlUrl: string, local: LocalMode): string {
   const lines = [
     "",
-    "Worker Session Gateway — local mode (built-in Deel sandbox, nothing leaves this machine)",
+    "Worker Session Gateway — local mode (built-in Deel sandbox on loopback; no call reaches Deel)",
     "",
     `  GraphQL + Apollo Sandbox:  ${graphqlUrl}`,
+    "    (the Sandbox page loads Apollo's embeddable Sandbox from Apollo's CDN; its telemetry is off)",
     `  Deel sandbox:              ${local.sandbox.url}`,
     "",
     "  Seeded worker profile ids:",
@@ -68,6 +104,9 @@ export function localBanner(graphqlUrl: string, local: LocalMode): string {
       "",
       `  Worker caller (only ${local.sandbox.profiles[0]}):`,
       `    Bearer ${local.workerToken}`,
+      "",
+      "  Without a browser (or offline), mint a session for the first worker:",
+      `    ${curlLine(graphqlUrl, local.adminToken, local.sandbox.profiles[0] as string)}`,
       "",
     );
   } else {

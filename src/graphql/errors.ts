@@ -72,6 +72,9 @@ function translate(original: unknown): GraphQLError | undefined {
   return undefined;
 }
 
+/** graphql-js's message for a document over `parseOptions.maxTokens` (its own spelling). */
+const TOKEN_LIMIT_MESSAGE = /^Syntax Error: Document contains more th(?:at|an) \d+ tokens/;
+
 /** True when Apollo masks this error as INTERNAL_SERVER_ERROR (and it must be logged in full). */
 function isUnexpected(error: GraphQLError | GraphQLFormattedError, original: unknown): boolean {
   if (translate(original) !== undefined) return false;
@@ -86,6 +89,10 @@ function isUnexpected(error: GraphQLError | GraphQLFormattedError, original: unk
  */
 export function createFormatError(exposeStack: boolean) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    // graphql-js names its token limit in the message; the limits are not told to callers.
+    if (formatted.extensions?.code === "GRAPHQL_PARSE_FAILED" && TOKEN_LIMIT_MESSAGE.test(formatted.message)) {
+      return pick(formatted, { ...formatted, message: "Syntax Error: Document contains too many tokens." });
+    }
     const original = unwrapResolverError(error);
     const translated = translate(original);
     if (translated !== undefined) return pick(formatted, translated);
@@ -104,22 +111,38 @@ export function createFormatError(exposeStack: boolean) {
   };
 }
 
+/** How many failing paths a summary log line lists. */
+const LOGGED_PATHS = 5;
+
 /**
- * Logs, with the request's own logger (so the line carries its request id), every error that
- * `formatError` masks, and every ledger failure. Expected errors (denials, Deel's answers) are not
- * logged here: the audit line and the metrics already count them.
+ * Logs, with the request's own logger (so the line carries its request id), the errors that
+ * `formatError` masks, and ledger failures: at most one line of each per request, whatever the
+ * request holds (an `_entities` fetch of thousands of bad representations is one line, not
+ * thousands). The line carries the first error in full, the count, and the first few paths.
+ * Expected errors (denials, Deel's answers) are not logged here: the audit line and the metrics
+ * already count them.
  */
 export function errorLogging(fallback: Logger): ApolloServerPlugin<GatewayContext> {
   return {
     async requestDidStart() {
       return {
         async didEncounterErrors({ errors, contextValue }) {
-          const log = (contextValue as GatewayContext | undefined)?.log ?? fallback;
+          const ledger: GraphQLError[] = [];
+          const unexpected: GraphQLError[] = [];
           for (const error of errors) {
             const original = unwrapResolverError(error);
-            if (isLedgerError(original)) log.warn({ err: original, path: error.path }, "the session ledger failed a GraphQL operation");
-            else if (isUnexpected(error, original)) log.error({ err: original, path: error.path }, "unexpected error in a GraphQL operation");
+            if (isLedgerError(original)) ledger.push(error);
+            else if (isUnexpected(error, original)) unexpected.push(error);
           }
+          if (ledger.length === 0 && unexpected.length === 0) return;
+          const log = (contextValue as GatewayContext | undefined)?.log ?? fallback;
+          const summary = (found: GraphQLError[]) => ({
+            err: unwrapResolverError(found[0]),
+            count: found.length,
+            paths: found.slice(0, LOGGED_PATHS).map((error) => error.path ?? null),
+          });
+          if (ledger.length > 0) log.warn(summary(ledger), "the session ledger failed a GraphQL operation");
+          if (unexpected.length > 0) log.error(summary(unexpected), `unexpected error in a GraphQL operation (${unexpected.length} in this request)`);
         },
       };
     },

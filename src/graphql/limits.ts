@@ -1,6 +1,6 @@
 import type { ApolloServerPlugin } from "@apollo/server";
 import { ApolloArmor } from "@escape.tech/graphql-armor";
-import { GraphQLError, Kind, OperationTypeNode, type ValidationContext, type ValidationRule } from "graphql";
+import { GraphQLError, Kind, OperationTypeNode, type DocumentNode, type ValidationContext, type ValidationRule } from "graphql";
 
 /**
  * Request limits tuned to this small schema. The deepest real operation is an entity fetch
@@ -39,18 +39,72 @@ export const singleMutationField: ValidationRule = (context: ValidationContext) 
   },
 });
 
-/** graphql-armor's plugins and validation rules, plus the single-mutation rule. */
-export function requestLimits(production: boolean): { plugins: ApolloServerPlugin[]; validationRules: ValidationRule[] } {
-  const armor = new ApolloArmor({
+/** Root fields a router's query plan fetches from a subgraph: entity fetches and the SDL. */
+const ROUTER_FIELDS = new Set(["_entities", "_service", "__typename"]);
+
+/**
+ * True when every operation of the document selects only `_entities` / `_service` at its root,
+ * as a router's query plan does. Hive Gateway merges parallel entity fetches into one request as
+ * `_v0__entities`, `_v1__entities`, … aliases, so the alias, depth and cost limits (which are for
+ * operations a client writes) must not refuse these. An entity fetch stays bounded by the token
+ * limit, the representation cap and the authentication it needs (see `entityFetchGuard`).
+ */
+export function isRouterShaped(document: DocumentNode): boolean {
+  let federationFields = 0;
+  for (const definition of document.definitions) {
+    if (definition.kind !== Kind.OPERATION_DEFINITION) continue;
+    if (definition.operation !== OperationTypeNode.QUERY) return false;
+    for (const selection of definition.selectionSet.selections) {
+      if (selection.kind !== Kind.FIELD || !ROUTER_FIELDS.has(selection.name.value)) return false;
+      if (selection.name.value !== "__typename") federationFields += 1;
+    }
+  }
+  return federationFields > 0;
+}
+
+/** A validation rule that does not apply to router-shaped documents. */
+function forClientOperations(rule: ValidationRule): ValidationRule {
+  return (context) => (isRouterShaped(context.getDocument()) ? {} : rule(context));
+}
+
+export interface RequestLimits {
+  plugins: ApolloServerPlugin[];
+  validationRules: ValidationRule[];
+  /** For Apollo's parser: a document over the token limit fails to parse (400 GRAPHQL_PARSE_FAILED). */
+  parseOptions: { maxTokens: number };
+}
+
+/**
+ * graphql-armor's validation rules (alias, depth, cost and directive limits), plus the
+ * single-mutation rule. The token limit is Apollo's own parse limit rather than armor's plugin, so
+ * that a syntax error or an over-long document is a 400 parse failure with its location, as any
+ * GraphQL server answers it. Alias, depth and cost limits are waived for router-shaped documents.
+ */
+export function requestLimits(production: boolean): RequestLimits {
+  const off = { enabled: false } as const;
+  // Limits on the shape of what a client writes: waived for a router's entity fetches.
+  const shape = new ApolloArmor({
     maxDepth: { n: LIMITS.maxDepth, ignoreIntrospection: true, flattenFragments: true, exposeLimits: false },
     maxAliases: { n: LIMITS.maxAliases, exposeLimits: false },
     costLimit: { maxCost: LIMITS.maxCost, ignoreIntrospection: true, exposeLimits: false },
-    maxTokens: { n: LIMITS.maxTokens, exposeLimits: false },
+    maxDirectives: off,
+    maxTokens: off,
+    blockFieldSuggestion: off,
+  }).protect();
+  // Limits for every document.
+  const always = new ApolloArmor({
     maxDirectives: { n: LIMITS.maxDirectives, exposeLimits: false },
     // "Did you mean …" names parts of the schema: hidden in production, helpful in development.
     blockFieldSuggestion: { enabled: production },
-  });
-  const { plugins, validationRules } = armor.protect();
-  // armor's typings name @apollo/server's CommonJS build; the plugin objects are the same shape.
-  return { plugins: plugins as unknown as ApolloServerPlugin[], validationRules: [...validationRules, singleMutationField] };
+    maxDepth: off,
+    maxAliases: off,
+    costLimit: off,
+    maxTokens: off,
+  }).protect();
+  return {
+    // armor's typings name @apollo/server's CommonJS build; the plugin objects are the same shape.
+    plugins: [...shape.plugins, ...always.plugins] as unknown as ApolloServerPlugin[],
+    validationRules: [...shape.validationRules.map(forClientOperations), ...always.validationRules, singleMutationField],
+    parseOptions: { maxTokens: LIMITS.maxTokens },
+  };
 }

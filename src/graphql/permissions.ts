@@ -128,7 +128,13 @@ const ruleTree = {
   // Reached only through a field above that has already applied the rules for its profile.
   WorkerSession: allow,
   CreateWorkerSessionPayload: allow,
-  RevokeWorkerSessionPayload: allow,
+  RevokeWorkerSessionPayload: {
+    profileId: allow,
+    revokedAt: allow,
+    // The revoke scope lets a caller end a session, not read who minted it or when: the ledger's
+    // record follows the read rule, and the revoke itself has already happened.
+    session: guard("readRevokedSession", authenticated, scope(Scope.read), reachParent),
+  },
   _Service: allow,
 };
 

@@ -8,9 +8,10 @@ import {
 import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
 import { ApolloServerPluginLandingPageLocalDefault } from "@apollo/server/plugin/landingPage/default";
 import type { Logger } from "pino";
-import type { Config } from "../config.js";
+import type { Config, SandboxPrefill } from "../config.js";
 import type { GatewayMetrics } from "../http/metrics.js";
 import type { GatewayContext } from "./context.js";
+import { entityFetchGuard } from "./entity-guard.js";
 import { createFormatError, errorLogging } from "./errors.js";
 import { requestLimits } from "./limits.js";
 import { buildGatewaySchema } from "./schema.js";
@@ -21,6 +22,23 @@ export interface ApolloDeps {
   metrics: GatewayMetrics;
   /** Drained by Apollo on stop: no new connections, in-flight requests finish within the grace. */
   httpServer: Server;
+}
+
+/**
+ * The embedded Apollo Sandbox, outside production. It loads from Apollo's CDN; its telemetry is off.
+ * In local mode it opens with an example operation and the admin caller's Authorization header,
+ * values the gateway itself made (the page is served on loopback only in local mode).
+ */
+function landingPage(prefill: SandboxPrefill | undefined) {
+  const embed = { runTelemetry: false, endpointIsEditable: false, initialState: { pollForSchemaUpdates: false } };
+  if (prefill === undefined) return ApolloServerPluginLandingPageLocalDefault({ embed });
+  return ApolloServerPluginLandingPageLocalDefault({
+    embed,
+    document: prefill.document,
+    variables: { ...prefill.variables },
+    headers: { ...prefill.headers },
+    includeCookies: false,
+  });
 }
 
 /**
@@ -43,8 +61,10 @@ export async function createApolloServer(deps: ApolloDeps): Promise<ApolloServer
     persistedQueries: false,
     stopOnTerminationSignals: false,
     validationRules: limits.validationRules,
+    parseOptions: limits.parseOptions,
     plugins: [
       ...limits.plugins,
+      entityFetchGuard(config.maxEntityRepresentations),
       metrics.apolloPlugin(),
       errorLogging(logger),
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownGraceMs }),
@@ -52,7 +72,7 @@ export async function createApolloServer(deps: ApolloDeps): Promise<ApolloServer
       ApolloServerPluginInlineTraceDisabled(),
       // Nothing here is cacheable by a CDN; the cache-control plugin would hook every field.
       ApolloServerPluginCacheControlDisabled(),
-      config.production ? ApolloServerPluginLandingPageDisabled() : ApolloServerPluginLandingPageLocalDefault({ embed: true }),
+      config.production ? ApolloServerPluginLandingPageDisabled() : landingPage(config.sandboxPrefill),
     ],
   });
   await apollo.start();

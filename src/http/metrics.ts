@@ -1,9 +1,24 @@
 import type { ApolloServerPlugin } from "@apollo/server";
+import { Kind, type OperationDefinitionNode } from "graphql";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 
-/** Distinct operation names kept as label values; later names count as "other" (bounded cardinality). */
-const MAX_OPERATION_NAMES = 100;
-const OPERATION_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+/** Distinct label values kept; later ones count as "other" (a bound, whatever the schema grows to). */
+const MAX_OPERATION_LABELS = 100;
+
+/**
+ * The `operation` label: the root fields the operation selects (sorted, `+`-joined), e.g.
+ * `workerSession` or `_entities`. Root fields are names from the schema, so nobody can mint new
+ * label values by naming operations; a request that never resolved to an operation (parse or
+ * validation failure, refused before execution) is `invalid`.
+ */
+function rootFields(operation: OperationDefinitionNode | undefined): string {
+  if (operation === undefined) return "invalid";
+  const names = new Set<string>();
+  for (const selection of operation.selectionSet.selections) {
+    names.add(selection.kind === Kind.FIELD ? selection.name.value : "fragment");
+  }
+  return [...names].sort().join("+");
+}
 
 /** What the Deel layer reports about itself, read when /metrics is scraped. */
 export interface DeelGauges {
@@ -31,7 +46,7 @@ export class GatewayMetrics {
     const registers = [this.registry];
     this.operations = new Counter({
       name: "wsg_graphql_operations_total",
-      help: "GraphQL operations by operation name and outcome (OK or the first error code).",
+      help: "GraphQL operations by the root fields they select and outcome (OK or the first error code).",
       labelNames: ["operation", "outcome"],
       registers,
     });
@@ -98,23 +113,22 @@ export class GatewayMetrics {
     this.budgetWaits.observe(seconds);
   }
 
-  private label(name: string | null | undefined): string {
-    if (name === null || name === undefined) return "anonymous";
-    if (!OPERATION_NAME.test(name)) return "other";
+  private label(operation: OperationDefinitionNode | undefined): string {
+    const name = rootFields(operation);
     if (this.names.has(name)) return name;
-    if (this.names.size >= MAX_OPERATION_NAMES) return "other";
+    if (this.names.size >= MAX_OPERATION_LABELS) return "other";
     this.names.add(name);
     return name;
   }
 
-  /** An Apollo plugin that counts every operation by name and outcome. */
+  /** An Apollo plugin that counts every operation by its root fields and outcome. */
   apolloPlugin(): ApolloServerPlugin {
     return {
       requestDidStart: async () => {
         const started = process.hrtime.bigint();
         return {
-          willSendResponse: async ({ operationName, response, errors }) => {
-            const operation = this.label(operationName);
+          willSendResponse: async ({ operation: resolved, response, errors }) => {
+            const operation = this.label(resolved);
             let outcome = "OK";
             // The formatted errors carry the final code (after masking); raw ones are the fallback.
             const first = (response.body.kind === "single" ? response.body.singleResult.errors?.[0] : undefined) ?? errors?.[0];

@@ -1,6 +1,8 @@
+import { execFile } from "node:child_process";
 import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { request } from "undici";
 import { afterAll, describe, expect, it } from "vitest";
 import { CreateWorkerSessionDocument, RevokeWorkerSessionDocument, WorkerSessionDocument } from "../generated/operations.js";
@@ -12,6 +14,7 @@ import { startMinimalDeel, type MinimalDeel } from "../support/minimal-deel.js";
 import { runGatewayProcess, startGatewayProcess } from "../support/process.js";
 
 const cleanups: Array<() => Promise<unknown>> = [];
+const execFileAsync = promisify(execFile);
 
 /** The built program pointed at `sandbox` as an operator would, with a SQLite ledger in `dir`. */
 function operatorEnv(sandbox: DeelSandbox, dir: string): Record<string, string> {
@@ -87,7 +90,20 @@ describe("the built program (node dist/main.js)", () => {
 
     const landing = await request(gateway.url, { headers: { accept: "text/html" } });
     expect(landing.statusCode).toBe(200);
-    expect(await landing.body.text()).toMatch(/sandbox/i);
+    const page = await landing.body.text();
+    expect(page).toMatch(/sandbox/i);
+    // Sandbox opens ready to run: the example operation, the first worker, the admin header, no telemetry.
+    expect(page).toContain(`"headers":{"Authorization":"Bearer ${adminToken as string}"}`);
+    expect(page).toContain(`"variables":{"profileId":"${profiles[0] as string}"}`);
+    expect(page).toContain("createWorkerSession(input: { profileId: $profileId })");
+    expect(page).toContain('"runTelemetry":false');
+    // The banner is honest about the CDN, and its curl line works without a browser.
+    expect(banner).toMatch(/loads Apollo's embeddable Sandbox from Apollo's CDN/);
+    expect(banner).not.toMatch(/nothing leaves this machine/);
+    const curl = /^\s+(curl -s .+)$/m.exec(banner)?.[1];
+    expect(curl).toBeDefined();
+    const { stdout } = await execFileAsync("bash", ["-c", curl as string]);
+    expect(JSON.parse(stdout)).toMatchObject({ data: { createWorkerSession: { session: { status: "ACTIVE" } } } });
     const preflight = await request(gateway.url, {
       method: "OPTIONS",
       headers: { origin: "https://studio.apollographql.com", "access-control-request-method": "POST", "access-control-request-headers": "authorization,content-type" },
@@ -148,7 +164,7 @@ describe("the built program (node dist/main.js)", () => {
     ["a Deel token with a line break", { DEEL_API_TOKEN: `${prodToken}\nX-Evil: 1`, AUTH_JWT_SECRET: TEST_JWT_SECRET }, /DEEL_API_TOKEN must be a single printable token/],
     ["an unreadable token file", { DEEL_API_TOKEN_FILE: "/nonexistent/token", AUTH_JWT_SECRET: TEST_JWT_SECRET }, /DEEL_API_TOKEN_FILE must name a readable file/],
     ["no way to verify callers", { DEEL_API_TOKEN: prodToken }, /AUTH_JWKS_URL or AUTH_JWT_SECRET is required/],
-    ["a malformed store URL", { DEEL_API_TOKEN: prodToken, AUTH_JWT_SECRET: TEST_JWT_SECRET, SESSION_STORE_URL: "mysql://root:pw@db" }, /SESSION_STORE_URL must be "memory:", "sqlite:<path>" or "redis:\/\/…"/],
+    ["a malformed store URL", { DEEL_API_TOKEN: prodToken, AUTH_JWT_SECRET: TEST_JWT_SECRET, AUTH_ALLOW_ANY_ISSUER: "1", SESSION_STORE_URL: "mysql://root:pw@db" }, /SESSION_STORE_URL must be "memory:", "sqlite:<path>" or "redis:\/\/…"/],
   ])("refuses to start in production with %s, naming the variable and echoing no secret", async (_name, env, message) => {
     const started = Date.now();
     const { code, output } = await runGatewayProcess({ NODE_ENV: "production", ...env });

@@ -73,7 +73,9 @@ describe("NODE_ENV=production", () => {
       const logged = broken.logs.lines
         .map((line) => JSON.parse(line) as Record<string, unknown>)
         .filter((line) => line.requestId === "req-internal-1" && line.err !== undefined);
-      expect(logged).toEqual([expect.objectContaining({ level: "error", path: ["workerSession"], err: expect.objectContaining({ message: secret }) })]);
+      expect(logged).toEqual([
+        expect.objectContaining({ level: "error", count: 1, paths: [["workerSession"]], err: expect.objectContaining({ message: secret }) }),
+      ]);
     } finally {
       await broken.close();
     }
@@ -84,7 +86,10 @@ describe("request limits, refused at N+1", () => {
   const aliases = (n: number) => `{ ${Array.from({ length: n }, (_, i) => `a${i}: workerSession(profileId: "${P1}") { status }`).join(" ")} }`;
 
   it("refuses an alias flood of 100 workerSession fields, and more than the alias limit", async () => {
-    expect(codes(await gql(prod.url, aliases(100), undefined, { token: admin }))).toContain("GRAPHQL_VALIDATION_FAILED");
+    // 100 aliased fields are also over the token limit, so the parser refuses them first.
+    const flood = await gql(prod.url, aliases(100), undefined, { token: admin });
+    expect(flood.status).toBe(400);
+    expect(codes(flood)).toEqual(["GRAPHQL_PARSE_FAILED"]);
     expect(codes(await gql(prod.url, aliases(LIMITS.maxAliases + 1), undefined, { token: admin }))).toEqual(["GRAPHQL_VALIDATION_FAILED"]);
     expect(codes(await gql(prod.url, aliases(LIMITS.maxAliases), undefined, { token: admin }))).toEqual([]);
   });
@@ -100,7 +105,13 @@ describe("request limits, refused at N+1", () => {
     const tokens = (n: number) => `{ _entities(representations: [${Array(n - 12).fill("1").join(" ")}]) { __typename } }`;
     const limitCodes = ["GRAPHQL_VALIDATION_FAILED", "GRAPHQL_PARSE_FAILED"];
     const over = await gql(prod.url, tokens(LIMITS.maxTokens + 1), undefined, { token: admin });
-    expect(codes(over)).toEqual(["GRAPHQL_VALIDATION_FAILED"]);
+    // A parse failure, as any GraphQL server answers an over-long document: 400, with where it
+    // stopped, and without telling the limit.
+    expect(over.status).toBe(400);
+    expect(over.errors).toEqual([
+      { message: "Syntax Error: Document contains too many tokens.", locations: [expect.objectContaining({ line: 1 })], extensions: { code: "GRAPHQL_PARSE_FAILED" } },
+    ]);
+    expect(over.raw).not.toContain(String(LIMITS.maxTokens));
     const atLimit = await gql(prod.url, tokens(LIMITS.maxTokens), undefined, { token: admin });
     expect(codes(atLimit).filter((code) => limitCodes.includes(code as string))).toEqual([]);
   });
@@ -253,14 +264,24 @@ describe("operations endpoints", () => {
     }
   });
 
+  it("labels operations by root field, so nobody mints label values by naming operations", async () => {
+    for (let i = 0; i < 20; i += 1) {
+      await gql(prod.url, `query Flood${i}Name { workerSession(profileId: "${P1}") { status } }`);
+      await gql(prod.url, `query Broken${i} {`);
+    }
+    const text = await (await request(`${prod.origin}/metrics`)).body.text();
+    expect(text).not.toMatch(/Flood\d+Name|Broken\d+/);
+    expect(text).toMatch(/wsg_graphql_operations_total\{operation="invalid",outcome="GRAPHQL_PARSE_FAILED"\} \d+/);
+  });
+
   it("exposes Prometheus metrics for operations, Deel calls, store reads and the process", async () => {
     await gql(prod.url, WorkerSessionDocument, { profileId: P1 }, { token: admin });
     await gql(prod.url, WorkerSessionDocument, { profileId: P1 });
     const response = await request(`${prod.origin}/metrics`);
     const text = await response.body.text();
     expect(response.headers["content-type"]).toMatch(/text\/plain/);
-    expect(text).toMatch(/wsg_graphql_operations_total\{operation="WorkerSession",outcome="OK"\} \d+/);
-    expect(text).toMatch(/wsg_graphql_operations_total\{operation="WorkerSession",outcome="UNAUTHENTICATED"\} \d+/);
+    expect(text).toMatch(/wsg_graphql_operations_total\{operation="workerSession",outcome="OK"\} \d+/);
+    expect(text).toMatch(/wsg_graphql_operations_total\{operation="workerSession",outcome="UNAUTHENTICATED"\} \d+/);
     expect(text).toMatch(/wsg_graphql_operation_duration_seconds_bucket/);
     expect(text).toMatch(/wsg_store_reads_total\{op="get_many"\} \d+/);
     expect(text).toMatch(/wsg_deel_calls_total\{endpoint="POST \/workers\/session",status="201"\} \d+/);

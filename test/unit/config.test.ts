@@ -51,6 +51,35 @@ describe("configuration", () => {
     expect(bad).not.toContain("has spaces");
   });
 
+  it("requires AUTH_ISSUER and AUTH_AUDIENCE in production unless AUTH_ALLOW_ANY_ISSUER=1 says otherwise", () => {
+    const prod = { ...operator, NODE_ENV: "production" };
+    expect(refusal(prod)).toMatch(/^AUTH_ISSUER and AUTH_AUDIENCE are required when NODE_ENV=production/);
+    expect(refusal({ ...prod, AUTH_ISSUER: "https://id.example.com" })).toMatch(/^AUTH_AUDIENCE is required/);
+    expect(refusal({ ...prod, AUTH_AUDIENCE: "wsg" })).toMatch(/^AUTH_ISSUER is required/);
+    expect(loadConfig({ ...prod, AUTH_ISSUER: "https://id.example.com", AUTH_AUDIENCE: "wsg" }).auth).toMatchObject({ issuer: "https://id.example.com", audience: "wsg" });
+    expect(loadConfig({ ...prod, AUTH_ALLOW_ANY_ISSUER: "1" }).production).toBe(true);
+    expect(refusal({ ...prod, AUTH_ALLOW_ANY_ISSUER: "yes" })).toMatch(/AUTH_ALLOW_ANY_ISSUER must be 1 or 0/);
+    // Outside production the check stays out of a developer's way.
+    expect(loadConfig(operator).auth.issuer).toBeUndefined();
+  });
+
+  it("never echoes the user:password of a URL it refuses, even one that does not parse", () => {
+    for (const [name, value] of [
+      ["DEEL_API_URL", "http://admin:hunter2@deel .example.com"],
+      ["AUTH_JWKS_URL", "https://svc:pa/ss@keys example"],
+    ] as const) {
+      const message = refusal({ ...operator, [name]: value });
+      expect(message).toMatch(new RegExp(`^${name} must be an http\\(s\\) URL`));
+      expect(message).not.toContain("hunter2");
+      expect(message).not.toContain("pa/ss");
+      expect(message).toContain("[redacted]@");
+    }
+    expect(refusal({ ...operator, DEEL_API_URL: "admin:hunter2@host:notaport" })).not.toContain("hunter2");
+    const cors = refusal({ ...operator, CORS_ORIGINS: "https://user:secret-pw@app.example.com" });
+    expect(cors).toMatch(/^CORS_ORIGINS must list origins/);
+    expect(cors).not.toContain("secret-pw");
+  });
+
   it("requires a way to verify callers outside local mode", () => {
     expect(refusal({ DEEL_API_TOKEN: ORG_TOKEN })).toMatch(/AUTH_JWKS_URL or AUTH_JWT_SECRET is required/);
     expect(refusal({ DEEL_API_TOKEN: ORG_TOKEN, AUTH_JWT_SECRET: "short" })).toMatch(/AUTH_JWT_SECRET must be at least 32 bytes/);

@@ -33,6 +33,13 @@ describe("classifyFailure", () => {
     expect(classifyFailure(new DeelError("rate_limited", "x"))?.retryAfterSeconds).toBe(1);
   });
 
+  it("passes on a Deel Retry-After of at most an hour, however long Deel asked for", () => {
+    expect(classifyFailure(new DeelError("rate_limited", "x", { retryAfterSeconds: 3600 }))?.retryAfterSeconds).toBe(3600);
+    const days = classifyFailure(new DeelError("rate_limited", "x", { retryAfterSeconds: 7 * 24 * 3600 }));
+    expect(days).toMatchObject({ retryAfterSeconds: 3600, message: expect.stringContaining("3600 s") });
+    expect(classifyFailure(new DeelError("rate_limited", "x", { retryAfterSeconds: Infinity }))?.retryAfterSeconds).toBe(3600);
+  });
+
   it("answers every ledger failure as UPSTREAM_UNAVAILABLE with words that name the part", () => {
     for (const kind of ["unavailable", "busy", "fenced"] as const) {
       const failure = classifyFailure(new LedgerError(kind, "redis://:password@host refused"));

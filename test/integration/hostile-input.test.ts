@@ -1,0 +1,154 @@
+import { request } from "undici";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Scope } from "../../src/auth/caller.js";
+import type { SessionRecord } from "../../src/sessions/record.js";
+import { MemorySessionStore } from "../../src/sessions/memory-store.js";
+import { CreateWorkerSessionDocument, WorkerSessionDocument } from "../generated/operations.js";
+import { aCallerToken, anAdminToken } from "../support/callers.js";
+import { codes, gql, startTestGateway, type TestGateway } from "../support/gateway.js";
+
+/** A ledger that counts batch reads, to prove a refused request read nothing. */
+class CountingStore extends MemorySessionStore {
+  batchReads = 0;
+  override getMany(profileIds: readonly string[]): Promise<Array<SessionRecord | null>> {
+    this.batchReads += 1;
+    return super.getMany(profileIds);
+  }
+}
+
+const ENTITIES = `query ($representations: [_Any!]!) { _entities(representations: $representations) { ... on Worker { session { status } } } }`;
+
+/** One operation with `aliases` `_entities` fields, each given its own variable. */
+function aliasedEntities(aliases: number): string {
+  const variables = Array.from({ length: aliases }, (_, i) => `$r${i}: [_Any!]!`).join(", ");
+  const fields = Array.from({ length: aliases }, (_, i) => `_v${i}__entities: _entities(representations: $r${i}) { ... on Worker { session { status } } }`);
+  return `query (${variables}) { ${fields.join(" ")} }`;
+}
+
+function workers(count: number, profileId: string): Array<{ __typename: "Worker"; profileId: string }> {
+  return Array.from({ length: count }, () => ({ __typename: "Worker", profileId }));
+}
+
+/** 5 aliases × 2,400 representations in one body under 100 kB: the shape of a CPU attack. */
+function attackVariables(): Record<string, unknown> {
+  return Object.fromEntries(Array.from({ length: 5 }, (_, i) => [`r${i}`, Array.from({ length: 2400 }, () => ({}))]));
+}
+
+let gw: TestGateway;
+let store: CountingStore;
+let admin: string;
+let P1: string;
+
+beforeAll(async () => {
+  store = new CountingStore();
+  gw = await startTestGateway({ env: { NODE_ENV: "production" }, overrides: { store } });
+  admin = await anAdminToken();
+  [P1] = gw.sandbox.profiles as [string];
+});
+afterAll(() => gw.close());
+
+describe("entity fetches: the representation cap and authentication come before any resolver", () => {
+  it("refuses an anonymous entity fetch with 401 UNAUTHENTICATED, reading nothing", async () => {
+    const before = store.batchReads;
+    const response = await gql(gw.url, ENTITIES, { representations: workers(3, P1) });
+    expect(response.status).toBe(401);
+    expect(codes(response)).toEqual(["UNAUTHENTICATED"]);
+    expect(response.data ?? null).toBeNull();
+    expect(store.batchReads).toBe(before);
+  });
+
+  it("refuses 5 aliases × 2,400 representations with 400 BAD_USER_INPUT, reading nothing, with or without a caller", async () => {
+    const variables = attackVariables();
+    const before = store.batchReads;
+    const asAdmin = await gql(gw.url, aliasedEntities(5), variables, { token: admin });
+    expect(asAdmin.status).toBe(400);
+    expect(codes(asAdmin)).toEqual(["BAD_USER_INPUT"]);
+    expect(asAdmin.errors?.[0]?.message).toMatch(/at most 500 representations/);
+    const anonymous = await gql(gw.url, aliasedEntities(5), variables);
+    expect(anonymous.status).toBe(401);
+    expect(store.batchReads).toBe(before);
+  });
+
+  it("answers a router batch of exactly 500 representations, split over aliases or not, and refuses 501", async () => {
+    const whole = await gql<{ _entities: unknown[] }, unknown>(gw.url, ENTITIES, { representations: workers(500, P1) }, { token: admin });
+    expect(whole.status).toBe(200);
+    expect(whole.errors).toBeUndefined();
+    expect(whole.data?._entities).toHaveLength(500);
+    const split = await gql(gw.url, aliasedEntities(2), { r0: workers(250, P1), r1: workers(250, P1) }, { token: admin });
+    expect(split.status).toBe(200);
+    expect(split.errors).toBeUndefined();
+    const over = await gql(gw.url, aliasedEntities(3), { r0: workers(167, P1), r1: workers(167, P1), r2: workers(167, P1) }, { token: admin });
+    expect(codes(over)).toEqual(["BAD_USER_INPUT"]);
+  });
+
+  it("keeps /healthz answering while 8 over-cap requests are refused", async () => {
+    const variables = attackVariables();
+    const attacks = Array.from({ length: 8 }, () => gql(gw.url, aliasedEntities(5), variables));
+    const health = await request(`${gw.origin}/healthz`);
+    expect(health.statusCode).toBe(200);
+    expect(await health.body.json()).toEqual({ status: "ok" });
+    const refused = await Promise.all(attacks);
+    expect(refused.map((r) => r.status)).toEqual(Array(8).fill(401));
+  });
+
+  it("lets a router's merged fetch of 8 aliased _entities fields through the alias limit", async () => {
+    const variables = Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`r${i}`, workers(1, P1)]));
+    const response = await gql(gw.url, aliasedEntities(8), variables, { token: admin });
+    expect(response.status).toBe(200);
+    expect(response.errors).toBeUndefined();
+  });
+
+  it("still refuses a client operation with more aliases than the limit", async () => {
+    const fields = Array.from({ length: 8 }, (_, i) => `a${i}: workerSession(profileId: "${P1}") { status }`).join(" ");
+    const response = await gql(gw.url, `{ ${fields} }`, undefined, { token: admin });
+    expect(codes(response)).toEqual(["GRAPHQL_VALIDATION_FAILED"]);
+  });
+});
+
+describe("error logs are bounded per request", () => {
+  it("writes one error line with a count for 500 representations that each fail", async () => {
+    const requestId = "req-log-flood";
+    const response = await gql(
+      gw.url,
+      ENTITIES,
+      { representations: Array.from({ length: 500 }, () => ({ __typename: "Query" })) },
+      { token: admin, headers: { "x-request-id": requestId } },
+    );
+    expect(response.errors).toHaveLength(500);
+    const lines = gw.logs.lines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((line) => line.requestId === requestId);
+    const errorLines = lines.filter((line) => (line.level as number | string) === "error" || line.level === 50);
+    expect(errorLines).toHaveLength(1);
+    expect(errorLines[0]).toMatchObject({ count: 500 });
+    expect((errorLines[0]?.paths as unknown[]).length).toBeLessThanOrEqual(5);
+    expect(gw.logs.text.length).toBeLessThan(64 * 1024);
+  });
+});
+
+describe("a revoke without the read scope", () => {
+  it("revokes, but does not show the ledger's record (FORBIDDEN at its path)", async () => {
+    const P2 = gw.sandbox.profiles[1] as string;
+    await gql(gw.url, CreateWorkerSessionDocument, { input: { profileId: P2 } }, { token: await anAdminToken("minter") });
+    const revoker = await aCallerToken({ sub: "revoke-only", scopes: [Scope.revoke, Scope.allProfiles] });
+    const response = await gql<{ revokeWorkerSession: { profileId: string; revokedAt: string; session: unknown } }, unknown>(
+      gw.url,
+      `mutation ($p: ID!) { revokeWorkerSession(input: { profileId: $p }) { profileId revokedAt session { createdBy createdAt expiresAt } } }`,
+      { p: P2 },
+      { token: revoker },
+    );
+    expect(response.data?.revokeWorkerSession).toMatchObject({ profileId: P2, session: null });
+    expect(response.data?.revokeWorkerSession.revokedAt).toEqual(expect.any(String));
+    expect(response.errors).toEqual([expect.objectContaining({ path: ["revokeWorkerSession", "session"], extensions: { code: "FORBIDDEN" } })]);
+    expect(response.raw).not.toContain("minter");
+    const read = await gql(gw.url, WorkerSessionDocument, { profileId: P2 }, { token: admin });
+    expect(read.data).toMatchObject({ workerSession: { status: "REVOKED", revokedBy: "revoke-only" } });
+  });
+
+  it("shows the record to a revoker that also holds the read scope", async () => {
+    const P3 = gw.sandbox.profiles[2] as string;
+    await gql(gw.url, CreateWorkerSessionDocument, { input: { profileId: P3 } }, { token: admin });
+    const revoker = await aCallerToken({ sub: "revoke-read", scopes: [Scope.revoke, Scope.read, Scope.allProfiles] });
+    const response = await gql(gw.url, `mutation ($p: ID!) { revokeWorkerSession(input: { profileId: $p }) { session { status createdBy } } }`, { p: P3 }, { token: revoker });
+    expect(response.errors).toBeUndefined();
+    expect(response.data).toEqual({ revokeWorkerSession: { session: { status: "REVOKED", createdBy: "admin-1" } } });
+  });
+});
