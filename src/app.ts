@@ -83,7 +83,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const sessions = new WorkerSessionService({ deel, store, serializer: infra.serializer });
   if (deelStack !== undefined) watchDeel(deelStack, metrics, logger);
 
-  const server = createHttpServer();
+  const server = createHttpServer(config.http);
   const apollo = await createApolloServer({ config, logger, metrics, httpServer: server });
   const context = createContextFactory({
     verifier: new CallerVerifier(config.auth),

@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type RequestListener, type Server, 
 import cors from "cors";
 import type { Logger } from "pino";
 import { routerSecretCheck } from "../auth/router-secret.js";
+import type { HttpSettings } from "../config.js";
 
 /** What every request carries once the HTTP layer has given it an id. */
 export interface RequestScope {
@@ -29,43 +30,72 @@ export interface RequestListenerOptions {
 /** An incoming `x-request-id` is reused only when it is this safe; otherwise a fresh id is made. */
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-const CORS_ALLOWED_HEADERS = [
-  "authorization",
-  "content-type",
-  "x-request-id",
-  "apollo-require-preflight",
-  "x-apollo-operation-name",
-  "apollographql-client-name",
-  "apollographql-client-version",
-];
-
 function sendGraphQLError(res: ServerResponse, status: number, message: string, code: string): void {
   res.statusCode = status;
   res.setHeader("content-type", "application/json; charset=utf-8");
   res.end(JSON.stringify({ errors: [{ message, extensions: { code } }] }));
 }
 
-/** The gateway's HTTP server, before any listener is attached. */
-export function createHttpServer(): Server {
-  return createServer();
+/**
+ * The gateway's HTTP server, before any listener is attached, bounded so that a slow or idle
+ * client cannot hold a connection: the whole request (headers included) must arrive within
+ * `requestTimeoutMs`, or the client gets a 408 and the connection closes; idle keep-alive
+ * connections close after `keepAliveTimeoutMs`; connections past `maxConnections` are dropped at
+ * once. Node checks the request deadlines only every `connectionsCheckingInterval` (30 s by
+ * default), so here it runs every quarter of the deadline, and at least once a second.
+ */
+export function createHttpServer(settings: HttpSettings): Server {
+  const server = createServer({
+    requestTimeout: settings.requestTimeoutMs,
+    headersTimeout: settings.requestTimeoutMs,
+    connectionsCheckingInterval: Math.max(1, Math.min(1000, Math.floor(settings.requestTimeoutMs / 4))),
+  });
+  server.keepAliveTimeout = settings.keepAliveTimeoutMs;
+  server.maxConnections = settings.maxConnections;
+  return server;
+}
+
+/**
+ * CORS for `/graphql`. An admitted origin may send any request header (the preflight reflects
+ * `Access-Control-Request-Headers`), so a Sandbox user's own headers pass; and a Private Network
+ * Access preflight (`Access-Control-Request-Private-Network: true`) from an admitted origin is
+ * answered with `Access-Control-Allow-Private-Network: true`, which is what lets Apollo Sandbox,
+ * a public site, reach the gateway on loopback in local mode. Any other origin gets neither.
+ */
+function corsMiddleware(origins: readonly string[]): (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void {
+  const admitted = new Set(origins);
+  const corsHandler = cors({
+    origin: [...origins],
+    methods: ["GET", "POST", "OPTIONS"],
+    // No `allowedHeaders` on purpose: cors then reflects the preflight's Access-Control-Request-Headers.
+    exposedHeaders: ["x-request-id"],
+    maxAge: 600,
+  });
+  return (req, res, next) => {
+    const origin = req.headers.origin;
+    if (
+      req.method === "OPTIONS" &&
+      req.headers["access-control-request-private-network"] === "true" &&
+      origin !== undefined &&
+      admitted.has(origin)
+    ) {
+      res.setHeader("access-control-allow-private-network", "true");
+    }
+    corsHandler(req, res, next);
+  };
 }
 
 /**
  * The one request listener: every request gets its id (echoed in `x-request-id`) and a lazy
  * logger first; `/graphql` then passes the router secret (when set) and CORS before GraphQL runs;
- * every other path goes to the operations routes. A failure outside GraphQL is logged and
- * answered with a generic 500, never with its detail.
+ * every other path goes to the operations routes. Every `/graphql` answer carries
+ * `Cache-Control: no-store`: it holds a caller's data or a worker token. A failure outside
+ * GraphQL is logged and answered with a generic 500, never with its detail.
  */
 export function gatewayRequestListener(options: RequestListenerOptions): RequestListener {
   const { logger } = options;
   const routerSecretOk = options.routerSecret === undefined ? undefined : routerSecretCheck(options.routerSecret);
-  const corsHandler = cors({
-    origin: [...options.corsOrigins],
-    methods: ["GET", "POST", "OPTIONS"],
-    allowedHeaders: CORS_ALLOWED_HEADERS,
-    exposedHeaders: ["x-request-id"],
-    maxAge: 600,
-  });
+  const corsHandler = corsMiddleware(options.corsOrigins);
 
   return (incoming: IncomingMessage, res: ServerResponse) => {
     const given = incoming.headers["x-request-id"];
@@ -91,6 +121,7 @@ export function gatewayRequestListener(options: RequestListenerOptions): Request
       options.ops(req, res, path).catch(failed);
       return;
     }
+    res.setHeader("cache-control", "no-store");
     if (routerSecretOk !== undefined && !routerSecretOk(req.headers["router-authorization"])) {
       requestLog().warn("refused a request without the router secret");
       sendGraphQLError(res, 401, "This subgraph only answers the supergraph router", "UNAUTHENTICATED");

@@ -1,0 +1,271 @@
+import { once } from "node:events";
+import { request } from "undici";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { APOLLO_SANDBOX_ORIGIN } from "../../src/app.js";
+import { CreateWorkerSessionDocument } from "../generated/operations.js";
+import { anAdminToken } from "../support/callers.js";
+import { gql, startTestGateway, type TestGateway } from "../support/gateway.js";
+import { startLocalGateway, type LocalGateway } from "../support/local-gateway.js";
+import { openSocket, statusOf, trickle, whenClosed } from "../support/raw-http.js";
+
+const APP_ORIGIN = "https://app.example.com";
+const EVIL_ORIGIN = "https://evil.example.com";
+/** What a fresh request id looks like: a random UUID. */
+const FRESH_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+/** The headers the gateway's own clients send (Apollo Client, Sandbox, routers). */
+const CLIENT_HEADERS = [
+  "authorization",
+  "content-type",
+  "x-request-id",
+  "apollo-require-preflight",
+  "x-apollo-operation-name",
+  "apollographql-client-name",
+  "apollographql-client-version",
+];
+
+let prod: TestGateway;
+let admin: string;
+let P1: string;
+
+beforeAll(async () => {
+  prod = await startTestGateway({ env: { NODE_ENV: "production", CORS_ORIGINS: APP_ORIGIN } });
+  admin = await anAdminToken();
+  [P1] = prod.sandbox.profiles as [string];
+});
+afterAll(() => prod.close());
+
+/** A CORS preflight for a POST to `/graphql`. */
+async function preflight(url: string, origin: string, headers: Record<string, string> = {}) {
+  const response = await request(url, {
+    method: "OPTIONS",
+    headers: { origin, "access-control-request-method": "POST", ...headers },
+  });
+  await response.body.dump();
+  return { status: response.statusCode, headers: response.headers };
+}
+
+/** The header names a preflight answer admits, lower-cased. */
+function allowedHeaders(headers: Record<string, string | string[] | undefined>): string[] {
+  const value = headers["access-control-allow-headers"];
+  return typeof value === "string" ? value.split(",").map((name) => name.trim().toLowerCase()) : [];
+}
+
+describe("slow and surplus clients (HTTP_REQUEST_TIMEOUT_MS, HTTP_MAX_CONNECTIONS)", () => {
+  let slow: TestGateway;
+  beforeAll(async () => {
+    slow = await startTestGateway({ env: { HTTP_REQUEST_TIMEOUT_MS: "1000", HTTP_KEEP_ALIVE_TIMEOUT_MS: "3000" } });
+  });
+  afterAll(() => slow.close());
+
+  // Both slow clients would need 30 s to finish; the gateway must cut them long before that. The
+  // longer test timeout lets the old behaviour fail on the assertion rather than on the clock.
+  it("cuts a client that sends a body one byte at a time, before the body is complete", { timeout: 60_000 }, async () => {
+    const head = "POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n";
+    const closed = await trickle(slow.origin, head, Array<string>(100).fill(" "), 300);
+    expect(closed.piecesSent).toBeLessThan(100);
+    expect(closed.received).toMatch(/^(?:$|HTTP\/1\.1 408 )/);
+  });
+
+  it("cuts a client that sends its headers one line at a time, before they are complete", { timeout: 60_000 }, async () => {
+    const lines = Array.from({ length: 99 }, (_, i) => `x-slow-${i}: 1\r\n`);
+    const closed = await trickle(slow.origin, "POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\n", [...lines, "\r\n"], 300);
+    expect(closed.piecesSent).toBeLessThan(100);
+    expect(closed.received).toMatch(/^(?:$|HTTP\/1\.1 408 )/);
+  });
+
+  it("cuts a client that connects and sends nothing", async () => {
+    const closed = await trickle(slow.origin, "", [], 300);
+    expect(closed.received).toMatch(/^(?:$|HTTP\/1\.1 408 )/);
+  });
+
+  it("still answers a request sent at normal speed, and advertises HTTP_KEEP_ALIVE_TIMEOUT_MS", async () => {
+    const response = await gql<{ __typename: string }, never>(slow.url, "{ __typename }", undefined, { token: admin });
+    expect(response.status).toBe(200);
+    expect(response.data).toEqual({ __typename: "Query" });
+    expect(response.headers["keep-alive"]).toBe("timeout=3");
+  });
+
+  it("drops a connection past HTTP_MAX_CONNECTIONS while the ones before it stay open and are served", async () => {
+    const capped = await startTestGateway({ env: { HTTP_MAX_CONNECTIONS: "2" } });
+    try {
+      const first = await openSocket(capped.origin);
+      const firstClosed = whenClosed(first);
+      const second = await openSocket(capped.origin);
+      const secondClosed = whenClosed(second);
+      const dropped = once(capped.app.server, "drop");
+
+      const third = await openSocket(capped.origin);
+      const thirdClosed = whenClosed(third);
+      third.write("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+      expect((await thirdClosed).received).toBe("");
+      await dropped;
+
+      expect([first.destroyed, second.destroyed]).toEqual([false, false]);
+      first.write("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+      expect(statusOf((await firstClosed).received)).toBe(200);
+      second.destroy();
+      await secondClosed;
+    } finally {
+      await capped.close();
+    }
+  });
+});
+
+describe("CORS", () => {
+  it("reflects the request headers an admitted origin asks for, its own custom ones included", async () => {
+    const answer = await preflight(prod.url, APP_ORIGIN, { "access-control-request-headers": "x-custom-header, authorization" });
+    expect(answer.status).toBe(204);
+    expect(answer.headers["access-control-allow-origin"]).toBe(APP_ORIGIN);
+    expect(allowedHeaders(answer.headers)).toEqual(expect.arrayContaining(["x-custom-header", "authorization"]));
+  });
+
+  it("still admits every header the gateway's clients send", async () => {
+    const answer = await preflight(prod.url, APP_ORIGIN, { "access-control-request-headers": CLIENT_HEADERS.join(",") });
+    expect(answer.headers["access-control-allow-origin"]).toBe(APP_ORIGIN);
+    expect(allowedHeaders(answer.headers)).toEqual(expect.arrayContaining(CLIENT_HEADERS));
+  });
+
+  it("gives an origin outside CORS_ORIGINS no Access-Control-Allow-Origin, even for the same request headers", async () => {
+    const answer = await preflight(prod.url, EVIL_ORIGIN, { "access-control-request-headers": "x-custom-header, authorization" });
+    expect(answer.headers["access-control-allow-origin"]).toBeUndefined();
+  });
+
+  it("answers a Private Network Access preflight only for an admitted origin", async () => {
+    const asks = { "access-control-request-headers": "content-type", "access-control-request-private-network": "true" };
+    const admitted = await preflight(prod.url, APP_ORIGIN, asks);
+    expect(admitted.headers["access-control-allow-origin"]).toBe(APP_ORIGIN);
+    expect(admitted.headers["access-control-allow-private-network"]).toBe("true");
+    const refused = await preflight(prod.url, EVIL_ORIGIN, asks);
+    expect(refused.headers["access-control-allow-origin"]).toBeUndefined();
+    expect(refused.headers["access-control-allow-private-network"]).toBeUndefined();
+    // In production the Sandbox origin is not admitted, so it gets no private-network grant either.
+    const sandbox = await preflight(prod.url, APOLLO_SANDBOX_ORIGIN, asks);
+    expect(sandbox.headers["access-control-allow-origin"]).toBeUndefined();
+    expect(sandbox.headers["access-control-allow-private-network"]).toBeUndefined();
+  });
+
+  it("grants nothing private-network to a preflight that does not ask for it", async () => {
+    const answer = await preflight(prod.url, APP_ORIGIN, { "access-control-request-headers": "content-type" });
+    expect(answer.headers["access-control-allow-origin"]).toBe(APP_ORIGIN);
+    expect(answer.headers["access-control-allow-private-network"]).toBeUndefined();
+  });
+
+  describe("in local mode", () => {
+    let local: LocalGateway;
+    beforeAll(async () => {
+      local = await startLocalGateway();
+    });
+    afterAll(() => local.close());
+
+    it("lets Apollo Sandbox reach the gateway on loopback: its Private Network Access preflight is granted, with a custom header", async () => {
+      const answer = await preflight(local.url, APOLLO_SANDBOX_ORIGIN, {
+        "access-control-request-headers": "authorization, content-type, x-custom-header",
+        "access-control-request-private-network": "true",
+      });
+      expect(answer.status).toBe(204);
+      expect(answer.headers["access-control-allow-origin"]).toBe(APOLLO_SANDBOX_ORIGIN);
+      expect(answer.headers["access-control-allow-private-network"]).toBe("true");
+      expect(allowedHeaders(answer.headers)).toEqual(expect.arrayContaining(["authorization", "content-type", "x-custom-header"]));
+    });
+
+    it("refuses the same Private Network Access preflight from any other origin", async () => {
+      const answer = await preflight(local.url, EVIL_ORIGIN, { "access-control-request-private-network": "true" });
+      expect(answer.headers["access-control-allow-origin"]).toBeUndefined();
+      expect(answer.headers["access-control-allow-private-network"]).toBeUndefined();
+    });
+  });
+});
+
+describe("Cache-Control: no-store on every /graphql answer", () => {
+  const query = JSON.stringify({ query: "{ __typename }" });
+  const json = { "content-type": "application/json" };
+  const cases: Array<{ name: string; status: number; send: () => ReturnType<typeof request> }> = [
+    { name: "a POST that succeeds", status: 200, send: () => request(prod.url, { method: "POST", headers: { ...json, authorization: `Bearer ${admin}` }, body: query }) },
+    {
+      name: "a POST that fails validation",
+      status: 400,
+      send: () => request(prod.url, { method: "POST", headers: json, body: JSON.stringify({ query: "{ noSuchField }" }) }),
+    },
+    {
+      name: "a GET that succeeds",
+      status: 200,
+      send: () => request(`${prod.url}?query=${encodeURIComponent("{ __typename }")}`, { headers: { "apollo-require-preflight": "true", authorization: `Bearer ${admin}` } }),
+    },
+    { name: "a GET refused by CSRF prevention", status: 400, send: () => request(`${prod.url}?query=${encodeURIComponent("{ __typename }")}`) },
+    {
+      name: "a body over the size limit (413)",
+      status: 413,
+      send: () => request(prod.url, { method: "POST", headers: json, body: JSON.stringify({ query: "{ __typename }", pad: "x".repeat(101 * 1024) }) }),
+    },
+    { name: "a compressed body (415)", status: 415, send: () => request(prod.url, { method: "POST", headers: { ...json, "content-encoding": "gzip" }, body: query }) },
+    { name: "malformed JSON (400)", status: 400, send: () => request(prod.url, { method: "POST", headers: json, body: "{" }) },
+    {
+      name: "a CORS preflight",
+      status: 204,
+      send: () => request(prod.url, { method: "OPTIONS", headers: { origin: APP_ORIGIN, "access-control-request-method": "POST" } }),
+    },
+  ];
+
+  it.each(cases)("is sent with $name", async ({ status, send }) => {
+    const response = await send();
+    await response.body.dump();
+    expect(response.statusCode).toBe(status);
+    expect(response.headers["cache-control"]).toBe("no-store");
+  });
+
+  it("is sent with the 401 for a request without the router secret", async () => {
+    const secret = "router-secret-0123456789abcdef";
+    const guarded = await startTestGateway({ env: { ROUTER_SECRET: secret } });
+    try {
+      const response = await gql(guarded.url, "{ __typename }", undefined, { token: admin });
+      expect(response.status).toBe(401);
+      expect(response.headers["cache-control"]).toBe("no-store");
+    } finally {
+      await guarded.close();
+    }
+  });
+
+  it("is not forced on the operations routes", async () => {
+    const response = await request(`${prod.origin}/healthz`);
+    await response.body.dump();
+    expect(response.statusCode).toBe(200);
+    expect(response.headers["cache-control"]).toBeUndefined();
+  });
+});
+
+describe("x-request-id", () => {
+  /** Creates a session with the given x-request-id; returns the id the gateway used and the log lines that carry it. */
+  async function createWith(requestId: string) {
+    const before = prod.sandbox.requests.length;
+    const response = await gql(prod.url, CreateWorkerSessionDocument, { input: { profileId: P1 } }, { token: admin, headers: { "x-request-id": requestId } });
+    expect(response.errors).toBeUndefined();
+    const used = response.headers["x-request-id"] as string;
+    const lines = prod.logs.lines.map((line) => JSON.parse(line) as { requestId?: string; audit?: { requestId?: string } });
+    return {
+      used,
+      toDeel: prod.sandbox.requests.slice(before).map((r) => r.requestId),
+      audited: lines.filter((line) => line.audit?.requestId === used).length,
+    };
+  }
+
+  it("echoes a valid id of 128 characters and uses it in the audit line and toward Deel", async () => {
+    const valid = `req.A-z_0:${"7".repeat(118)}`;
+    expect(valid).toHaveLength(128);
+    const { used, toDeel, audited } = await createWith(valid);
+    expect(used).toBe(valid);
+    expect(toDeel).toEqual([valid]);
+    expect(audited).toBe(1);
+  });
+
+  it.each([
+    { name: "one of 129 characters", id: `req-${"7".repeat(125)}` },
+    { name: "one with markup", id: "<script>alert(1)</script>" },
+    { name: "one with spaces", id: "req id 42" },
+  ])("replaces $name with a fresh UUID in the response, the audit line and toward Deel, and never logs it", async ({ id }) => {
+    const { used, toDeel, audited } = await createWith(id);
+    expect(used).toMatch(FRESH_ID);
+    expect(toDeel).toEqual([used]);
+    expect(audited).toBe(1);
+    expect(prod.logs.text).not.toContain(id);
+  });
+});
