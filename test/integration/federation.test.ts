@@ -1,17 +1,10 @@
-import { readFileSync } from "node:fs";
-import { composeServices } from "@apollo/composition";
-import { ApolloGateway, RemoteGraphQLDataSource } from "@apollo/gateway";
-import { ApolloServer } from "@apollo/server";
-import { startStandaloneServer } from "@apollo/server/standalone";
-import { buildSubgraphSchema } from "@apollo/subgraph";
-import { parse } from "graphql";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Scope } from "../../src/auth/caller.js";
-import { SCHEMA_FILE } from "../../src/graphql/emit-schema.js";
 import { MemorySessionStore } from "../../src/sessions/memory-store.js";
 import { CreateWorkerSessionDocument } from "../generated/operations.js";
 import { aCallerToken, anAdminToken, aWorkerToken } from "../support/callers.js";
 import { codes, gql, startTestGateway, type TestGateway } from "../support/gateway.js";
+import { composeSupergraph, startApolloGatewayRouter, startHrSubgraph, type Running } from "../support/supergraph.js";
 
 /** A ledger that counts the calls made at the store interface. */
 class CountingStore extends MemorySessionStore {
@@ -117,52 +110,13 @@ describe("Worker entities through _entities", () => {
 });
 
 describe("a supergraph of this subgraph and an HR subgraph, through @apollo/gateway", () => {
-  let hr: { url: string; stop(): Promise<void> };
-  let router: { url: string; stop(): Promise<void> };
-  const names = new Map<string, string>();
+  let hr: Running;
+  let router: Running;
 
   beforeAll(async () => {
-    for (const [i, id] of [P1, P2, P3].entries()) names.set(id, `Worker ${i + 1}`);
-    const hrTypeDefs = parse(`
-      extend schema @link(url: "https://specs.apollo.dev/federation/v2.7", import: ["@key"])
-      type Worker @key(fields: "profileId") { profileId: ID! name: String! }
-      type Query { workers: [Worker!]! }
-    `);
-    const hrServer = new ApolloServer({
-      schema: buildSubgraphSchema({
-        typeDefs: hrTypeDefs,
-        resolvers: {
-          Query: { workers: () => [...names.entries()].map(([profileId, name]) => ({ profileId, name })) },
-          Worker: { __resolveReference: (ref: { profileId: string }) => ({ profileId: ref.profileId, name: names.get(ref.profileId) }) },
-        },
-      }),
-    });
-    const hrStarted = await startStandaloneServer(hrServer, { listen: { port: 0, host: "127.0.0.1" } });
-    hr = { url: hrStarted.url, stop: () => hrServer.stop() };
-
-    const composed = composeServices([
-      { name: "hr", typeDefs: hrTypeDefs, url: hr.url },
-      { name: "worker-sessions", typeDefs: parse(readFileSync(SCHEMA_FILE, "utf8")), url: gw.url },
-    ]);
-    expect(composed.errors ?? []).toEqual([]);
-
-    const gateway = new ApolloGateway({
-      supergraphSdl: composed.supergraphSdl as string,
-      buildService: ({ url }) =>
-        new RemoteGraphQLDataSource<{ authorization?: string }>({
-          url: url as string,
-          // Header propagation, as a router configured per the README does.
-          willSendRequest({ request, context }) {
-            if (context.authorization) request.http?.headers.set("authorization", context.authorization);
-          },
-        }),
-    });
-    const routerServer = new ApolloServer({ gateway });
-    const started = await startStandaloneServer(routerServer, {
-      listen: { port: 0, host: "127.0.0.1" },
-      context: async ({ req }) => ({ authorization: req.headers.authorization }),
-    });
-    router = { url: started.url, stop: () => routerServer.stop() };
+    hr = await startHrSubgraph(new Map([P1, P2, P3].map((id, i) => [id, `Worker ${i + 1}`])));
+    // Header propagation as examples/routers/apollo-gateway.ts does it (no router secret here).
+    router = await startApolloGatewayRouter(composeSupergraph({ hr: hr.url, workerSessions: gw.url }));
   });
   afterAll(async () => {
     await router?.stop();
