@@ -3,7 +3,8 @@ import { once } from "node:events";
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 
-export const MAIN = resolve(import.meta.dirname, "../../dist/main.js");
+/** The built program; `WSG_MAIN` points the tests at another build (e.g. a private `dist-*` folder). */
+export const MAIN = process.env.WSG_MAIN ?? resolve(import.meta.dirname, "../../dist/main.js");
 
 export interface GatewayProcess {
   child: ChildProcess;
