@@ -80,7 +80,13 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const deel: DeelApi = overrides.deel ?? (deelStack as DeelStack).api;
   const metrics = new GatewayMetrics();
   const store = new CountedStore(infra.store, metrics.storeReads);
-  const sessions = new WorkerSessionService({ deel, store, serializer: infra.serializer });
+  const sessions = new WorkerSessionService({
+    deel,
+    store,
+    serializer: infra.serializer,
+    // Past the Deel deadline (plus a margin), no create can still be waiting on Deel.
+    intentStaleAfterMs: config.deel.timeoutMs + 1000,
+  });
   if (deelStack !== undefined) watchDeel(deelStack, metrics, logger);
 
   const server = createHttpServer(config.http);

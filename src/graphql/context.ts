@@ -48,10 +48,7 @@ export function createContextFactory(deps: ContextDeps): (req: ScopedRequest) =>
       quota,
       loaders: {
         session: new DataLoader<string, SessionView | null>(
-          async (ids) => {
-            const now = new Date();
-            return (await sessions.getMany(ids)).map((record) => (record === null ? null : toSessionView(record, now)));
-          },
+          async (ids) => (await sessions.read(ids)).map((entry) => (entry === null ? null : toSessionView(entry.record, entry.status))),
           { maxBatchSize: MAX_BATCH },
         ),
       },

@@ -1,5 +1,5 @@
 import { profileKey } from "../sessions/profile-key.js";
-import { statusOf, type SessionRecord } from "../sessions/record.js";
+import { statusOf, type SessionRecord, type SessionStatus } from "../sessions/record.js";
 import { WorkerSessionStatus } from "./types/worker-session.type.js";
 
 /**
@@ -13,6 +13,6 @@ export type SessionView = SessionRecord & { id: string; status: WorkerSessionSta
  * `WorkerSession.status` need no resolvers of their own (an `_entities` fetch of 100 workers would
  * otherwise run two more per worker).
  */
-export function toSessionView(record: SessionRecord, now: Date = new Date()): SessionView {
-  return { ...record, id: profileKey(record.profileId), status: WorkerSessionStatus[statusOf(record, now)] };
+export function toSessionView(record: SessionRecord, status: SessionStatus = statusOf(record, new Date())): SessionView {
+  return { ...record, id: profileKey(record.profileId), status: WorkerSessionStatus[status] };
 }

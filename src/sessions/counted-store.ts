@@ -1,3 +1,4 @@
+import type { MintIntent } from "./intent.js";
 import type { SessionRecord } from "./record.js";
 import type { SessionStore } from "./store.js";
 
@@ -29,6 +30,18 @@ export class CountedStore implements SessionStore {
 
   markRevoked(profileId: string, revokedAt: Date, revokedBy: string): Promise<SessionRecord | null> {
     return this.inner.markRevoked(profileId, revokedAt, revokedBy);
+  }
+
+  beginMint(intent: MintIntent): Promise<void> {
+    return this.inner.beginMint(intent);
+  }
+
+  endMint(profileId: string, startedAt?: Date): Promise<void> {
+    return this.inner.endMint(profileId, startedAt);
+  }
+
+  getIntents(profileIds: readonly string[]): Promise<Array<MintIntent | null>> {
+    return this.inner.getIntents(profileIds);
   }
 
   ping(): Promise<void> {

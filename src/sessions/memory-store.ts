@@ -1,3 +1,4 @@
+import type { MintIntent } from "./intent.js";
 import type { SessionRecord } from "./record.js";
 import type { SessionStore } from "./store.js";
 
@@ -16,6 +17,7 @@ function copy(record: SessionRecord): SessionRecord {
  */
 export class MemorySessionStore implements SessionStore {
   private readonly records = new Map<string, SessionRecord>();
+  private readonly intents = new Map<string, MintIntent>();
   private closed = false;
 
   async get(profileId: string): Promise<SessionRecord | null> {
@@ -46,6 +48,25 @@ export class MemorySessionStore implements SessionStore {
       record.revokedBy = revokedBy;
     }
     return copy(record);
+  }
+
+  async beginMint(intent: MintIntent): Promise<void> {
+    this.assertOpen();
+    this.intents.set(intent.profileId, { ...intent, startedAt: new Date(intent.startedAt) });
+  }
+
+  async endMint(profileId: string, startedAt?: Date): Promise<void> {
+    this.assertOpen();
+    const intent = this.intents.get(profileId);
+    if (intent !== undefined && (startedAt === undefined || intent.startedAt.getTime() === startedAt.getTime())) this.intents.delete(profileId);
+  }
+
+  async getIntents(profileIds: readonly string[]): Promise<Array<MintIntent | null>> {
+    this.assertOpen();
+    return profileIds.map((id) => {
+      const intent = this.intents.get(id);
+      return intent === undefined ? null : { ...intent, startedAt: new Date(intent.startedAt) };
+    });
   }
 
   async ping(): Promise<void> {

@@ -12,13 +12,14 @@ export interface SessionRecord {
   revokedBy: string | null;
 }
 
-export type SessionStatus = "ACTIVE" | "EXPIRED" | "REVOKED";
+/** UNKNOWN comes only from an unresolved mint intent (see intent.ts), never from a record. */
+export type SessionStatus = "ACTIVE" | "EXPIRED" | "REVOKED" | "UNKNOWN";
 
 /**
  * Status is derived at read time, never stored: a revoked session is REVOKED even after it would
  * have expired; otherwise it is EXPIRED from `expiresAt` on.
  */
-export function statusOf(record: SessionRecord, now: Date): SessionStatus {
+export function statusOf(record: SessionRecord, now: Date): Exclude<SessionStatus, "UNKNOWN"> {
   if (record.revokedAt !== null) return "REVOKED";
   if (now.getTime() >= record.expiresAt.getTime()) return "EXPIRED";
   return "ACTIVE";

@@ -1,6 +1,7 @@
 import { closeRedisConnection, defineLuaCommands, redisKeys, type LuaCommand, type Redis, type RedisWithCommands } from "../redis/connection.js";
 import { LedgerError } from "./errors.js";
 import { currentFence } from "./fencing.js";
+import { WORKER_TOKEN_LIFETIME_MS, type MintIntent } from "./intent.js";
 import type { SessionRecord } from "./record.js";
 import type { SessionStore } from "./store.js";
 
@@ -64,7 +65,29 @@ end
 return {1, raw}
 `,
   },
+
+  /**
+   * Deletes the profile's intent only if it is the one begun at ARGV[1] (epoch ms): a later mint's
+   * intent stays. KEYS: intent. ARGV: startedAt.
+   */
+  wsgLedgerEndMint: {
+    numberOfKeys: 1,
+    lua: `
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 0 end
+if tostring(cjson.decode(raw).startedAt) ~= ARGV[1] then return 0 end
+return redis.call('DEL', KEYS[1])
+`,
+  },
 } satisfies Record<string, LuaCommand>;
+
+function intentFrom(raw: string): MintIntent {
+  const value = JSON.parse(raw) as { profileId?: unknown; createdBy?: unknown; startedAt?: unknown };
+  if (typeof value.profileId !== "string" || typeof value.createdBy !== "string" || typeof value.startedAt !== "number") {
+    throw new Error("a mint intent in Redis is unreadable");
+  }
+  return { profileId: value.profileId, createdBy: value.createdBy, startedAt: new Date(value.startedAt) };
+}
 
 function toStored(record: SessionRecord): StoredRecord {
   return {
@@ -161,6 +184,24 @@ export class RedisSessionStore implements SessionStore {
     const [status, raw] = reply;
     if (Number(status) === -1) throw fenced(profileId);
     return raw === undefined ? null : fromStored(raw);
+  }
+
+  /** Kept as long as a token behind a lost answer could live, then gone by itself. */
+  async beginMint(intent: MintIntent): Promise<void> {
+    const value = JSON.stringify({ profileId: intent.profileId, createdBy: intent.createdBy, startedAt: intent.startedAt.getTime() });
+    await this.call("SET", () => this.redis.set(this.keys.intent(intent.profileId), value, "PX", WORKER_TOKEN_LIFETIME_MS));
+  }
+
+  async endMint(profileId: string, startedAt?: Date): Promise<void> {
+    const key = this.keys.intent(profileId);
+    if (startedAt === undefined) await this.call("DEL", () => this.redis.del(key));
+    else await this.call("DEL", () => this.redis.wsgLedgerEndMint(key, String(startedAt.getTime())));
+  }
+
+  async getIntents(profileIds: readonly string[]): Promise<Array<MintIntent | null>> {
+    if (profileIds.length === 0) return [];
+    const raws = await this.call("MGET", () => this.redis.mget(profileIds.map((id) => this.keys.intent(id))));
+    return raws.map((raw) => (raw === null ? null : intentFrom(raw)));
   }
 
   /** Rejects at once while disconnected, or after the command timeout when Redis does not answer. */

@@ -1,11 +1,12 @@
 import type { Logger } from "pino";
-import { isDeelError } from "../deel/errors.js";
+import { isDeelError, type DeelError } from "../deel/errors.js";
 import { deriveIdempotencyKey } from "../deel/idempotency.js";
-import type { DeelApi } from "../deel/types.js";
+import type { DeelApi, MintedSession } from "../deel/types.js";
 import { classifyFailure } from "../errors.js";
 import { writeAudit, type AuditAction } from "./audit.js";
 import { ProfileQueue } from "./profile-queue.js";
 import { SupersededSessionError } from "./errors.js";
+import { ledgerEntry, type LedgerEntry, type MintIntent } from "./intent.js";
 import type { SessionRecord } from "./record.js";
 import type { ProfileSerializer } from "./serializer.js";
 import type { SessionStore } from "./store.js";
@@ -16,6 +17,18 @@ export interface ServiceDeps {
   /** Per-profile ordering; an in-process queue unless replicas share one. */
   serializer?: ProfileSerializer;
   now?: () => Date;
+  /**
+   * How old an unresolved mint intent must be before reads answer UNKNOWN: past this, no create
+   * can still be waiting on Deel (the Deel deadline plus a margin). Default 9 s.
+   */
+  intentStaleAfterMs?: number;
+}
+
+/** Deel failures after which no token can exist: Deel refused, or the request never left. */
+function mintedNothing(error: unknown): boolean {
+  if (!isDeelError(error)) return false;
+  const kind: DeelError["kind"] = error.kind;
+  return kind === "invalid_input" || kind === "bad_request" || kind === "credentials" || kind === "not_found" || kind === "rate_limited";
 }
 
 /** Who acts, and the request it acts in. */
@@ -50,8 +63,10 @@ export class WorkerSessionService {
   private readonly now: () => Date;
   private readonly queue: ProfileSerializer;
   private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly intentStaleAfterMs: number;
 
   constructor(deps: ServiceDeps) {
+    this.intentStaleAfterMs = deps.intentStaleAfterMs ?? 9_000;
     this.deel = deps.deel;
     this.store = deps.store;
     this.now = deps.now ?? (() => new Date());
@@ -69,7 +84,18 @@ export class WorkerSessionService {
     const startedAt = Date.now();
     return this.audited(actor, "create", profileId, () =>
       this.queue.run(profileId, async () => {
-        const minted = await this.deel.createSession(profileId, idempotencyKey, { requestId: actor.requestId, startedAt });
+        // The intent is in the ledger before Deel is asked, so that a token whose answer is lost
+        // (the process dies, the answer never arrives) is known to exist, as UNKNOWN.
+        const intent: MintIntent = { profileId, createdBy: actor.sub, startedAt: this.now() };
+        await this.store.beginMint(intent);
+        const resolved = () => this.endMint(actor, intent);
+        let minted: MintedSession;
+        try {
+          minted = await this.deel.createSession(profileId, idempotencyKey, { requestId: actor.requestId, startedAt });
+        } catch (error) {
+          if (mintedNothing(error)) await resolved();
+          throw error;
+        }
         const fresh: SessionRecord = {
           profileId,
           createdAt: this.now(),
@@ -87,34 +113,68 @@ export class WorkerSessionService {
           const existing = await this.store.get(profileId);
           if (existing !== null && existing.expiresAt.getTime() === minted.expiresAt.getTime()) {
             // The ledger's own session: answer with it as recorded (REVOKED if it was revoked since).
+            await resolved();
             return { result: { token: minted.token, session: existing }, deelRequestId: minted.deelRequestId };
           }
           if (existing !== null && existing.expiresAt.getTime() > minted.expiresAt.getTime()) {
             // A newer session replaced the replayed one at Deel: its token is dead. Never hand it out.
+            await resolved();
             throw new SupersededSessionError();
           }
         }
         await this.store.put(fresh);
+        await resolved();
         return { result: { token: minted.token, session: fresh }, deelRequestId: minted.deelRequestId };
       }),
     );
   }
 
-  /** Revokes the worker's token at Deel, then marks the ledger's record REVOKED. */
+  /**
+   * Revokes the worker's token at Deel, then marks the ledger's record REVOKED. An unresolved mint
+   * intent is resolved too: the token it may stand for is dead now, so the ledger records that
+   * session (as the intent describes it) as REVOKED.
+   */
   async revoke(actor: Actor, profileId: string): Promise<RevokedSession> {
     const startedAt = Date.now();
     return this.audited(actor, "revoke", profileId, () =>
       this.queue.run(profileId, async () => {
+        const [intent] = await this.store.getIntents([profileId]);
         const revoked = await this.deel.revokeSession(profileId, { requestId: actor.requestId, startedAt });
         const revokedAt = this.now();
-        const session = await this.store.markRevoked(profileId, revokedAt, actor.sub);
+        let session: SessionRecord | null;
+        if (intent === null || intent === undefined) {
+          session = await this.store.markRevoked(profileId, revokedAt, actor.sub);
+        } else {
+          const unknown = ledgerEntry(null, intent, revokedAt, 0)?.record as SessionRecord;
+          session = { ...unknown, revokedAt, revokedBy: actor.sub };
+          await this.store.put(session);
+          await this.store.endMint(profileId);
+        }
         return { result: { profileId, revokedAt, session }, deelRequestId: revoked.deelRequestId };
       }),
     );
   }
 
-  getMany(profileIds: readonly string[]): Promise<Array<SessionRecord | null>> {
-    return this.store.getMany(profileIds);
+  /**
+   * What reads show for each profile, in order: the ledger's record with its status, UNKNOWN for a
+   * mint whose answer was lost, or null. One batched read of records and one of intents.
+   */
+  async read(profileIds: readonly string[]): Promise<Array<LedgerEntry | null>> {
+    const [records, intents] = await Promise.all([this.store.getMany(profileIds), this.store.getIntents(profileIds)]);
+    const now = this.now();
+    return records.map((record, i) => ledgerEntry(record, intents[i] ?? null, now, this.intentStaleAfterMs));
+  }
+
+  /**
+   * Resolves a mint's intent. A ledger that fails here leaves the intent behind, which reads later
+   * show as UNKNOWN rather than lose the session just recorded: logged, not thrown.
+   */
+  private async endMint(actor: Actor, intent: MintIntent): Promise<void> {
+    try {
+      await this.store.endMint(intent.profileId, intent.startedAt);
+    } catch (error) {
+      actor.log.warn({ err: error, profileId: intent.profileId }, "could not clear a mint intent; reads may show UNKNOWN until a revoke or a new create");
+    }
   }
 
   /**

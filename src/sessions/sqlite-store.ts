@@ -1,6 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
+import type { MintIntent } from "./intent.js";
 import type { SessionRecord } from "./record.js";
 import type { SessionStore } from "./store.js";
 
@@ -11,6 +12,12 @@ interface Row {
   revoked_at: number | null;
   created_by: string;
   revoked_by: string | null;
+}
+
+interface IntentRow {
+  profile_id: string;
+  created_by: string;
+  started_at: number;
 }
 
 function toRecord(row: Row): SessionRecord {
@@ -35,6 +42,10 @@ export class SqliteSessionStore implements SessionStore {
   private readonly selectMany: Database.Statement<[string], Row>;
   private readonly upsert: Database.Statement<[Row]>;
   private readonly revoke: Database.Statement<[number, string, string]>;
+  private readonly intentUpsert: Database.Statement<[string, string, number]>;
+  private readonly intentDelete: Database.Statement<[string]>;
+  private readonly intentDeleteAt: Database.Statement<[string, number]>;
+  private readonly intentSelectMany: Database.Statement<[string], IntentRow>;
 
   constructor(path: string) {
     if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
@@ -64,6 +75,20 @@ export class SqliteSessionStore implements SessionStore {
         created_at = excluded.created_at, expires_at = excluded.expires_at, revoked_at = excluded.revoked_at,
         created_by = excluded.created_by, revoked_by = excluded.revoked_by
     `);
+    // Mints under way (see intent.ts): one row per profile at most, gone once resolved.
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS mint_intents (
+        profile_id TEXT PRIMARY KEY,
+        created_by TEXT NOT NULL,
+        started_at INTEGER NOT NULL
+      ) STRICT
+    `);
+    this.intentUpsert = this.db.prepare(
+      "INSERT INTO mint_intents (profile_id, created_by, started_at) VALUES (?, ?, ?) ON CONFLICT (profile_id) DO UPDATE SET created_by = excluded.created_by, started_at = excluded.started_at",
+    );
+    this.intentDelete = this.db.prepare("DELETE FROM mint_intents WHERE profile_id = ?");
+    this.intentDeleteAt = this.db.prepare("DELETE FROM mint_intents WHERE profile_id = ? AND started_at = ?");
+    this.intentSelectMany = this.db.prepare("SELECT * FROM mint_intents WHERE profile_id IN (SELECT value FROM json_each(?))");
     this.revoke = this.db.prepare(
       "UPDATE worker_sessions SET revoked_at = ?, revoked_by = ? WHERE profile_id = ? AND revoked_at IS NULL",
     );
@@ -103,6 +128,24 @@ export class SqliteSessionStore implements SessionStore {
       return this.selectOne.get(profileId);
     })();
     return row === undefined ? null : toRecord(row);
+  }
+
+  async beginMint(intent: MintIntent): Promise<void> {
+    this.intentUpsert.run(intent.profileId, intent.createdBy, intent.startedAt.getTime());
+  }
+
+  async endMint(profileId: string, startedAt?: Date): Promise<void> {
+    if (startedAt === undefined) this.intentDelete.run(profileId);
+    else this.intentDeleteAt.run(profileId, startedAt.getTime());
+  }
+
+  async getIntents(profileIds: readonly string[]): Promise<Array<MintIntent | null>> {
+    if (profileIds.length === 0) return [];
+    const byId = new Map<string, MintIntent>();
+    for (const row of this.intentSelectMany.all(JSON.stringify(profileIds))) {
+      byId.set(row.profile_id, { profileId: row.profile_id, createdBy: row.created_by, startedAt: new Date(row.started_at) });
+    }
+    return profileIds.map((id) => byId.get(id) ?? null);
   }
 
   async ping(): Promise<void> {

@@ -1,3 +1,4 @@
+import type { MintIntent } from "./intent.js";
 import type { SessionRecord } from "./record.js";
 
 /**
@@ -16,6 +17,18 @@ export interface SessionStore {
    * stands, or null when the ledger knows no session for the profile.
    */
   markRevoked(profileId: string, revokedAt: Date, revokedBy: string): Promise<SessionRecord | null>;
+  /**
+   * Notes that a mint for `intent.profileId` is under way, before Deel is asked; replaces any
+   * earlier intent for the profile.
+   */
+  beginMint(intent: MintIntent): Promise<void>;
+  /**
+   * Clears the profile's intent: only the one begun at `startedAt` when given (a later mint's
+   * stays), any when not (a revoke at Deel resolves them all).
+   */
+  endMint(profileId: string, startedAt?: Date): Promise<void>;
+  /** One unresolved intent (or null) per id, in the order of `profileIds`, in one round trip. */
+  getIntents(profileIds: readonly string[]): Promise<Array<MintIntent | null>>;
   /** Resolves when the store can answer; rejects otherwise (readiness). */
   ping(): Promise<void>;
   close(): Promise<void>;

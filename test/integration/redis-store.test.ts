@@ -10,6 +10,7 @@ import { RedisSessionStore } from "../../src/sessions/redis-store.js";
 import { LedgerError } from "../../src/sessions/errors.js";
 import { runFenced } from "../../src/sessions/fencing.js";
 import { createRedisConnection, redisKeys } from "../../src/redis/connection.js";
+import { intentContract } from "../support/intent-contract.js";
 import { connect, deletePrefix, describeRedis, uniquePrefix } from "../support/redis.js";
 import { aSessionRecord as record, DAY, storeContract } from "../support/store-contract.js";
 
@@ -27,6 +28,19 @@ describeRedis("the store contract on Redis", () => {
   afterAll(async () => {
     for (const connection of connections) connection.disconnect();
     await deletePrefix(prefix);
+  });
+
+  // A fresh prefix per test: each starts from an empty ledger, as the in-process stores do.
+  intentContract("Redis", async () => {
+    const own = uniquePrefix("intent");
+    return {
+      store: new RedisSessionStore(await opened(), { keyPrefix: own, retentionMs: RETENTION_MS }),
+      otherWriter: async () => new RedisSessionStore(await opened(), { keyPrefix: own, retentionMs: RETENTION_MS }),
+      now: () => Date.now(),
+      close: async () => {
+        await deletePrefix(own);
+      },
+    };
   });
 
   storeContract("Redis", { roundTrips: true, retention: true, concurrentWriters: true }, async () => {

@@ -253,6 +253,9 @@ describe("per-profile ordering under load", () => {
     const slowLedger: SessionStore = {
       get: (profileId) => ledger.get(profileId),
       getMany: (profileIds) => ledger.getMany(profileIds),
+      beginMint: (intent) => ledger.beginMint(intent),
+      endMint: (profileId, startedAt) => ledger.endMint(profileId, startedAt),
+      getIntents: (profileIds) => ledger.getIntents(profileIds),
       put: async (record) => {
         await pause();
         return ledger.put(record);

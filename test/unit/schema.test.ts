@@ -30,7 +30,7 @@ describe("the committed subgraph SDL", () => {
     expect(fields("RevokeWorkerSessionInput")).toEqual(["profileId"]);
     expect(fields("RevokeWorkerSessionPayload")).toEqual(["profileId", "revokedAt", "session"]);
     expect(fields("WorkerSession")).toEqual(["createdAt", "createdBy", "expiresAt", "id", "profileId", "revokedAt", "revokedBy", "status"]);
-    expect(fields("WorkerSessionStatus")).toEqual(["ACTIVE", "EXPIRED", "REVOKED"]);
+    expect(fields("WorkerSessionStatus")).toEqual(["ACTIVE", "EXPIRED", "REVOKED", "UNKNOWN"]);
     expect(fields("Worker")).toEqual(["profileId", "session"]);
     expect(String(schema.getQueryType()?.getFields().workerSession?.type)).toBe("WorkerSession");
     expect(String(schema.getMutationType()?.getFields().createWorkerSession?.type)).toBe("CreateWorkerSessionPayload!");

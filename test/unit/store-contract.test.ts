@@ -8,20 +8,24 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { MemorySessionStore } from "../../src/sessions/memory-store.js";
 import { SqliteSessionStore } from "../../src/sessions/sqlite-store.js";
-import { storeContract } from "../support/store-contract.js";
+import { intentContract } from "../support/intent-contract.js";
+import { storeContract, type StoreBackend } from "../support/store-contract.js";
 
 const NOW = Date.parse("2026-03-02T10:20:30.456Z");
 
 // --- memory: one map in this process, so the other writer is the same store ---------------------
 
-storeContract("memory", { roundTrips: false, retention: false, concurrentWriters: false }, async () => {
+async function memoryBackend(): Promise<StoreBackend> {
   const store = new MemorySessionStore();
   return { store, otherWriter: async () => store, now: () => NOW, close: () => store.close() };
-});
+}
+
+storeContract("memory", { roundTrips: false, retention: false, concurrentWriters: false }, memoryBackend);
+intentContract("memory", memoryBackend);
 
 // --- SQLite: a temp file, and a second connection on it as the other writer ---------------------
 
-storeContract("SQLite", { roundTrips: false, retention: false, concurrentWriters: false }, async () => {
+async function sqliteBackend(): Promise<StoreBackend> {
   const dir = mkdtempSync(join(tmpdir(), "wsg-store-"));
   const path = join(dir, "ledger.db");
   const store = new SqliteSessionStore(path);
@@ -40,4 +44,7 @@ storeContract("SQLite", { roundTrips: false, retention: false, concurrentWriters
       rmSync(dir, { recursive: true, force: true });
     },
   };
-});
+}
+
+storeContract("SQLite", { roundTrips: false, retention: false, concurrentWriters: false }, sqliteBackend);
+intentContract("SQLite", sqliteBackend);

@@ -6,6 +6,7 @@ export enum WorkerSessionStatus {
   ACTIVE = "ACTIVE",
   EXPIRED = "EXPIRED",
   REVOKED = "REVOKED",
+  UNKNOWN = "UNKNOWN",
 }
 
 registerEnumType(WorkerSessionStatus, {
@@ -15,6 +16,10 @@ registerEnumType(WorkerSessionStatus, {
     ACTIVE: { description: "Minted through this service, not revoked, and not yet past expiresAt." },
     EXPIRED: { description: "Past expiresAt without having been revoked." },
     REVOKED: { description: "Revoked through this service." },
+    UNKNOWN: {
+      description:
+        "A mint through this service was cut off before its answer was recorded (a crash, a lost answer): a token may exist at Deel. Revoke to be sure; a revoke or a new create resolves it.",
+    },
   },
 });
 
@@ -33,7 +38,8 @@ export class WorkerSession {
   profileId!: string;
 
   @Field(() => WorkerSessionStatus, {
-    description: "REVOKED once revoked; otherwise EXPIRED from expiresAt on; otherwise ACTIVE.",
+    description:
+      "UNKNOWN while a cut-off mint may have left a token at Deel; otherwise REVOKED once revoked; otherwise EXPIRED from expiresAt on; otherwise ACTIVE.",
   })
   status!: WorkerSessionStatus;
 

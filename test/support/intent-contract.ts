@@ -1,0 +1,70 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { MintIntent } from "../../src/sessions/intent.js";
+import type { SessionStore } from "../../src/sessions/store.js";
+import { aSessionRecord, type StoreBackend } from "./store-contract.js";
+
+const P1 = "6f1e2d3c-4b5a-4978-8a69-0b1c2d3e4f50";
+const P2 = "7a2b3c4d-5e6f-4a8b-9c0d-1e2f3a4b5c6d";
+
+function anIntent(overrides: Partial<MintIntent> = {}, now = Date.now()): MintIntent {
+  return { profileId: P1, createdBy: "caller-1", startedAt: new Date(now), ...overrides };
+}
+
+/**
+ * The mint-intent part of the ledger contract: every store keeps at most one intent per profile,
+ * clears only the one a mint began (or all, for a revoke), and shows it to every other writer.
+ */
+export function intentContract(name: string, open: () => Promise<StoreBackend>): void {
+  describe(`mint intents: ${name}`, () => {
+    let backend: StoreBackend;
+    let store: SessionStore;
+    beforeEach(async () => {
+      backend = await open();
+      store = backend.store;
+    });
+    afterEach(() => backend.close());
+
+    it("reads back an intent per id, in order, null where there is none", async () => {
+      const intent = anIntent({}, backend.now());
+      await store.beginMint(intent);
+      expect(await store.getIntents([P2, P1, P2])).toEqual([null, intent, null]);
+      expect(await store.getIntents([])).toEqual([]);
+    });
+
+    it("keeps intents apart from records: neither shows in the other's reads", async () => {
+      await store.beginMint(anIntent({}, backend.now()));
+      expect(await store.getMany([P1])).toEqual([null]);
+      await store.put(aSessionRecord({ profileId: P2 }, backend.now()));
+      expect(await store.getIntents([P2])).toEqual([null]);
+    });
+
+    it("clears only the intent a mint began; a later mint's intent stays", async () => {
+      const first = anIntent({}, backend.now());
+      const later = anIntent({ createdBy: "caller-2", startedAt: new Date(backend.now() + 1000) });
+      await store.beginMint(first);
+      await store.beginMint(later);
+      await store.endMint(P1, first.startedAt);
+      expect(await store.getIntents([P1])).toEqual([later]);
+      await store.endMint(P1, later.startedAt);
+      expect(await store.getIntents([P1])).toEqual([null]);
+    });
+
+    it("clears any intent of the profile when no start time is given (a revoke), and only that profile's", async () => {
+      await store.beginMint(anIntent({}, backend.now()));
+      await store.beginMint(anIntent({ profileId: P2 }, backend.now()));
+      await store.endMint(P1);
+      expect(await store.getIntents([P1, P2])).toEqual([null, expect.objectContaining({ profileId: P2 })]);
+      await store.endMint(P1);
+      expect(await store.getIntents([P1])).toEqual([null]);
+    });
+
+    it("shows an intent to another writer on the same ledger, which can clear it", async () => {
+      const intent = anIntent({}, backend.now());
+      await store.beginMint(intent);
+      const other = await backend.otherWriter();
+      expect(await other.getIntents([P1])).toEqual([intent]);
+      await other.endMint(P1, intent.startedAt);
+      expect(await store.getIntents([P1])).toEqual([null]);
+    });
+  });
+}
