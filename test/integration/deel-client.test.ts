@@ -3,11 +3,10 @@
  * deadlines, redirects, path safety, idempotency keys end to end and token hygiene. The pure parts
  * and the MockAgent edge cases are in test/unit/deel-client.test.ts.
  */
-import { deelFailure } from "../support/deel-errors.js";
+import { deelFailure, serialize } from "../support/deel-errors.js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { inspect } from "node:util";
 import { DeelClient, type DeelClientOptions } from "../../src/deel/client.js";
 import type { DeelError, DeelErrorKind } from "../../src/deel/errors.js";
 import { deriveIdempotencyKey } from "../../src/deel/idempotency.js";
@@ -81,15 +80,6 @@ async function expectKind(promise: Promise<unknown>, kind: DeelErrorKind): Promi
   return error;
 }
 
-function serialize(error: unknown): string {
-  const parts = [inspect(error, { depth: 10, showHidden: true })];
-  if (error instanceof Error) {
-    parts.push(JSON.stringify(error, Object.getOwnPropertyNames(error)), JSON.stringify({ ...error }), String(error.stack));
-    const cause = error.cause;
-    if (cause instanceof Error) parts.push(cause.message, String(cause.stack), JSON.stringify(cause, Object.getOwnPropertyNames(cause)));
-  }
-  return parts.join("\n");
-}
 
 async function listen(server: Server): Promise<number> {
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));

@@ -11,7 +11,7 @@ import { createRedisConnection, defineLuaCommands, redisKeys } from "../../src/r
 import { RedisProfileSerializer, type RedisProfileSerializerOptions } from "../../src/sessions/redis-serializer.js";
 import { RedisSessionStore } from "../../src/sessions/redis-store.js";
 import type { SessionRecord } from "../../src/sessions/record.js";
-import { REDIS_URL, ThrowawayRedis, connect, deletePrefix, describeRedis, redisServerInstalled, uniquePrefix } from "../support/redis.js";
+import { REDIS_URL, ThrowawayRedis, connect, deletePrefix, describeRedis, redisServerInstalled, suiteRedis, uniquePrefix } from "../support/redis.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -162,17 +162,7 @@ describeRedis("per-profile ordering across replicas (Redis lock + fencing)", () 
 });
 
 describeRedis("Lua scripts as commands of a shared connection", () => {
-  const prefix = uniquePrefix("lua");
-  const connections: Redis[] = [];
-  const opened = async () => {
-    const connection = await connect();
-    connections.push(connection);
-    return connection;
-  };
-  afterAll(async () => {
-    for (const connection of connections) connection.disconnect();
-    await deletePrefix(prefix);
-  });
+  const { prefix, opened, track } = suiteRedis("lua");
   const ECHO_KEY = { numberOfKeys: 1, lua: "return KEYS[1]" };
 
   it("lets several users define their commands on one connection, each as often as it likes", async () => {
@@ -203,7 +193,7 @@ describeRedis("Lua scripts as commands of a shared connection", () => {
     const plain = defineLuaCommands(await opened(), { wsgTestEcho: ECHO_KEY });
     expect(await plain.wsgTestEcho(`${prefix}k`)).toBe(`${prefix}k`);
     const prefixed = new Redis(REDIS_URL, { keyPrefix: prefix, maxRetriesPerRequest: 0 });
-    connections.push(prefixed);
+    track(prefixed);
     const echo = defineLuaCommands(prefixed, { wsgTestEcho: ECHO_KEY });
     expect(await echo.wsgTestEcho("k")).toBe(`${prefix}k`);
   });
@@ -212,7 +202,7 @@ describeRedis("Lua scripts as commands of a shared connection", () => {
     const server = await ThrowawayRedis.start();
     try {
       const echo = defineLuaCommands(await connect(server.url), { wsgTestEcho: ECHO_KEY });
-      connections.push(echo);
+      track(echo);
       expect(await echo.wsgTestEcho("before")).toBe("before");
       expect(await echo.wsgTestEcho("cached")).toBe("cached");
       await echo.script("FLUSH");

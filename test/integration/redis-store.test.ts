@@ -4,31 +4,20 @@
  * key layout, fencing, and failing fast while Redis is away.
  */
 import { randomUUID } from "node:crypto";
-import { afterAll, describe, expect, it, vi } from "vitest";
-import type { Redis } from "ioredis";
+import { describe, expect, it, vi } from "vitest";
 import { RedisSessionStore } from "../../src/sessions/redis-store.js";
 import { LedgerError } from "../../src/sessions/errors.js";
 import { runFenced } from "../../src/sessions/fencing.js";
 import { createRedisConnection, redisKeys } from "../../src/redis/connection.js";
 import { intentContract } from "../support/intent-contract.js";
-import { connect, deletePrefix, describeRedis, uniquePrefix } from "../support/redis.js";
+import { deletePrefix, describeRedis, suiteRedis, uniquePrefix } from "../support/redis.js";
 import { aSessionRecord as record, DAY, storeContract } from "../support/store-contract.js";
 
 const RETENTION_MS = 7 * DAY;
 
 // Its own connection per writer, a unique key prefix, every command counted.
 describeRedis("the store contract on Redis", () => {
-  const prefix = uniquePrefix("store");
-  const connections: Redis[] = [];
-  const opened = async (): Promise<Redis> => {
-    const connection = await connect();
-    connections.push(connection);
-    return connection;
-  };
-  afterAll(async () => {
-    for (const connection of connections) connection.disconnect();
-    await deletePrefix(prefix);
-  });
+  const { prefix, opened } = suiteRedis("store");
 
   // A fresh prefix per test: each starts from an empty ledger, as the in-process stores do.
   intentContract("Redis", async () => {

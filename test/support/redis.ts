@@ -9,7 +9,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createServer } from "node:net";
 import { Redis } from "ioredis";
-import { describe } from "vitest";
+import { afterAll, describe } from "vitest";
 import { createRedisConnection, describeRedisUrl, waitUntilReady } from "../../src/redis/connection.js";
 
 const explicitUrl = process.env.REDIS_URL?.trim();
@@ -156,4 +156,28 @@ export class ThrowawayRedis {
       child.kill("SIGKILL");
     });
   }
+}
+
+/**
+ * For a suite: a unique key prefix and a way to open connections, all closed and the prefix's keys
+ * deleted after the suite.
+ */
+export function suiteRedis(label: string): { prefix: string; opened: () => Promise<Redis>; track: (connection: Redis) => void } {
+  const prefix = uniquePrefix(label);
+  const connections: Redis[] = [];
+  afterAll(async () => {
+    for (const connection of connections) connection.disconnect();
+    await deletePrefix(prefix);
+  });
+  return {
+    prefix,
+    opened: async () => {
+      const connection = await connect();
+      connections.push(connection);
+      return connection;
+    },
+    track: (connection) => {
+      connections.push(connection);
+    },
+  };
 }

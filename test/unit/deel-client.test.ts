@@ -4,9 +4,8 @@
  * client against a real sandbox is in test/integration/deel-client.test.ts.
  */
 import { describe, expect, it } from "vitest";
-import { inspect } from "node:util";
 import { MockAgent } from "undici";
-import { deelFailure } from "../support/deel-errors.js";
+import { deelFailure, serialize } from "../support/deel-errors.js";
 import { DeelClient, MAX_RESPONSE_BYTES, isUuid, parseRetryAfter, extractDeelRequestId } from "../../src/deel/client.js";
 import { DeelError } from "../../src/deel/errors.js";
 import { deriveIdempotencyKey } from "../../src/deel/idempotency.js";
@@ -14,15 +13,6 @@ import { deriveIdempotencyKey } from "../../src/deel/idempotency.js";
 const P1 = "6f1e2d3c-4b5a-4978-8a69-0b1c2d3e4f50";
 const P2 = "a2b4c6d8-e0f2-4416-9a3c-5e7f9b1d3f57";
 
-function serialize(error: unknown): string {
-  const parts = [inspect(error, { depth: 10, showHidden: true })];
-  if (error instanceof Error) {
-    parts.push(JSON.stringify(error, Object.getOwnPropertyNames(error)), JSON.stringify({ ...error }), String(error.stack));
-    const cause = error.cause;
-    if (cause instanceof Error) parts.push(cause.message, String(cause.stack), JSON.stringify(cause, Object.getOwnPropertyNames(cause)));
-  }
-  return parts.join("\n");
-}
 
 describe("dispatcher", () => {
   it("uses a dispatcher passed in and leaves it open on close()", async () => {
