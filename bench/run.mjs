@@ -8,7 +8,7 @@
 //   BENCH_ROUNDS=<n>          alternating gateway/baseline rounds (default 2)
 //   BENCH_QUICK=1             smoke check: 1 s runs, 1 round, 5,000 memory requests; results go to
 //                             bench/.tmp/results-quick.md unless BENCH_RESULTS says otherwise
-//   BENCH_SCENARIOS=read,write,latency,entities,memory   run only these
+//   BENCH_SCENARIOS=read,write,latency,entities,memory,hostile   run only these
 //   BENCH_MEMORY_REQUESTS=<n> requests for the memory scenario (default 100000)
 //   BENCH_ENTITIES_CONNECTIONS=<n>  connections for the _entities runs (default 1: latency, not queueing)
 //   BENCH_CPU_PROF=1          start the gateway with --cpu-prof --cpu-prof-dir bench/.tmp
@@ -37,7 +37,7 @@ const ENTITIES_CONNECTIONS = positive("BENCH_ENTITIES_CONNECTIONS", 1);
 const ENTITIES_DURATION = Math.min(DURATION, 6);
 const CPU_PROF = env.BENCH_CPU_PROF === "1";
 const LOG_LEVEL = env.BENCH_LOG_LEVEL ?? "warn";
-const ALL_SCENARIOS = ["read", "write", "latency", "entities", "memory"];
+const ALL_SCENARIOS = ["read", "write", "latency", "entities", "memory", "hostile"];
 const SCENARIOS = env.BENCH_SCENARIOS ? env.BENCH_SCENARIOS.split(",").map((s) => s.trim()).filter(Boolean) : ALL_SCENARIOS;
 const RESULTS_FILE = env.BENCH_RESULTS ?? (QUICK ? path.join(TMP_DIR, "results-quick.md") : path.join(BENCH_DIR, "results.md"));
 /** Worker profiles known to the sandbox: enough that concurrent creates never share one. */
@@ -607,6 +607,89 @@ async function scenarioEntities() {
   );
 }
 
+/** An `_entities` CPU attack: 5 aliases × 2,400 representations in one body under 100 kB. */
+const ATTACK_BODY = JSON.stringify({
+  query: `query(${[0, 1, 2, 3, 4].map((i) => `$r${i}:[_Any!]!`).join(",")}){ ${[0, 1, 2, 3, 4]
+    .map((i) => `a${i}: _entities(representations:$r${i}){ ... on Worker { session { status } } }`)
+    .join(" ")} }`,
+  variables: Object.fromEntries([0, 1, 2, 3, 4].map((i) => [`r${i}`, Array.from({ length: 2400 }, () => ({}))])),
+});
+const HOSTILE_ROUNDS = QUICK ? 5 : 40;
+
+function percentile(sorted, p) {
+  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+/**
+ * Rounds of 8 concurrent attack requests (half anonymous, half with an admin token: refused before
+ * any resolver either way), while /healthz is polled back to back. Measures how fast an attack is
+ * refused and how long /healthz waits meanwhile.
+ */
+async function scenarioHostile() {
+  const healthUrl = new URL("/healthz", gatewayUrl);
+  const attackMs = [];
+  const healthMs = [];
+  const problems = [];
+  const timed = async (send) => {
+    const t0 = performance.now();
+    const res = await send();
+    const ms = performance.now() - t0;
+    return { res, ms };
+  };
+  for (let round = 0; round < HOSTILE_ROUNDS; round++) {
+    let attacking = true;
+    const poll = (async () => {
+      while (attacking) {
+        const { res, ms } = await timed(() => fetch(healthUrl));
+        await res.arrayBuffer();
+        healthMs.push(ms);
+      }
+    })();
+    const attacks = Array.from({ length: 8 }, (_, i) =>
+      timed(() =>
+        fetch(gatewayUrl, {
+          method: "POST",
+          headers: { "content-type": "application/json", ...(i % 2 === 0 ? {} : { authorization: `Bearer ${adminToken}` }) },
+          body: ATTACK_BODY,
+        }),
+      ),
+    );
+    for (const { res, ms } of await Promise.all(attacks)) {
+      await res.arrayBuffer();
+      attackMs.push(ms);
+      if (res.status !== 400 && res.status !== 401) problems.push(`attack answered HTTP ${res.status}`);
+    }
+    attacking = false;
+    await poll;
+  }
+  problemsByScenario.hostile = problems;
+  attackMs.sort((a, b) => a - b);
+  healthMs.sort((a, b) => a - b);
+  const errors = problems.length;
+  const attackP99 = percentile(attackMs, 99);
+  const healthP99 = percentile(healthMs, 99);
+  row(
+    `6. Hostile _entities (8 at once, ${HOSTILE_ROUNDS} rounds)`,
+    "attack refused: p50 / p99 ms",
+    `${fmt(percentile(attackMs, 50), 2)} / ${fmt(attackP99, 2)} ms (${attackMs.length} requests, 96 kB each)`,
+    "",
+    `${fmt(attackP99, 2)} ms`,
+    "< 50 ms",
+    withErrorFlag(attackP99 < 50 ? "PASS" : "MISS", String(errors)),
+    String(errors),
+  );
+  row(
+    `6. Hostile _entities (8 at once, ${HOSTILE_ROUNDS} rounds)`,
+    "/healthz while attacked: p50 / p99 ms",
+    `${fmt(percentile(healthMs, 50), 2)} / ${fmt(healthP99, 2)} ms (${healthMs.length} probes)`,
+    "",
+    `${fmt(healthP99, 2)} ms`,
+    "< 50 ms",
+    withErrorFlag(healthP99 < 50 ? "PASS" : "MISS", String(errors)),
+    String(errors),
+  );
+}
+
 const MEMORY_WARMUP_REQUESTS = QUICK ? 2_000 : 30_000;
 
 async function scenarioMemory() {
@@ -818,13 +901,21 @@ async function main() {
     log(`the plain Apollo reference failed to start: ${error.message}`);
   }
 
-  const scenarios = { read: scenarioRead, write: scenarioWrite, latency: scenarioLatency, entities: scenarioEntities, memory: scenarioMemory };
+  const scenarios = {
+    read: scenarioRead,
+    write: scenarioWrite,
+    latency: scenarioLatency,
+    entities: scenarioEntities,
+    hostile: scenarioHostile,
+    memory: scenarioMemory,
+  };
   const titles = {
     read: "1. Read path",
     write: "2. Write path",
     latency: "3. Added latency",
     entities: "4. Entity batching",
     memory: "5. Memory",
+    hostile: "6. Hostile _entities",
   };
   const loadDuring = {};
   for (const name of SCENARIOS) {
