@@ -95,6 +95,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     verifier: new CallerVerifier(config.auth),
     sessions,
     quota: new CallerQuota(config.callerMutationsPerMinute),
+    magicLinkRedirectOrigins: config.magicLinkRedirectOrigins,
   });
   server.on(
     "request",

@@ -66,6 +66,8 @@ export interface Config {
   readonly redis: RedisSettings;
   readonly callerMutationsPerMinute: number;
   readonly corsOrigins: readonly string[];
+  /** Origins a magic link's `onSuccessRedirectUrl` may point at (`MAGIC_LINK_REDIRECT_ORIGINS`); empty refuses every one. */
+  readonly magicLinkRedirectOrigins: readonly string[];
   readonly routerSecret?: string;
   readonly logLevel: string;
   /** How long SIGTERM waits for in-flight requests before closing anyway. */
@@ -137,6 +139,26 @@ export function redactForMessage(value: string): string {
   const at = value.lastIndexOf("@");
   const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/*/.exec(value)?.[0] ?? "";
   return (at === -1 ? value : `${scheme}[redacted]${value.slice(at)}`).slice(0, 200);
+}
+
+/** A comma-separated list of origins (`https://app.example.com`), each checked to be exactly an origin. */
+function originList(env: Env, name: string): string[] {
+  const origins = (read(env, name) ?? "")
+    .split(",")
+    .map((origin) => origin.trim())
+    .filter((origin) => origin !== "");
+  for (const origin of origins) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      parsed = undefined;
+    }
+    if (parsed === undefined || parsed.origin !== origin) {
+      throw new ConfigError(`${name} must list origins such as https://app.example.com, but got "${redactForMessage(origin)}"`);
+    }
+  }
+  return origins;
 }
 
 /** A `1`/`true` or `0`/`false` switch, off when unset. */
@@ -273,19 +295,12 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}, but got "${logLevel}"`);
   }
 
-  const corsOrigins = (read(env, "CORS_ORIGINS") ?? "")
-    .split(",")
-    .map((origin) => origin.trim())
-    .filter((origin) => origin !== "");
-  for (const origin of corsOrigins) {
-    let parsed: URL | undefined;
-    try {
-      parsed = new URL(origin);
-    } catch {
-      parsed = undefined;
-    }
-    if (parsed === undefined || parsed.origin !== origin) {
-      throw new ConfigError(`CORS_ORIGINS must list origins such as https://app.example.com, but got "${redactForMessage(origin)}"`);
+  const corsOrigins = originList(env, "CORS_ORIGINS");
+  const magicLinkRedirectOrigins = originList(env, "MAGIC_LINK_REDIRECT_ORIGINS");
+  for (const origin of magicLinkRedirectOrigins) {
+    const { protocol, hostname } = new URL(origin);
+    if (protocol !== "https:" && !(protocol === "http:" && ["localhost", "127.0.0.1", "[::1]"].includes(hostname))) {
+      throw new ConfigError(`MAGIC_LINK_REDIRECT_ORIGINS must list https origins (http only for localhost), but got "${redactForMessage(origin)}"`);
     }
   }
 
@@ -338,6 +353,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     callerMutationsPerMinute: integer(env, "CALLER_MUTATIONS_PER_MINUTE", 60, 0, 1_000_000_000),
     corsOrigins,
+    magicLinkRedirectOrigins,
     logLevel,
     shutdownGraceMs: integer(env, "SHUTDOWN_GRACE_MS", 10_000, 0, 120_000),
     http: {

@@ -1,6 +1,6 @@
 import { AuthError } from "./auth/errors.js";
 import { isDeelError, type DeelError } from "./deel/errors.js";
-import { isLedgerError, SupersededSessionError, type LedgerError } from "./sessions/errors.js";
+import { EndedSessionError, isLedgerError, SupersededSessionError, type LedgerError } from "./sessions/errors.js";
 
 /**
  * The gateway's error codes (README: Errors). Every error a caller sees carries one of these (or one of GraphQL's
@@ -47,6 +47,13 @@ function fromDeel(error: DeelError): Failure {
       return failure("BAD_USER_INPUT", "Deel rejected the request as invalid");
     case "credentials":
       return failure("UPSTREAM_CREDENTIALS", "Deel refused the gateway's organization credentials; the operator must fix them");
+    case "worker_token_refused":
+      // The worker token behind a magic link is dead at Deel (revoked or replaced outside this
+      // gateway). Retrying with the same idempotencyKey would replay the same dead token.
+      return failure(
+        "BAD_USER_INPUT",
+        "Deel refused the worker token minted for this link: it was revoked or replaced at Deel meanwhile; retry with a new idempotencyKey (or none)",
+      );
     case "not_found":
       return failure("NOT_FOUND", "Deel does not know this worker profile");
     case "rate_limited": {
@@ -88,7 +95,7 @@ export function classifyFailure(error: unknown): Failure | undefined {
   if (isDeelError(error)) return fromDeel(error);
   if (isLedgerError(error)) return fromLedger(error);
   if (error instanceof AuthError) return { code: "UNAUTHENTICATED", message: error.message };
-  if (error instanceof SupersededSessionError) return { code: "BAD_USER_INPUT", message: error.message };
+  if (error instanceof SupersededSessionError || error instanceof EndedSessionError) return { code: "BAD_USER_INPUT", message: error.message };
   return undefined;
 }
 

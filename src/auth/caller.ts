@@ -6,6 +6,8 @@ export const Scope = {
   read: "worker_sessions:read",
   create: "worker_sessions:create",
   revoke: "worker_sessions:revoke",
+  /** Mint (or replay) a worker token and turn it into a Deel magic link; the token itself stays in the gateway. */
+  magicLink: "worker_sessions:magic_link",
   allProfiles: "worker_sessions:all_profiles",
 } as const;
 export type Scope = (typeof Scope)[keyof typeof Scope];

@@ -1,20 +1,22 @@
 /**
- * The Deel REST client: the two worker-session calls over one pooled undici dispatcher.
+ * The Deel REST client: the two worker-session calls and the magic link, over one pooled undici dispatcher.
  *
  * Defensive on purpose: undici's defaults trust the peer (300 s timeouts, bodies of any size), and
  * this client carries a key that can impersonate any worker. So: `dispatcher.request` (never
  * `fetch`: no redirect is ever followed, the token cannot travel to another origin), a whole-call
  * deadline, bounded connections and response bodies, ids validated before any URL exists, and
  * errors that never hold a token or the upstream body. It never logs: callers log the `DeelError` it throws.
- * What an answer means (success bodies, error envelopes, status → error kind) is read in response.ts.
+ * What an answer means (success bodies, error envelopes, status → error kind) is read in response.ts
+ * (magic-link.ts for `POST /magic-link`).
  */
 import { Pool, type Dispatcher } from "undici";
 import { BodyTooLargeError, readBoundedBody } from "../http/bounded-body.js";
 import { DeelError } from "./errors.js";
 import { MAX_IDEMPOTENCY_KEY_LENGTH } from "./idempotency.js";
+import { checkWorkerToken, magicLinkBody, magicLinkErrorFor, magicLinkFrom } from "./magic-link.js";
 import { isUuid } from "./profile-id.js";
 import { MAX_RESPONSE_BYTES, errorForResponse, isEmptyBody, isRecord, mintedSessionFrom, type RawResponse } from "./response.js";
-import type { CallOptions, DeelApi, MintedSession, RevokedSession } from "./types.js";
+import type { CallOptions, DeelApi, MagicLink, MagicLinkRequest, MintedSession, RevokedSession } from "./types.js";
 
 export { isUuid } from "./profile-id.js";
 export { MAX_RESPONSE_BYTES, extractDeelRequestId, parseRetryAfter } from "./response.js";
@@ -37,9 +39,10 @@ export interface DeelClientOptions {
 const POOL_CONNECTIONS = 16;
 const DEFAULT_USER_AGENT = "worker-session-gateway/0.1";
 
-type Operation = "POST /workers/session" | "DELETE /workers/{profile_id}/session";
+type Operation = "POST /workers/session" | "DELETE /workers/{profile_id}/session" | "POST /magic-link";
 const CREATE: Operation = "POST /workers/session";
 const REVOKE: Operation = "DELETE /workers/{profile_id}/session";
+const MAGIC_LINK: Operation = "POST /magic-link";
 
 /** The `code` of a transport error (e.g. `ECONNREFUSED`), when it looks like one. */
 function errorCode(error: unknown): string | undefined {
@@ -138,6 +141,28 @@ export class DeelClient implements DeelApi {
     throw errorForResponse(REVOKE, res);
   }
 
+  /**
+   * Turns a worker token into a magic link (`POST {base}/magic-link`). The worker token, not the
+   * organization's, authorizes this call; it is scrubbed from every error like the organization's.
+   * Resolves only on a 2xx whose `magic_link` is an https URL and whose `expires_at` is a valid
+   * date-time; a 401/403 is `worker_token_refused`. Deel takes no Idempotency-Key here: each
+   * accepted call makes another link (see resilient.ts on why a retry is harmless).
+   */
+  async createMagicLink(workerToken: string, request: MagicLinkRequest, options: CallOptions = {}): Promise<MagicLink> {
+    checkWorkerToken(workerToken);
+    const body = magicLinkBody(request);
+    const path = `${this.basePath}/magic-link`;
+    const res = await this.exchange(MAGIC_LINK, "POST", path, options, body, {}, workerToken);
+    if ((res.status === 201 || res.status === 200) && res.body !== undefined) {
+      const link = magicLinkFrom(res);
+      if (link !== undefined) return link;
+      throw new DeelError("bad_response", `Deel answered ${res.status} without an https magic_link and a valid expires_at on ${MAGIC_LINK}`, {
+        status: res.status,
+      });
+    }
+    throw magicLinkErrorFor(res);
+  }
+
   /** Closes the client's own pool (a dispatcher passed in belongs to the caller and stays open). */
   close(): Promise<void> {
     this.closing ??= this.ownsDispatcher ? this.dispatcher.close() : Promise.resolve();
@@ -164,7 +189,10 @@ export class DeelClient implements DeelApi {
     return path;
   }
 
-  /** One HTTP exchange under the whole-call deadline; transport failures become `unavailable`. */
+  /**
+   * One HTTP exchange under the whole-call deadline; transport failures become `unavailable`.
+   * `bearer` is the token that authorizes it: the organization's, or a worker's for the magic link.
+   */
   private async exchange(
     operation: Operation,
     method: "POST" | "DELETE",
@@ -172,6 +200,7 @@ export class DeelClient implements DeelApi {
     options: CallOptions,
     body?: string,
     extraHeaders: Record<string, string> = {},
+    bearer: string = this.token,
   ): Promise<RawResponse> {
     const callerSignal = options.signal;
     if (callerSignal?.aborted) {
@@ -187,7 +216,7 @@ export class DeelClient implements DeelApi {
     const signal = callerSignal ? AbortSignal.any([deadline, callerSignal]) : deadline;
 
     const headers: Record<string, string> = {
-      authorization: `Bearer ${this.token}`,
+      authorization: `Bearer ${bearer}`,
       accept: "application/json",
       "user-agent": this.userAgent,
       ...extraHeaders,
@@ -210,7 +239,7 @@ export class DeelClient implements DeelApi {
       return { status: response.statusCode, headers: response.headers, body: received };
     } catch (error) {
       if (error instanceof DeelError) throw error;
-      const cause = this.safeCause(error);
+      const cause = this.safeCause(error, bearer);
       if (deadline.aborted) {
         throw new DeelError("unavailable", `Deel did not answer within ${limitMs}ms on ${operation}`, { cause });
       }
@@ -239,9 +268,10 @@ export class DeelClient implements DeelApi {
    * A copy of a transport error fit to keep as `cause`: name, code and message only, with the token
    * scrubbed. Some undici errors (e.g. MockAgent's "not matched") print the request headers.
    */
-  private safeCause(error: unknown): Error {
+  private safeCause(error: unknown, bearer: string = this.token): Error {
     const source = error instanceof Error ? error : new Error(String(error));
-    const scrub = (text: string) => text.split(this.token).join("[redacted]").replace(/Bearer\s+[^\s'",}]+/gi, "Bearer [redacted]");
+    const scrub = (text: string) =>
+      text.split(this.token).join("[redacted]").split(bearer).join("[redacted]").replace(/Bearer\s+[^\s'",}]+/gi, "Bearer [redacted]");
     const copy = new Error(scrub(source.message));
     copy.name = source.name;
     copy.stack = `${copy.name}: ${copy.message}`;

@@ -8,6 +8,9 @@
  *
  * - `bad_request`: Deel answered 400 (or we refused the input before calling: `invalid_input`).
  * - `credentials`: Deel refused *our* organization token (401/403).
+ * - `worker_token_refused`: Deel refused a *worker* token on a call made with it (401/403 on
+ *   `POST /magic-link`): that token was revoked, replaced or expired at Deel. Not the operator's
+ *   credentials, and not retried.
  * - `not_found`: Deel answered 404.
  * - `rate_limited`: Deel answered 429, or our own outbound budget could not fit the call in its deadline.
  * - `unavailable`: 5xx, a timeout, a broken connection, an open circuit.
@@ -18,6 +21,7 @@ export type DeelErrorKind =
   | "invalid_input"
   | "bad_request"
   | "credentials"
+  | "worker_token_refused"
   | "not_found"
   | "rate_limited"
   | "unavailable"

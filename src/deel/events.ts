@@ -5,7 +5,7 @@
 import type { BreakerState } from "./breaker.js";
 import type { DeelErrorKind } from "./errors.js";
 
-export type DeelEndpoint = "POST /workers/session" | "DELETE /workers/{profile_id}/session";
+export type DeelEndpoint = "POST /workers/session" | "DELETE /workers/{profile_id}/session" | "POST /magic-link";
 
 /** What the resilience layer reports, for metrics and logs. Observers must be quick and never throw. */
 export type DeelEvent =
@@ -18,7 +18,7 @@ export type DeelEvent =
       outcome: "ok" | DeelErrorKind | "error";
       /**
        * HTTP status Deel answered; absent when no answer came (timeout, connection error). A success
-       * reads 201 (create) or 204 (revoke; Deel's rarer `200 {}` is reported as 204 too).
+       * reads 201 (create, magic link) or 204 (revoke; Deel's rarer `200 {}` is reported as 204 too).
        */
       status?: number;
       durationMs: number;

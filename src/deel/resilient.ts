@@ -12,6 +12,10 @@
  *   2xx once; 400/401/403/404 and other answers never. Every POST carries an Idempotency-Key, re-sent
  *   unchanged, so Deel replays a success instead of minting a second token. A wait that does not fit
  *   ends the call with the last error (a 429 → `rate_limited` with `retryAfterSeconds`).
+ *   `POST /magic-link` is the exception: Deel takes no Idempotency-Key there, and it is retried by
+ *   the same rules all the same. A retry after a lost answer makes a second link for the same worker
+ *   token; that is harmless: the caller receives one link only, the other is never seen by anyone,
+ *   and both expire within minutes. A 401/403 there (the worker token is dead) is never retried.
  * - Budget: a slot is taken before *every* attempt. A slot that cannot start `reserveMs` before the
  *   deadline fails the call at once with `rate_limited` (or, on a retry, with the last upstream error).
  * - Breaker: see breaker.ts; every attempt is one breaker call.
@@ -25,7 +29,7 @@ import { CircuitBreaker, type BreakerOutcome, type BreakerPermit, type BreakerSt
 import { DeelError, isDeelError } from "./errors.js";
 import type { DeelEndpoint, DeelEvent, DeelObserver } from "./events.js";
 import { RetryPolicy, withRetryAfter } from "./retry-policy.js";
-import type { CallOptions, DeelApi, MintedSession, RevokedSession } from "./types.js";
+import type { CallOptions, DeelApi, MagicLink, MagicLinkRequest, MintedSession, RevokedSession } from "./types.js";
 
 export type { DeelEndpoint, DeelEvent, DeelObserver } from "./events.js";
 
@@ -54,6 +58,7 @@ export interface ResilientDeelOptions {
 
 const CREATE: DeelEndpoint = "POST /workers/session";
 const REVOKE: DeelEndpoint = "DELETE /workers/{profile_id}/session";
+const MAGIC_LINK: DeelEndpoint = "POST /magic-link";
 
 /** A status Deel declares for a call it refused on its merits: retrying cannot change the answer. */
 function isClientError(error: DeelError): boolean {
@@ -125,6 +130,16 @@ export class ResilientDeel implements DeelApi {
 
   revokeSession(profileId: string, options: CallOptions = {}): Promise<RevokedSession> {
     return this.call(REVOKE, options, (attempt) => this.client.revokeSession(profileId, attempt));
+  }
+
+  /**
+   * The magic link, under the same deadline, budget, retries and breaker. Pass the create's
+   * `startedAt`: one deadline then covers the mint and the link together.
+   */
+  createMagicLink(workerToken: string, request: MagicLinkRequest, options: CallOptions = {}): Promise<MagicLink> {
+    const { client } = this;
+    if (client.createMagicLink === undefined) return Promise.reject(new TypeError("ResilientDeel: the wrapped client cannot create magic links"));
+    return this.call(MAGIC_LINK, options, (attempt) => client.createMagicLink!(workerToken, request, attempt));
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -204,7 +219,7 @@ export class ResilientDeel implements DeelApi {
         try {
           const result = await attemptOnce(attemptOptions);
           permit.done("success");
-          this.emit({ type: "attempt_end", endpoint, attempt, outcome: "ok", status: endpoint === CREATE ? 201 : 204, durationMs: this.clock.now() - started });
+          this.emit({ type: "attempt_end", endpoint, attempt, outcome: "ok", status: endpoint === REVOKE ? 204 : 201, durationMs: this.clock.now() - started });
           return result;
         } catch (error) {
           const durationMs = this.clock.now() - started;

@@ -3,7 +3,8 @@
  *
  * - Retryable: `unavailable` (5xx, timeouts, connection errors) and `rate_limited` (429), for DELETE
  *   and POST alike (a POST re-sends its Idempotency-Key, so Deel replays a success instead of minting
- *   a second token); a garbled 2xx (`bad_response`) once per call. Nothing else, and never beyond
+ *   a second token; `POST /magic-link` has no key, and a second link is harmless: see resilient.ts);
+ *   a garbled 2xx (`bad_response`) once per call. Nothing else, and never beyond
  *   `maxAttempts`.
  * - Waits: `Retry-After` when Deel sent it, plus up to 10 % jitter; otherwise exponential backoff with
  *   jitter, capped at `maxMs`. A wait that would not leave `reserveMs` before the deadline for the next

@@ -12,6 +12,23 @@ export interface RevokedSession {
   deelRequestId?: string;
 }
 
+/** What `POST /magic-link` is asked for: where the link lands inside Deel, and where Deel sends the worker after. */
+export interface MagicLinkRequest {
+  /** A relative path inside Deel's White Label app (`redirect_path`). */
+  redirectPath: string;
+  /** Where Deel sends the worker once done (`on_success_redirect_url`); omitted when undefined. */
+  onSuccessRedirectUrl?: string;
+}
+
+/** A magic link Deel made from a worker token. The link signs the worker in: never logged. */
+export interface MagicLink {
+  /** An https URL. */
+  url: string;
+  expiresAt: Date;
+  /** Deel's `api_req_id`, when the answer carried one. */
+  deelRequestId?: string;
+}
+
 /** Options that travel with one call (request id for correlation, a caller-side abort, time limits). */
 export interface CallOptions {
   /** Our own request id, sent as `x-request-id` so that Deel-side logs correlate. */
@@ -31,10 +48,16 @@ export interface CallOptions {
 }
 
 /**
- * The two Deel operations the gateway needs. Implemented over HTTP by `DeelClient`; wrapped by the
+ * The Deel operations the gateway needs. Implemented over HTTP by `DeelClient`; wrapped by the
  * resilience layer (retries, budget, breaker) with the same shape.
  */
 export interface DeelApi {
   createSession(profileId: string, idempotencyKey: string, options?: CallOptions): Promise<MintedSession>;
   revokeSession(profileId: string, options?: CallOptions): Promise<RevokedSession>;
+  /**
+   * Turns a worker token into a magic link (`POST /magic-link`, authorized by the worker token, not
+   * the organization's). Optional so that a fake needing only the two session calls stays small;
+   * `DeelClient` and `ResilientDeel` implement it.
+   */
+  createMagicLink?(workerToken: string, request: MagicLinkRequest, options?: CallOptions): Promise<MagicLink>;
 }

@@ -16,6 +16,8 @@ export interface GatewayContext {
   readonly sessions: WorkerSessionService;
   /** Per-caller mutation quota (shared by every request of this process). */
   readonly quota: CallerQuota;
+  /** Origins a magic link's onSuccessRedirectUrl may point at (MAGIC_LINK_REDIRECT_ORIGINS); absent or empty refuses every one. */
+  readonly magicLinkRedirectOrigins?: readonly string[];
   readonly loaders: {
     /** Ledger records by profile id: one store read per tick, cached for this request only. */
     readonly session: DataLoader<string, SessionView | null>;
@@ -26,6 +28,7 @@ export interface ContextDeps {
   verifier: CallerVerifier;
   sessions: WorkerSessionService;
   quota: CallerQuota;
+  magicLinkRedirectOrigins?: readonly string[];
 }
 
 /** Largest batch of profile ids read from the ledger at once. */
@@ -37,6 +40,7 @@ const MAX_BATCH = 500;
  */
 export function createContextFactory(deps: ContextDeps): (req: ScopedRequest) => Promise<GatewayContext> {
   const { verifier, sessions, quota } = deps;
+  const magicLinkRedirectOrigins = Object.freeze([...(deps.magicLinkRedirectOrigins ?? [])]);
   return async (req) => {
     const auth = await verifier.authenticate(req.headers.authorization, (error) =>
       req.log.error({ err: error }, "caller verification failed unexpectedly"),
@@ -46,6 +50,7 @@ export function createContextFactory(deps: ContextDeps): (req: ScopedRequest) =>
       auth,
       sessions,
       quota,
+      magicLinkRedirectOrigins,
       loaders: {
         session: new DataLoader<string, SessionView | null>(
           async (ids) => (await sessions.read(ids)).map((entry) => (entry === null ? null : toSessionView(entry.record, entry.status))),

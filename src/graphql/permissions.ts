@@ -5,6 +5,7 @@ import { hasScope as callerHasScope, mayReachProfile, Scope, type Caller } from 
 import { isUuid } from "../deel/profile-id.js";
 import type { ErrorCode } from "../errors.js";
 import { writeAudit } from "../sessions/audit.js";
+import { redirectPathProblem, successRedirectUrlProblem } from "../sessions/redirects.js";
 import type { GatewayContext } from "./context.js";
 import { badUserInput, forbidden, gatewayError, unauthenticated } from "./errors.js";
 
@@ -24,7 +25,10 @@ import { badUserInput, forbidden, gatewayError, unauthenticated } from "./errors
 
 const MAX_IDEMPOTENCY_KEY = 64;
 
-type Args = { profileId?: unknown; input?: { profileId?: unknown; idempotencyKey?: unknown } };
+type Args = {
+  profileId?: unknown;
+  input?: { profileId?: unknown; idempotencyKey?: unknown; redirectPath?: unknown; onSuccessRedirectUrl?: unknown };
+};
 
 /** The verified caller of the request, or null. */
 function callerOf(ctx: GatewayContext): Caller | null {
@@ -36,7 +40,7 @@ function refuse(ctx: GatewayContext, info: GraphQLResolveInfo, args: Args, error
   if (info.parentType.name === "Mutation") {
     const profileId = args.input?.profileId;
     writeAudit(ctx.log, {
-      action: info.fieldName === "createWorkerSession" ? "create" : "revoke",
+      action: info.fieldName === "createWorkerMagicLink" ? "magic_link" : info.fieldName === "createWorkerSession" ? "create" : "revoke",
       sub: callerOf(ctx)?.sub ?? null,
       profileId: typeof profileId === "string" ? profileId : null,
       outcome: error.extensions.code as ErrorCode,
@@ -88,6 +92,16 @@ const createInput: Check = (_parent, args) => {
   }
   return uuid(args.input?.profileId);
 };
+/** A create's input, plus where the link may lead (src/sessions/redirects.ts). */
+const magicLinkInput: Check = (parent, args, ctx) => {
+  const created = createInput(parent, args, ctx);
+  if (created !== true) return created;
+  const pathProblem = redirectPathProblem(args.input?.redirectPath);
+  if (pathProblem !== undefined) return badUserInput(pathProblem);
+  const url = args.input?.onSuccessRedirectUrl;
+  const urlProblem = url === undefined || url === null ? undefined : successRedirectUrlProblem(url, ctx.magicLinkRedirectOrigins ?? []);
+  return urlProblem === undefined ? true : badUserInput(urlProblem);
+};
 
 function reach(ctx: GatewayContext, profileId: unknown): true | GraphQLError {
   return ctx.auth.kind === "verified" && typeof profileId === "string" && mayReachProfile(ctx.auth.caller, profileId)
@@ -120,6 +134,7 @@ const ruleTree = {
   Mutation: {
     createWorkerSession: guard("createSession", authenticated, createInput, scope(Scope.create), reachInput, callerQuota),
     revokeWorkerSession: guard("revokeSession", authenticated, revokeInput, scope(Scope.revoke), reachInput, callerQuota),
+    createWorkerMagicLink: guard("createMagicLink", authenticated, magicLinkInput, scope(Scope.magicLink), reachInput, callerQuota),
   },
   Worker: {
     profileId: allow,
@@ -128,6 +143,7 @@ const ruleTree = {
   // Reached only through a field above that has already applied the rules for its profile.
   WorkerSession: allow,
   CreateWorkerSessionPayload: allow,
+  CreateWorkerMagicLinkPayload: allow,
   RevokeWorkerSessionPayload: {
     profileId: allow,
     revokedAt: allow,

@@ -3,6 +3,7 @@ import { buildSubgraphSchema } from "@apollo/subgraph";
 import { printSchemaWithDirectives } from "@graphql-tools/utils";
 import { parse, type GraphQLSchema } from "graphql";
 import { buildSchema, createResolversMap } from "type-graphql";
+import { MagicLinkResolver } from "./magic-link.resolver.js";
 import { applyPermissions } from "./permissions.js";
 import { Worker } from "./types/worker.type.js";
 import { WorkerResolver } from "./worker.resolver.js";
@@ -22,7 +23,7 @@ export const FEDERATION_LINK = '@link(url: "https://specs.apollo.dev/federation/
  */
 export async function buildGatewaySchema(): Promise<GraphQLSchema> {
   const typeGraphqlSchema = await buildSchema({
-    resolvers: [WorkerSessionResolver, WorkerResolver],
+    resolvers: [WorkerSessionResolver, WorkerResolver, MagicLinkResolver],
     orphanedTypes: [Worker],
     skipCheck: true,
     validate: false,

@@ -35,3 +35,15 @@ export class SupersededSessionError extends Error {
     this.name = "SupersededSessionError";
   }
 }
+
+/**
+ * A magic link was asked for with an `idempotencyKey` whose session has since been revoked or has
+ * expired: Deel replays the old token, which can no longer sign the worker in. The gateway does
+ * not ask Deel for a link it knows cannot work; a new key mints a new session.
+ */
+export class EndedSessionError extends Error {
+  constructor() {
+    super("the session this idempotencyKey minted has since been revoked or has expired; use a new key to mint a new token");
+    this.name = "EndedSessionError";
+  }
+}

@@ -1,11 +1,11 @@
 import type { Logger } from "pino";
 import { isDeelError, type DeelError } from "../deel/errors.js";
 import { deriveIdempotencyKey } from "../deel/idempotency.js";
-import type { DeelApi, MintedSession } from "../deel/types.js";
+import type { DeelApi, MagicLinkRequest, MintedSession } from "../deel/types.js";
 import { classifyFailure } from "../errors.js";
 import { writeAudit, type AuditAction } from "./audit.js";
 import { ProfileQueue } from "./profile-queue.js";
-import { SupersededSessionError } from "./errors.js";
+import { EndedSessionError, SupersededSessionError } from "./errors.js";
 import { ledgerEntry, type LedgerEntry, type MintIntent } from "./intent.js";
 import type { SessionRecord } from "./record.js";
 import type { ProfileSerializer } from "./serializer.js";
@@ -42,6 +42,21 @@ export interface Actor {
 export interface CreatedSession {
   /** The worker access token: handed to the caller once, never stored or logged. */
   token: string;
+  session: SessionRecord;
+}
+
+/** What a magic link is made for: the landing path, the optional return URL, and the mint's idempotency key. */
+export interface MagicLinkOptions {
+  redirectPath: string;
+  onSuccessRedirectUrl?: string;
+  idempotencyKey?: string;
+}
+
+/** A magic link and the session whose token it was made from. The token itself is not here. */
+export interface CreatedMagicLink {
+  /** Signs the worker in: handed to the caller once, never stored or logged. */
+  magicLink: string;
+  expiresAt: Date;
   session: SessionRecord;
 }
 
@@ -83,50 +98,91 @@ export class WorkerSessionService {
     // The Deel deadline counts from here, so time queued behind the same profile is part of it.
     const startedAt = Date.now();
     return this.audited(actor, "create", profileId, () =>
+      this.queue.run(profileId, () => this.mintAndRecord(actor, profileId, idempotencyKey, startedAt)),
+    );
+  }
+
+  /**
+   * Mints (or, with the same key, replays) a worker token exactly as `create` does, then asks Deel
+   * for a magic link made from it, and answers with the link only: the worker token never leaves
+   * this method, and neither it nor the link is logged. Both Deel calls share one deadline, counted
+   * from here, and run in the profile's turn, so no revoke or create on the same worker slips
+   * between the mint and the link. A replayed session that was revoked or has expired is refused
+   * before Deel is asked for a link (its token could not sign the worker in).
+   * One audit line, `magic_link`.
+   */
+  async magicLink(actor: Actor, profileId: string, options: MagicLinkOptions): Promise<CreatedMagicLink> {
+    const idempotencyKey = deriveIdempotencyKey(actor.sub, profileId, options.idempotencyKey);
+    const startedAt = Date.now();
+    const request: MagicLinkRequest = { redirectPath: options.redirectPath };
+    if (options.onSuccessRedirectUrl !== undefined) request.onSuccessRedirectUrl = options.onSuccessRedirectUrl;
+    return this.audited(actor, "magic_link", profileId, () =>
       this.queue.run(profileId, async () => {
-        // The intent is in the ledger before Deel is asked, so that a token whose answer is lost
-        // (the process dies, the answer never arrives) is known to exist, as UNKNOWN.
-        const intent: MintIntent = { profileId, createdBy: actor.sub, startedAt: this.now() };
-        await this.store.beginMint(intent);
-        const resolved = () => this.endMint(actor, intent);
-        let minted: MintedSession;
-        try {
-          minted = await this.deel.createSession(profileId, idempotencyKey, { requestId: actor.requestId, startedAt });
-        } catch (error) {
-          if (mintedNothing(error)) await resolved();
-          throw error;
-        }
-        const fresh: SessionRecord = {
-          profileId,
-          createdAt: this.now(),
-          expiresAt: minted.expiresAt,
-          revokedAt: null,
-          createdBy: actor.sub,
-          revokedBy: null,
+        const { deel } = this;
+        if (deel.createMagicLink === undefined) throw new TypeError("the Deel API in use cannot create magic links");
+        const minted = await this.mintAndRecord(actor, profileId, idempotencyKey, startedAt);
+        const { session } = minted.result;
+        if (session.revokedAt !== null || session.expiresAt.getTime() <= this.now().getTime()) throw new EndedSessionError();
+        const link = await deel.createMagicLink(minted.result.token, request, { requestId: actor.requestId, startedAt });
+        return {
+          result: { magicLink: link.url, expiresAt: link.expiresAt, session },
+          deelRequestId: link.deelRequestId ?? minted.deelRequestId,
         };
-        if (minted.replayed) {
-          // Deel replayed an earlier answer: the session it names may already be in the ledger, and
-          // may since have been revoked or replaced. Never let a replay overwrite newer state.
-          // A replay that expires *later* than the ledger's session was minted after it: typically
-          // this call's own first attempt, whose answer was lost before a retry with the same key
-          // (this runs under the profile's lock). That one is Deel's current token: record it.
-          const existing = await this.store.get(profileId);
-          if (existing !== null && existing.expiresAt.getTime() === minted.expiresAt.getTime()) {
-            // The ledger's own session: answer with it as recorded (REVOKED if it was revoked since).
-            await resolved();
-            return { result: { token: minted.token, session: existing }, deelRequestId: minted.deelRequestId };
-          }
-          if (existing !== null && existing.expiresAt.getTime() > minted.expiresAt.getTime()) {
-            // A newer session replaced the replayed one at Deel: its token is dead. Never hand it out.
-            await resolved();
-            throw new SupersededSessionError();
-          }
-        }
-        await this.store.put(fresh);
-        await resolved();
-        return { result: { token: minted.token, session: fresh }, deelRequestId: minted.deelRequestId };
       }),
     );
+  }
+
+  /**
+   * The create path, run under the profile's turn: intent, Deel's mint (or replay), the replay
+   * rules, the ledger record. Shared by `create` and `magicLink`, so both mint the same way.
+   */
+  private async mintAndRecord(
+    actor: Actor,
+    profileId: string,
+    idempotencyKey: string,
+    startedAt: number,
+  ): Promise<{ result: CreatedSession; deelRequestId: string | undefined }> {
+    // The intent is in the ledger before Deel is asked, so that a token whose answer is lost
+    // (the process dies, the answer never arrives) is known to exist, as UNKNOWN.
+    const intent: MintIntent = { profileId, createdBy: actor.sub, startedAt: this.now() };
+    await this.store.beginMint(intent);
+    const resolved = () => this.endMint(actor, intent);
+    let minted: MintedSession;
+    try {
+      minted = await this.deel.createSession(profileId, idempotencyKey, { requestId: actor.requestId, startedAt });
+    } catch (error) {
+      if (mintedNothing(error)) await resolved();
+      throw error;
+    }
+    const fresh: SessionRecord = {
+      profileId,
+      createdAt: this.now(),
+      expiresAt: minted.expiresAt,
+      revokedAt: null,
+      createdBy: actor.sub,
+      revokedBy: null,
+    };
+    if (minted.replayed) {
+      // Deel replayed an earlier answer: the session it names may already be in the ledger, and
+      // may since have been revoked or replaced. Never let a replay overwrite newer state.
+      // A replay that expires *later* than the ledger's session was minted after it: typically
+      // this call's own first attempt, whose answer was lost before a retry with the same key
+      // (this runs under the profile's lock). That one is Deel's current token: record it.
+      const existing = await this.store.get(profileId);
+      if (existing !== null && existing.expiresAt.getTime() === minted.expiresAt.getTime()) {
+        // The ledger's own session: answer with it as recorded (REVOKED if it was revoked since).
+        await resolved();
+        return { result: { token: minted.token, session: existing }, deelRequestId: minted.deelRequestId };
+      }
+      if (existing !== null && existing.expiresAt.getTime() > minted.expiresAt.getTime()) {
+        // A newer session replaced the replayed one at Deel: its token is dead. Never hand it out.
+        await resolved();
+        throw new SupersededSessionError();
+      }
+    }
+    await this.store.put(fresh);
+    await resolved();
+    return { result: { token: minted.token, session: fresh }, deelRequestId: minted.deelRequestId };
   }
 
   /**

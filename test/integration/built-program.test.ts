@@ -5,7 +5,12 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { request } from "undici";
 import { afterAll, describe, expect, it } from "vitest";
-import { CreateWorkerSessionDocument, RevokeWorkerSessionDocument, WorkerSessionDocument } from "../generated/operations.js";
+import {
+  CreateWorkerMagicLinkDocument,
+  CreateWorkerSessionDocument,
+  RevokeWorkerSessionDocument,
+  WorkerSessionDocument,
+} from "../generated/operations.js";
 import { aCallerToken, TEST_AUDIENCE, TEST_ISSUER, TEST_JWT_SECRET } from "../support/callers.js";
 import { startDeelSandbox, type DeelSandbox } from "../../src/deel/sandbox/server.js";
 import { SqliteSessionStore } from "../../src/sessions/sqlite-store.js";
@@ -70,6 +75,42 @@ describe("the built program (node dist/main.js)", () => {
     const output = gateway.output();
     expect(output).toContain('"audit"');
     for (const secret of [workerToken, deel.token, caller]) expect(output).not.toContain(secret);
+  });
+
+  it("serves createWorkerMagicLink against that independent server: the link comes back, the worker token stays inside", async () => {
+    const deel: MinimalDeel = await startMinimalDeel();
+    cleanups.push(() => deel.close());
+    const gateway = await startGatewayProcess({
+      HOST: "127.0.0.1",
+      PORT: "0",
+      DEEL_API_URL: deel.url,
+      DEEL_API_TOKEN: deel.token,
+      AUTH_JWT_SECRET: TEST_JWT_SECRET,
+      AUTH_ISSUER: TEST_ISSUER,
+      AUTH_AUDIENCE: TEST_AUDIENCE,
+      SESSION_STORE_URL: "memory:",
+      MAGIC_LINK_REDIRECT_ORIGINS: "https://app.example.com",
+      LOG_LEVEL: "trace",
+    });
+    cleanups.push(() => gateway.stop("SIGKILL"));
+    const caller = await aCallerToken({ sub: "ops-magic-link" });
+    const [, profile] = deel.profiles as [string, string];
+
+    const input = { profileId: profile, redirectPath: "/onboarding", onSuccessRedirectUrl: "https://app.example.com/done", idempotencyKey: "ml-1" };
+    const linked = await gql(gateway.url, CreateWorkerMagicLinkDocument, { input }, { token: caller });
+    expect(linked.errors).toBeUndefined();
+    const { magicLink, session } = linked.data!.createWorkerMagicLink;
+    expect(magicLink).toMatch(/^https:\/\/minimal\.deel\.test\/ml\/[0-9a-f]+$/);
+    expect(session).toMatchObject({ profileId: profile, status: "ACTIVE", createdBy: "ops-magic-link" });
+    expect(deel.calls.map((c) => `${c.method} ${c.path}`)).toEqual(["POST /deel/api/v2/workers/session", "POST /deel/api/v2/magic-link"]);
+    const [asked] = deel.magicLinks;
+    expect(asked?.redirectPath).toBe("/onboarding");
+
+    expect(await gateway.stop("SIGTERM")).toBe(0);
+    const output = gateway.output();
+    expect(output).toContain('"action":"magic_link"');
+    expect(linked.raw).not.toContain(asked?.workerToken as string);
+    for (const secret of [asked?.workerToken as string, magicLink, deel.token, caller]) expect(output).not.toContain(secret);
   });
 
   it("starts in local mode with no environment: sandbox, dev tokens, Sandbox landing page, default SQLite ledger", async () => {

@@ -99,6 +99,17 @@ describe("configuration", () => {
     expect(store).not.toContain("hunter2");
   });
 
+  it("reads MAGIC_LINK_REDIRECT_ORIGINS as a list of https origins (http only for localhost), empty by default", () => {
+    expect(loadConfig(operator).magicLinkRedirectOrigins).toEqual([]);
+    expect(loadConfig({ ...operator, MAGIC_LINK_REDIRECT_ORIGINS: "https://app.example.com, http://localhost:3000" }).magicLinkRedirectOrigins).toEqual([
+      "https://app.example.com",
+      "http://localhost:3000",
+    ]);
+    expect(refusal({ ...operator, MAGIC_LINK_REDIRECT_ORIGINS: "https://app.example.com/done" })).toMatch(/^MAGIC_LINK_REDIRECT_ORIGINS must list origins/);
+    expect(refusal({ ...operator, MAGIC_LINK_REDIRECT_ORIGINS: "http://app.example.com" })).toMatch(/^MAGIC_LINK_REDIRECT_ORIGINS must list https origins/);
+    expect(refusal({ ...operator, MAGIC_LINK_REDIRECT_ORIGINS: "https://u:secret-pw@app.example.com" })).not.toContain("secret-pw");
+  });
+
   it("parses the store URL forms", () => {
     expect(loadConfig({ ...operator, SESSION_STORE_URL: "memory:" }).store).toEqual({ kind: "memory" });
     expect(loadConfig({ ...operator, SESSION_STORE_URL: "sqlite:/tmp/x.db" }).store).toEqual({ kind: "sqlite", path: "/tmp/x.db" });

@@ -24,7 +24,9 @@ describe("the committed subgraph SDL", () => {
       return [];
     };
     expect(fields("Query")).toEqual(["workerSession"]);
-    expect(fields("Mutation")).toEqual(["createWorkerSession", "revokeWorkerSession"]);
+    expect(fields("Mutation")).toEqual(["createWorkerMagicLink", "createWorkerSession", "revokeWorkerSession"]);
+    expect(fields("CreateWorkerMagicLinkInput")).toEqual(["idempotencyKey", "onSuccessRedirectUrl", "profileId", "redirectPath"]);
+    expect(fields("CreateWorkerMagicLinkPayload")).toEqual(["expiresAt", "magicLink", "session"]);
     expect(fields("CreateWorkerSessionInput")).toEqual(["idempotencyKey", "profileId"]);
     expect(fields("CreateWorkerSessionPayload")).toEqual(["session", "token"]);
     expect(fields("RevokeWorkerSessionInput")).toEqual(["profileId"]);
@@ -34,6 +36,7 @@ describe("the committed subgraph SDL", () => {
     expect(fields("Worker")).toEqual(["profileId", "session"]);
     expect(String(schema.getQueryType()?.getFields().workerSession?.type)).toBe("WorkerSession");
     expect(String(schema.getMutationType()?.getFields().createWorkerSession?.type)).toBe("CreateWorkerSessionPayload!");
+    expect(String(schema.getMutationType()?.getFields().createWorkerMagicLink?.type)).toBe("CreateWorkerMagicLinkPayload!");
     expect(String((schema.getType("RevokeWorkerSessionPayload") as never as { getFields(): Record<string, { type: unknown }> }).getFields().revokedAt?.type)).toBe("DateTimeISO!");
 
     const undocumented: string[] = [];

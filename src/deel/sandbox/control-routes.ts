@@ -31,7 +31,7 @@ export async function handleControl(core: SandboxCore, req: IncomingMessage, res
   if (pathname === "/__sandbox/faults" && method === "POST") {
     const fault = parseFault(object.fault);
     if (typeof fault === "string") return sendError(req, res, undefined, 400, fault, { path: "fault" });
-    const options = parseFaultOptions(object.times, object.method);
+    const options = parseFaultOptions(object.times, object.method, object.route);
     if (typeof options === "string") return sendError(req, res, undefined, 400, options);
     core.st.faults.push({ fault, ...options });
     return send(res, undefined, 204, "");

@@ -1,6 +1,7 @@
 /**
  * The sandbox's Deel API: routing and behaviour of `POST /workers/session`,
- * `DELETE /workers/{profile_id}/session` and `GET /people/me`.
+ * `DELETE /workers/{profile_id}/session` and `GET /people/me`; `POST /magic-link`, authorized by a
+ * worker token, is answered in magic-link.ts.
  *
  * Request pipeline on the `workers/session` routes, in this order:
  *   record → route (404/405) → authenticate (401) → rate limit (429) → authorize (403) → fault
@@ -13,6 +14,7 @@ import { randomBytes } from "node:crypto";
 import { BodyTooLargeError } from "../../http/bounded-body.js";
 import { isUuid } from "../profile-id.js";
 import { applyFault, takeFault } from "./faults.js";
+import { magicLink } from "./magic-link.js";
 import { bearer, header, randomHex, readRequestBody, send, sendError, sendTooLarge } from "./http.js";
 import type { Claim } from "./idempotency-store.js";
 import type { RecordedRequest, SandboxCore, SandboxState } from "./state.js";
@@ -21,13 +23,14 @@ import type { RecordedRequest, SandboxCore, SandboxState } from "./state.js";
 const MAX_RECORDED_REQUESTS = 10_000;
 const MAX_IDEMPOTENCY_KEY_LENGTH = 64;
 
-type Route = { kind: "create" } | { kind: "revoke"; rawId: string } | { kind: "me" };
+type Route = { kind: "create" } | { kind: "revoke"; rawId: string } | { kind: "me" } | { kind: "magic_link" };
 
 function route(basePath: string, pathname: string): { route: Route; method: string } | undefined {
   if (!pathname.startsWith(`${basePath}/`)) return undefined;
   const rest = pathname.slice(basePath.length);
   if (rest === "/workers/session") return { route: { kind: "create" }, method: "POST" };
   if (rest === "/people/me") return { route: { kind: "me" }, method: "GET" };
+  if (rest === "/magic-link") return { route: { kind: "magic_link" }, method: "POST" };
   const match = /^\/workers\/([^/]+)\/session$/.exec(rest);
   if (match?.[1] !== undefined) return { route: { kind: "revoke", rawId: match[1] }, method: "DELETE" };
   return undefined;
@@ -77,6 +80,7 @@ export async function handleDeelRequest(
   }
   const { route: target } = matched;
   if (target.kind === "me") return me(core, st, req, res, record);
+  if (target.kind === "magic_link") return magicLink(core, st, req, res, record, () => admit(st, core.settings.rateLimitRps));
 
   // Authenticate: the token must belong to the organization.
   const token = bearer(req);
@@ -90,7 +94,7 @@ export async function handleDeelRequest(
     return sendError(req, res, record, 403, "The token lacks the admin:worker scope");
   }
 
-  const fault = takeFault(st, method);
+  const fault = takeFault(st, method, target.kind);
   if (fault) return applyFault(req, res, record, fault);
 
   if (target.kind === "create") return create(core, st, req, res, record);

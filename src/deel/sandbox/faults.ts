@@ -32,13 +32,20 @@ export interface FaultOptions {
   times?: number;
   /** Only requests with this method. Default: both POST and DELETE. */
   method?: "POST" | "DELETE";
+  /** Only requests to this route (`magic_link` is `POST /magic-link`). Default: every route faults apply to. */
+  route?: FaultRoute;
 }
+
+/** The routes a fault can be limited to. */
+export type FaultRoute = "create" | "revoke" | "magic_link";
+const FAULT_ROUTES: readonly string[] = ["create", "revoke", "magic_link"];
 
 /** An injected fault with its remaining uses. */
 export interface ActiveFault {
   fault: SandboxFault;
   remaining: number;
   method?: "POST" | "DELETE";
+  route?: FaultRoute;
 }
 
 function isStatus(value: unknown): value is number {
@@ -93,8 +100,17 @@ export function parseFault(value: unknown): SandboxFault | string {
   }
 }
 
-/** Validates `times` / `method`; returns the normalized options or a reason. */
-export function parseFaultOptions(times: unknown, method: unknown): { remaining: number; method?: "POST" | "DELETE" } | string {
+/** Validates `times` / `method` / `route`; returns the normalized options or a reason. */
+export function parseFaultOptions(
+  times: unknown,
+  method: unknown,
+  route?: unknown,
+): { remaining: number; method?: "POST" | "DELETE"; route?: FaultRoute } | string {
+  if (route !== undefined && route !== null) {
+    if (typeof route !== "string" || !FAULT_ROUTES.includes(route)) return `route must be one of ${FAULT_ROUTES.join(", ")}`;
+    const rest = parseFaultOptions(times, method);
+    return typeof rest === "string" ? rest : { ...rest, route: route as FaultRoute };
+  }
   let remaining = Infinity;
   if (times !== undefined && times !== null) {
     if (typeof times !== "number" || !(times >= 1) || (Number.isFinite(times) && !Number.isInteger(times))) {
@@ -107,9 +123,11 @@ export function parseFaultOptions(times: unknown, method: unknown): { remaining:
   return { remaining, method };
 }
 
-/** Takes one use of the first fault that applies to `method`, if any (a used-up fault is removed). */
-export function takeFault(st: SandboxState, method: string): SandboxFault | undefined {
-  const index = st.faults.findIndex((f) => f.remaining > 0 && (f.method === undefined || f.method === method));
+/** Takes one use of the first fault that applies to `method` on `route`, if any (a used-up fault is removed). */
+export function takeFault(st: SandboxState, method: string, route?: FaultRoute): SandboxFault | undefined {
+  const index = st.faults.findIndex(
+    (f) => f.remaining > 0 && (f.method === undefined || f.method === method) && (f.route === undefined || f.route === route),
+  );
   const active = st.faults[index];
   if (!active) return undefined;
   active.remaining -= 1;

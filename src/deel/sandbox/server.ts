@@ -167,7 +167,7 @@ class Sandbox implements DeelSandbox {
   injectFault(fault: SandboxFault, options: FaultOptions = {}): void {
     const parsed = parseFault(fault);
     if (typeof parsed === "string") throw new TypeError(parsed);
-    const parsedOptions = parseFaultOptions(options.times, options.method);
+    const parsedOptions = parseFaultOptions(options.times, options.method, options.route);
     if (typeof parsedOptions === "string") throw new TypeError(parsedOptions);
     this.core.st.faults.push({ fault: parsed, ...parsedOptions });
   }

@@ -19,6 +19,11 @@ export interface RecordedRequest {
   status: number;
   /** `Date.now()` at arrival. */
   at: number;
+  /**
+   * For an accepted `POST /magic-link`: whose live token authorized it (its SHA-256, never the
+   * token), and what the body asked for.
+   */
+  magicLink?: { profileId: string; tokenSha256: string; redirectPath: string; onSuccessRedirectUrl?: string };
 }
 
 /** A worker's current token, as Deel sees it. */

@@ -1,0 +1,33 @@
+import { Arg, Ctx, Mutation, Resolver } from "type-graphql";
+import { profileKey } from "../sessions/profile-key.js";
+import type { MagicLinkOptions } from "../sessions/service.js";
+import type { GatewayContext } from "./context.js";
+import { toSessionView } from "./session-view.js";
+import { CreateWorkerMagicLinkInput, CreateWorkerMagicLinkPayload } from "./types/magic-link.type.js";
+
+/**
+ * `createWorkerMagicLink`: a Deel magic link instead of a worker token. Thin, like the other
+ * resolvers: the shield map has checked the caller and the input (redirect rules included), and
+ * WorkerSessionService mints, records and asks Deel for the link. The worker token never reaches
+ * this resolver.
+ */
+@Resolver()
+export class MagicLinkResolver {
+  @Mutation(() => CreateWorkerMagicLinkPayload, {
+    description:
+      "Mint (or, with the same idempotency key, reuse) a worker access token at Deel and turn it into a Deel magic link. Only the link is returned; the token never leaves the gateway.",
+  })
+  async createWorkerMagicLink(
+    @Arg("input", () => CreateWorkerMagicLinkInput, { description: "Which worker, where the link lands, and an optional idempotency key." })
+    input: CreateWorkerMagicLinkInput,
+    @Ctx() ctx: GatewayContext,
+  ) {
+    if (ctx.auth.kind !== "verified") throw new Error("resolver reached without a verified caller");
+    const options: MagicLinkOptions = { redirectPath: input.redirectPath };
+    if (input.onSuccessRedirectUrl !== undefined && input.onSuccessRedirectUrl !== null) options.onSuccessRedirectUrl = input.onSuccessRedirectUrl;
+    if (input.idempotencyKey !== undefined && input.idempotencyKey !== null) options.idempotencyKey = input.idempotencyKey;
+    const actor = { sub: ctx.auth.caller.sub, requestId: ctx.requestId, log: ctx.log };
+    const { magicLink, expiresAt, session } = await ctx.sessions.magicLink(actor, profileKey(input.profileId), options);
+    return { magicLink, expiresAt, session: toSessionView(session) };
+  }
+}
