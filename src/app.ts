@@ -18,6 +18,8 @@ import { createOpsRoutes } from "./http/ops-routes.js";
 import { createHttpServer, gatewayRequestListener, type ScopedRequest } from "./http/server.js";
 import { createInfrastructure } from "./infrastructure.js";
 import { CountedStore } from "./sessions/counted-store.js";
+import { RevocationInProgressError } from "./sessions/errors.js";
+import { RevocationRunner } from "./sessions/jobs/runner.js";
 import { WorkerSessionService } from "./sessions/service.js";
 import type { SessionStore } from "./sessions/store.js";
 
@@ -86,7 +88,27 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     serializer: infra.serializer,
     // Past the Deel deadline (plus a margin), no create can still be waiting on Deel.
     intentStaleAfterMs: config.deel.timeoutMs + 1000,
+    // The kill switch: creates for a running revocation job's profiles (or by its createdBy) are refused.
+    createGuard: async (profileId, sub) => {
+      const blocking = await infra.jobs.blockingJob(profileId, sub);
+      if (blocking !== null) throw new RevocationInProgressError(blocking.id, blocking.reason);
+    },
   });
+  const revocations = new RevocationRunner({
+    jobs: infra.jobs,
+    store,
+    sessions,
+    logger,
+    settings: {
+      leaseMs: config.revocation.leaseMs,
+      pollMs: config.revocation.pollMs,
+      // DEEL_RATE_LIMIT_RPS revokes in flight keep the shared budget busy; interactive calls queue
+      // behind at most one window of them.
+      concurrency: config.deel.rateLimitRps > 0 ? config.deel.rateLimitRps : 5,
+      maxAttempts: 8,
+    },
+  });
+  revocations.start();
   if (deelStack !== undefined) watchDeel(deelStack, metrics, logger);
 
   const server = createHttpServer(config.http);
@@ -96,6 +118,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     sessions,
     quota: new CallerQuota(config.callerMutationsPerMinute),
     magicLinkRedirectOrigins: config.magicLinkRedirectOrigins,
+    revocations,
   });
   server.on(
     "request",
@@ -130,11 +153,14 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       closing ??= (async () => {
         // The drain plugin stops accepting and waits for in-flight requests, bounded by the grace.
         const grace = delay(config.shutdownGraceMs, undefined, { ref: false });
+        // Revocation jobs stop taking targets, finish their revokes in flight and release their leases.
+        const revocationsStopped = revocations.stop();
         await Promise.race([apollo.stop(), grace]);
         server.closeAllConnections();
         // A create cut off by the drain may still be waiting on Deel: let it finish and record
         // what Deel minted before the ledger closes (each call is bounded by DEEL_TIMEOUT_MS).
         await Promise.race([sessions.settle(), delay(config.deel.timeoutMs + 1000, undefined, { ref: false })]);
+        await revocationsStopped;
         await infra.close();
         await deelStack?.close();
       })();

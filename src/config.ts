@@ -75,6 +75,13 @@ export interface Config {
   readonly http: HttpSettings;
   /** Most `_entities` representations one request may carry, summed over aliases. */
   readonly maxEntityRepresentations: number;
+  /** The kill switch's job runner (README: Incident response). */
+  readonly revocation: {
+    /** A replica's hold on a running job; renewed every quarter of it, claimable by another once expired. */
+    readonly leaseMs: number;
+    /** How often every replica looks for running jobs nobody holds. */
+    readonly pollMs: number;
+  };
   /** Local mode only: what Apollo Sandbox opens with (set by `startLocalMode`, never from the environment). */
   readonly sandboxPrefill?: SandboxPrefill;
 }
@@ -362,6 +369,10 @@ export function loadConfig(env: Env = process.env): Config {
       maxConnections: integer(env, "HTTP_MAX_CONNECTIONS", 1_024, 1, 1_000_000),
     },
     maxEntityRepresentations: integer(env, "MAX_ENTITY_REPRESENTATIONS", 500, 1, 100_000),
+    revocation: {
+      leaseMs: integer(env, "REVOCATION_LEASE_MS", 15_000, 1_000, 600_000),
+      pollMs: integer(env, "REVOCATION_POLL_MS", 3_000, 100, 600_000),
+    },
     ...(routerSecret === undefined ? {} : { routerSecret }),
   };
 }

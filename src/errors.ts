@@ -1,6 +1,6 @@
 import { AuthError } from "./auth/errors.js";
 import { isDeelError, type DeelError } from "./deel/errors.js";
-import { EndedSessionError, isLedgerError, SupersededSessionError, type LedgerError } from "./sessions/errors.js";
+import { EndedSessionError, isLedgerError, RevocationInProgressError, SupersededSessionError, type LedgerError } from "./sessions/errors.js";
 
 /**
  * The gateway's error codes (README: Errors). Every error a caller sees carries one of these (or one of GraphQL's
@@ -96,6 +96,7 @@ export function classifyFailure(error: unknown): Failure | undefined {
   if (isLedgerError(error)) return fromLedger(error);
   if (error instanceof AuthError) return { code: "UNAUTHENTICATED", message: error.message };
   if (error instanceof SupersededSessionError || error instanceof EndedSessionError) return { code: "BAD_USER_INPUT", message: error.message };
+  if (error instanceof RevocationInProgressError) return { code: "FORBIDDEN", message: error.message };
   return undefined;
 }
 

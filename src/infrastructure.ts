@@ -5,6 +5,8 @@ import type { OutboundBudget } from "./deel/budget.js";
 import { LocalBudget } from "./deel/local-budget.js";
 import { RedisBudget } from "./deel/redis-budget.js";
 import { closeRedisConnection, createRedisConnection, describeRedisUrl, waitUntilReady } from "./redis/connection.js";
+import { createJobStore } from "./sessions/jobs/create-job-store.js";
+import type { JobStore } from "./sessions/jobs/job-store.js";
 import { RedisProfileSerializer } from "./sessions/redis-serializer.js";
 import { createStore } from "./sessions/create-store.js";
 import { ProfileQueue } from "./sessions/profile-queue.js";
@@ -20,6 +22,8 @@ export interface Infrastructure {
   /** Null when pacing is off (`DEEL_RATE_LIMIT_RPS=0`). */
   budget: OutboundBudget | null;
   serializer: ProfileSerializer;
+  /** Revocation jobs (the kill switch), in the ledger's backend. */
+  jobs: JobStore;
   close(): Promise<void>;
 }
 
@@ -36,11 +40,23 @@ export async function createInfrastructure(config: Config, given: Infrastructure
   const store = given.store ?? (await createStore(config.store));
   const budget: OutboundBudget | null =
     config.deel.rateLimitRps > 0 ? new LocalBudget({ rps: config.deel.rateLimitRps, marginMs: config.deel.rateLimitMarginMs }) : null;
-  return assemble(store, budget, new ProfileQueue());
+  return withJobs(assemble(store, budget, new ProfileQueue()), createJobStore(config.store));
+}
+
+/** Adds the revocation jobs' store, closed before the rest. */
+function withJobs(parts: Omit<Infrastructure, "jobs">, jobs: JobStore): Infrastructure {
+  return {
+    ...parts,
+    jobs,
+    async close() {
+      await jobs.close();
+      await parts.close();
+    },
+  };
 }
 
 /** The parts, closed in the reverse order of their use: ordering, then the budget, then the ledger. */
-function assemble(store: SessionStore, budget: OutboundBudget | null, serializer: ProfileSerializer, after?: () => Promise<void>): Infrastructure {
+function assemble(store: SessionStore, budget: OutboundBudget | null, serializer: ProfileSerializer, after?: () => Promise<void>): Omit<Infrastructure, "jobs"> {
   return {
     store,
     budget,
@@ -83,5 +99,6 @@ async function createRedisInfrastructure(config: Config, url: string, given: Inf
     acquireTimeoutMs: config.deel.timeoutMs,
     maxHoldMs: Math.max(60_000, 4 * config.deel.timeoutMs),
   });
-  return assemble(store, budget, serializer, () => closeRedisConnection(connection));
+  const jobs = createJobStore(config.store, { redis: config.redis, connection });
+  return withJobs(assemble(store, budget, serializer, () => closeRedisConnection(connection)), jobs);
 }

@@ -4,6 +4,7 @@ import type { Authentication } from "../auth/caller.js";
 import type { CallerQuota } from "../auth/caller-quota.js";
 import type { CallerVerifier } from "../auth/verifier.js";
 import type { ScopedRequest } from "../http/server.js";
+import type { RevocationRunner } from "../sessions/jobs/runner.js";
 import type { WorkerSessionService } from "../sessions/service.js";
 import { toSessionView, type SessionView } from "./session-view.js";
 
@@ -18,6 +19,8 @@ export interface GatewayContext {
   readonly quota: CallerQuota;
   /** Origins a magic link's onSuccessRedirectUrl may point at (MAGIC_LINK_REDIRECT_ORIGINS); absent or empty refuses every one. */
   readonly magicLinkRedirectOrigins?: readonly string[];
+  /** Revocation jobs (the kill switch); absent where a test builds a context without them. */
+  readonly revocations?: RevocationRunner;
   readonly loaders: {
     /** Ledger records by profile id: one store read per tick, cached for this request only. */
     readonly session: DataLoader<string, SessionView | null>;
@@ -29,6 +32,7 @@ export interface ContextDeps {
   sessions: WorkerSessionService;
   quota: CallerQuota;
   magicLinkRedirectOrigins?: readonly string[];
+  revocations?: RevocationRunner;
 }
 
 /** Largest batch of profile ids read from the ledger at once. */
@@ -51,6 +55,7 @@ export function createContextFactory(deps: ContextDeps): (req: ScopedRequest) =>
       sessions,
       quota,
       magicLinkRedirectOrigins,
+      ...(deps.revocations === undefined ? {} : { revocations: deps.revocations }),
       loaders: {
         session: new DataLoader<string, SessionView | null>(
           async (ids) => (await sessions.read(ids)).map((entry) => (entry === null ? null : toSessionView(entry.record, entry.status))),

@@ -27,7 +27,15 @@ const MAX_IDEMPOTENCY_KEY = 64;
 
 type Args = {
   profileId?: unknown;
-  input?: { profileId?: unknown; idempotencyKey?: unknown; redirectPath?: unknown; onSuccessRedirectUrl?: unknown };
+  id?: unknown;
+  input?: {
+    profileId?: unknown;
+    idempotencyKey?: unknown;
+    redirectPath?: unknown;
+    onSuccessRedirectUrl?: unknown;
+    createdBy?: unknown;
+    profileIds?: unknown;
+  };
 };
 
 /** The verified caller of the request, or null. */
@@ -40,7 +48,14 @@ function refuse(ctx: GatewayContext, info: GraphQLResolveInfo, args: Args, error
   if (info.parentType.name === "Mutation") {
     const profileId = args.input?.profileId;
     writeAudit(ctx.log, {
-      action: info.fieldName === "createWorkerMagicLink" ? "magic_link" : info.fieldName === "createWorkerSession" ? "create" : "revoke",
+      action:
+        info.fieldName === "createWorkerMagicLink"
+          ? "magic_link"
+          : info.fieldName === "createWorkerSession"
+            ? "create"
+            : info.fieldName === "revokeWorkerSessions"
+              ? "revoke_job"
+              : "revoke",
       sub: callerOf(ctx)?.sub ?? null,
       profileId: typeof profileId === "string" ? profileId : null,
       outcome: error.extensions.code as ErrorCode,
@@ -103,6 +118,28 @@ const magicLinkInput: Check = (parent, args, ctx) => {
   return urlProblem === undefined ? true : badUserInput(urlProblem);
 };
 
+/** Most profile ids one revocation job may name: 2,000 UUIDs fit the 100 kB request body limit. */
+export const MAX_REVOCATION_PROFILE_IDS = 2_000;
+const MAX_CREATED_BY = 256;
+
+/** A revocation job's filters: at least one; a non-empty createdBy; profile ids all UUIDs, not too many. */
+const revokeSessionsInput: Check = (_parent, args) => {
+  const createdBy = args.input?.createdBy;
+  const profileIds = args.input?.profileIds;
+  const hasCreatedBy = createdBy !== undefined && createdBy !== null;
+  const hasProfileIds = Array.isArray(profileIds) && profileIds.length > 0;
+  if (hasCreatedBy && (typeof createdBy !== "string" || createdBy.length === 0 || createdBy.length > MAX_CREATED_BY)) {
+    return badUserInput(`createdBy must be 1 to ${MAX_CREATED_BY} characters`);
+  }
+  if (!hasCreatedBy && !hasProfileIds) return badUserInput("Give at least one filter: createdBy, or a non-empty profileIds");
+  if (Array.isArray(profileIds)) {
+    if (profileIds.length > MAX_REVOCATION_PROFILE_IDS) return badUserInput(`profileIds may name at most ${MAX_REVOCATION_PROFILE_IDS} profiles`);
+    if (!profileIds.every((id) => typeof id === "string" && isUuid(id))) return badUserInput("profileIds must all be UUIDs");
+  }
+  return true;
+};
+const jobIdArg: Check = (_parent, args) => (typeof args.id === "string" && isUuid(args.id) ? true : badUserInput("id must be a revocation job id (a UUID)"));
+
 function reach(ctx: GatewayContext, profileId: unknown): true | GraphQLError {
   return ctx.auth.kind === "verified" && typeof profileId === "string" && mayReachProfile(ctx.auth.caller, profileId)
     ? true
@@ -126,6 +163,8 @@ const callerQuota: Check = (_parent, _args, ctx) => {
 const ruleTree = {
   Query: {
     workerSession: guard("readSession", authenticated, profileIdArg, scope(Scope.read), reachArg),
+    // The kill switch acts on any profile: it takes the revoke scope and all_profiles.
+    revocationJob: guard("readRevocationJob", authenticated, jobIdArg, scope(Scope.revoke), scope(Scope.allProfiles)),
     // Federation plumbing: composition reads _service; entity fetches go through _entities,
     // whose fields (Worker.session) carry the real rules.
     _service: allow,
@@ -135,6 +174,7 @@ const ruleTree = {
     createWorkerSession: guard("createSession", authenticated, createInput, scope(Scope.create), reachInput, callerQuota),
     revokeWorkerSession: guard("revokeSession", authenticated, revokeInput, scope(Scope.revoke), reachInput, callerQuota),
     createWorkerMagicLink: guard("createMagicLink", authenticated, magicLinkInput, scope(Scope.magicLink), reachInput, callerQuota),
+    revokeWorkerSessions: guard("revokeSessionsInBulk", authenticated, revokeSessionsInput, scope(Scope.revoke), scope(Scope.allProfiles), callerQuota),
   },
   Worker: {
     profileId: allow,
@@ -144,6 +184,8 @@ const ruleTree = {
   WorkerSession: allow,
   CreateWorkerSessionPayload: allow,
   CreateWorkerMagicLinkPayload: allow,
+  // Reached only through revokeWorkerSessions / revocationJob, which have applied their rules.
+  RevocationJob: allow,
   RevokeWorkerSessionPayload: {
     profileId: allow,
     revokedAt: allow,

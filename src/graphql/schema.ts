@@ -5,6 +5,7 @@ import { parse, type GraphQLSchema } from "graphql";
 import { buildSchema, createResolversMap } from "type-graphql";
 import { MagicLinkResolver } from "./magic-link.resolver.js";
 import { applyPermissions } from "./permissions.js";
+import { RevocationJobResolver } from "./revocation-job.resolver.js";
 import { Worker } from "./types/worker.type.js";
 import { WorkerResolver } from "./worker.resolver.js";
 import { WorkerSessionResolver } from "./worker-session.resolver.js";
@@ -23,7 +24,7 @@ export const FEDERATION_LINK = '@link(url: "https://specs.apollo.dev/federation/
  */
 export async function buildGatewaySchema(): Promise<GraphQLSchema> {
   const typeGraphqlSchema = await buildSchema({
-    resolvers: [WorkerSessionResolver, WorkerResolver, MagicLinkResolver],
+    resolvers: [WorkerSessionResolver, WorkerResolver, MagicLinkResolver, RevocationJobResolver],
     orphanedTypes: [Worker],
     skipCheck: true,
     validate: false,

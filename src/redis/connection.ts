@@ -123,6 +123,8 @@ export function redisKeys(prefix: string) {
   return {
     /** The ledger's record for a profile: one JSON string. */
     session: (profileId: string) => `${prefix}session:${profileId}`,
+    /** The createdBy index: the profiles whose current record a caller (`sub`) minted (a set). */
+    creator: (sub: string) => `${prefix}creator:${sub}`,
     /** A mint under way for a profile (see sessions/intent.ts): one JSON string. */
     intent: (profileId: string) => `${prefix}intent:${profileId}`,
     /** The per-profile lock (token of the holder, with a TTL). */

@@ -2,7 +2,7 @@ import type { Logger } from "pino";
 import type { ErrorCode } from "../errors.js";
 
 /** The mutations that leave an audit line. */
-export type AuditAction = "create" | "revoke" | "magic_link";
+export type AuditAction = "create" | "revoke" | "magic_link" | "revoke_job";
 
 /** One audit line: who asked for what on which profile, and how it ended. */
 export interface AuditEntry {

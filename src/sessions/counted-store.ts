@@ -40,6 +40,10 @@ export class CountedStore implements SessionStore {
     return this.inner.endMint(profileId, startedAt);
   }
 
+  listByCreator(createdBy: string): Promise<SessionRecord[]> {
+    return this.inner.listByCreator(createdBy);
+  }
+
   getIntents(profileIds: readonly string[]): Promise<Array<MintIntent | null>> {
     return this.inner.getIntents(profileIds);
   }

@@ -47,3 +47,22 @@ export class EndedSessionError extends Error {
     this.name = "EndedSessionError";
   }
 }
+
+/**
+ * A create refused because a revocation job (the kill switch) is running: the profile is one of its
+ * targets, or the caller is the `createdBy` whose sessions it revokes. Checked before any Deel call;
+ * answered FORBIDDEN until the job finishes.
+ */
+export class RevocationInProgressError extends Error {
+  readonly jobId: string;
+
+  constructor(jobId: string, reason: "profile" | "creator") {
+    super(
+      reason === "profile"
+        ? `A revocation job (${jobId}) is revoking this profile's sessions; creates are refused until it finishes`
+        : `A revocation job (${jobId}) is revoking every session this caller minted; its creates are refused until it finishes`,
+    );
+    this.name = "RevocationInProgressError";
+    this.jobId = jobId;
+  }
+}

@@ -18,6 +18,8 @@ function copy(record: SessionRecord): SessionRecord {
 export class MemorySessionStore implements SessionStore {
   private readonly records = new Map<string, SessionRecord>();
   private readonly intents = new Map<string, MintIntent>();
+  /** The createdBy index: creator's sub → the profiles whose current record that creator minted. */
+  private readonly byCreator = new Map<string, Set<string>>();
   private closed = false;
 
   async get(profileId: string): Promise<SessionRecord | null> {
@@ -36,7 +38,29 @@ export class MemorySessionStore implements SessionStore {
 
   async put(record: SessionRecord): Promise<void> {
     this.assertOpen();
+    const previous = this.records.get(record.profileId);
+    if (previous !== undefined && previous.createdBy !== record.createdBy) {
+      const entries = this.byCreator.get(previous.createdBy);
+      entries?.delete(record.profileId);
+      if (entries?.size === 0) this.byCreator.delete(previous.createdBy);
+    }
+    let entries = this.byCreator.get(record.createdBy);
+    if (entries === undefined) {
+      entries = new Set();
+      this.byCreator.set(record.createdBy, entries);
+    }
+    entries.add(record.profileId);
     this.records.set(record.profileId, copy(record));
+  }
+
+  async listByCreator(createdBy: string): Promise<SessionRecord[]> {
+    this.assertOpen();
+    const found: SessionRecord[] = [];
+    for (const id of this.byCreator.get(createdBy) ?? []) {
+      const record = this.records.get(id);
+      if (record !== undefined) found.push(copy(record));
+    }
+    return found;
   }
 
   async markRevoked(profileId: string, revokedAt: Date, revokedBy: string): Promise<SessionRecord | null> {

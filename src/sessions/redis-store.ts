@@ -31,14 +31,35 @@ const LEDGER_COMMANDS = {
    * With a fencing token (ARGV[3] not empty), writes only while that token is still the profile's
    * latest, i.e. the writer still holds the profile's lock: 1 written, 0 refused.
    * A PXAT already in the past deletes the key at once (the record is past retention).
+   * Keeps the createdBy index: the profile leaves the set of the record's previous creator (a replaced
+   * record moves to another creator) and joins the new creator's, whose set lives as long as its
+   * longest-lived record.
    *
-   * KEYS: session, fence. ARGV: record JSON, expire-at (epoch ms), fencing token or ''.
+   * KEYS: session, fence, creator set of the new record. ARGV: record JSON, expire-at (epoch ms),
+   * fencing token or '', profile id, the creator-set key prefix (`<prefix>creator:`), new createdBy.
    */
   wsgLedgerPut: {
-    numberOfKeys: 2,
+    numberOfKeys: 3,
     lua: `
 if ARGV[3] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[3] then return 0 end
+local old = redis.call('GET', KEYS[1])
+if old then
+  local ok, previous = pcall(cjson.decode, old)
+  if ok and type(previous.createdBy) == 'string' and previous.createdBy ~= ARGV[6] then
+    redis.call('SREM', ARGV[5] .. previous.createdBy, ARGV[4])
+  end
+end
 redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local expireAt = tonumber(ARGV[2])
+if expireAt > now then
+  redis.call('SADD', KEYS[3], ARGV[4])
+  local ttl = redis.call('PTTL', KEYS[3])
+  if ttl < 0 or now + ttl < expireAt then redis.call('PEXPIREAT', KEYS[3], expireAt) end
+else
+  redis.call('SREM', KEYS[3], ARGV[4])
+end
 return 1
 `,
   },
@@ -162,9 +183,13 @@ export class RedisSessionStore implements SessionStore {
       this.redis.wsgLedgerPut(
         this.keys.session(record.profileId),
         this.keys.fence(record.profileId),
+        this.keys.creator(record.createdBy),
         JSON.stringify(toStored(record)),
         expireAt,
         fence === undefined ? "" : String(fence),
+        record.profileId,
+        this.keys.creator(""),
+        record.createdBy,
       ),
     );
     if (Number(written) !== 1) throw fenced(record.profileId);
@@ -184,6 +209,31 @@ export class RedisSessionStore implements SessionStore {
     const [status, raw] = reply;
     if (Number(status) === -1) throw fenced(profileId);
     return raw === undefined ? null : fromStored(raw);
+  }
+
+  /**
+   * The createdBy index: SSCAN of the creator's set, records read by MGET in batches. A member whose
+   * record has since expired (or moved to another creator) is skipped.
+   */
+  async listByCreator(createdBy: string): Promise<SessionRecord[]> {
+    const found: SessionRecord[] = [];
+    const seen = new Set<string>();
+    let cursor = "0";
+    do {
+      const [next, scanned] = await this.call("SSCAN", () => this.redis.sscan(this.keys.creator(createdBy), cursor, "COUNT", 500));
+      cursor = next;
+      // SSCAN may return a member twice.
+      const ids = scanned.filter((id) => !seen.has(id));
+      for (const id of ids) seen.add(id);
+      if (ids.length === 0) continue;
+      const raws = await this.call("MGET", () => this.redis.mget(ids.map((id) => this.keys.session(id))));
+      for (const raw of raws) {
+        if (raw === null) continue;
+        const record = fromStored(raw);
+        if (record.createdBy === createdBy) found.push(record);
+      }
+    } while (cursor !== "0");
+    return found;
   }
 
   /** Kept as long as a token behind a lost answer could live, then gone by itself. */

@@ -22,6 +22,11 @@ export interface ServiceDeps {
    * can still be waiting on Deel (the Deel deadline plus a margin). Default 9 s.
    */
   intentStaleAfterMs?: number;
+  /**
+   * Asked before every mint, inside the profile's turn and before any Deel call: throws (a
+   * RevocationInProgressError) while a revocation job refuses creates for the profile or the caller.
+   */
+  createGuard?: (profileId: string, sub: string) => Promise<void>;
 }
 
 /** Deel failures after which no token can exist: Deel refused, or the request never left. */
@@ -79,9 +84,11 @@ export class WorkerSessionService {
   private readonly queue: ProfileSerializer;
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly intentStaleAfterMs: number;
+  private readonly createGuard: ((profileId: string, sub: string) => Promise<void>) | undefined;
 
   constructor(deps: ServiceDeps) {
     this.intentStaleAfterMs = deps.intentStaleAfterMs ?? 9_000;
+    this.createGuard = deps.createGuard;
     this.deel = deps.deel;
     this.store = deps.store;
     this.now = deps.now ?? (() => new Date());
@@ -144,6 +151,8 @@ export class WorkerSessionService {
   ): Promise<{ result: CreatedSession; deelRequestId: string | undefined }> {
     // The intent is in the ledger before Deel is asked, so that a token whose answer is lost
     // (the process dies, the answer never arrives) is known to exist, as UNKNOWN.
+    // A running revocation job refuses creates for its profiles (and by its createdBy caller).
+    await this.createGuard?.(profileId, actor.sub);
     const intent: MintIntent = { profileId, createdBy: actor.sub, startedAt: this.now() };
     await this.store.beginMint(intent);
     const resolved = () => this.endMint(actor, intent);

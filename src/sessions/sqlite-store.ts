@@ -46,6 +46,8 @@ export class SqliteSessionStore implements SessionStore {
   private readonly intentDelete: Database.Statement<[string]>;
   private readonly intentDeleteAt: Database.Statement<[string, number]>;
   private readonly intentSelectMany: Database.Statement<[string], IntentRow>;
+  private readonly intentSelectOne: Database.Statement<[string], IntentRow>;
+  private readonly selectByCreator: Database.Statement<[string], Row>;
 
   constructor(path: string) {
     if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
@@ -75,6 +77,9 @@ export class SqliteSessionStore implements SessionStore {
         created_at = excluded.created_at, expires_at = excluded.expires_at, revoked_at = excluded.revoked_at,
         created_by = excluded.created_by, revoked_by = excluded.revoked_by
     `);
+    // The createdBy index (the kill switch lists a caller's sessions); a replaced row moves with it.
+    this.db.exec("CREATE INDEX IF NOT EXISTS worker_sessions_created_by ON worker_sessions (created_by)");
+    this.selectByCreator = this.db.prepare("SELECT * FROM worker_sessions WHERE created_by = ?");
     // Mints under way (see intent.ts): one row per profile at most, gone once resolved.
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS mint_intents (
@@ -89,6 +94,7 @@ export class SqliteSessionStore implements SessionStore {
     this.intentDelete = this.db.prepare("DELETE FROM mint_intents WHERE profile_id = ?");
     this.intentDeleteAt = this.db.prepare("DELETE FROM mint_intents WHERE profile_id = ? AND started_at = ?");
     this.intentSelectMany = this.db.prepare("SELECT * FROM mint_intents WHERE profile_id IN (SELECT value FROM json_each(?))");
+    this.intentSelectOne = this.db.prepare("SELECT * FROM mint_intents WHERE profile_id = ?");
     this.revoke = this.db.prepare(
       "UPDATE worker_sessions SET revoked_at = ?, revoked_by = ? WHERE profile_id = ? AND revoked_at IS NULL",
     );
@@ -130,6 +136,10 @@ export class SqliteSessionStore implements SessionStore {
     return row === undefined ? null : toRecord(row);
   }
 
+  async listByCreator(createdBy: string): Promise<SessionRecord[]> {
+    return this.selectByCreator.all(createdBy).map(toRecord);
+  }
+
   async beginMint(intent: MintIntent): Promise<void> {
     this.intentUpsert.run(intent.profileId, intent.createdBy, intent.startedAt.getTime());
   }
@@ -141,6 +151,11 @@ export class SqliteSessionStore implements SessionStore {
 
   async getIntents(profileIds: readonly string[]): Promise<Array<MintIntent | null>> {
     if (profileIds.length === 0) return [];
+    if (profileIds.length === 1) {
+      // The common read (one query, one entity): a primary-key lookup, as in getMany.
+      const row = this.intentSelectOne.get(profileIds[0] as string);
+      return [row === undefined ? null : { profileId: row.profile_id, createdBy: row.created_by, startedAt: new Date(row.started_at) }];
+    }
     const byId = new Map<string, MintIntent>();
     for (const row of this.intentSelectMany.all(JSON.stringify(profileIds))) {
       byId.set(row.profile_id, { profileId: row.profile_id, createdBy: row.created_by, startedAt: new Date(row.started_at) });

@@ -27,6 +27,11 @@ export interface SessionStore {
    * stays), any when not (a revoke at Deel resolves them all).
    */
   endMint(profileId: string, startedAt?: Date): Promise<void>;
+  /**
+   * Every record whose `createdBy` is `createdBy` (the kill switch's target list), in no particular
+   * order. Served by an index in every store: a replaced record leaves its old creator's entry.
+   */
+  listByCreator(createdBy: string): Promise<SessionRecord[]>;
   /** One unresolved intent (or null) per id, in the order of `profileIds`, in one round trip. */
   getIntents(profileIds: readonly string[]): Promise<Array<MintIntent | null>>;
   /** Resolves when the store can answer; rejects otherwise (readiness). */

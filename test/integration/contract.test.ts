@@ -231,6 +231,7 @@ describe("the error table", () => {
           beginMint: async () => undefined,
           endMint: async () => undefined,
           getIntents: async (ids) => ids.map(() => null),
+          listByCreator: async () => [],
           ping: async () => undefined,
           close: async () => undefined,
         },

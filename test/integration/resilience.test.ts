@@ -256,6 +256,7 @@ describe("per-profile ordering under load", () => {
       beginMint: (intent) => ledger.beginMint(intent),
       endMint: (profileId, startedAt) => ledger.endMint(profileId, startedAt),
       getIntents: (profileIds) => ledger.getIntents(profileIds),
+      listByCreator: (createdBy) => ledger.listByCreator(createdBy),
       put: async (record) => {
         await pause();
         return ledger.put(record);

@@ -23,8 +23,15 @@ describe("the committed subgraph SDL", () => {
       if (isEnumType(type)) return type.getValues().map((v) => v.name).sort();
       return [];
     };
-    expect(fields("Query")).toEqual(["workerSession"]);
-    expect(fields("Mutation")).toEqual(["createWorkerMagicLink", "createWorkerSession", "revokeWorkerSession"]);
+    expect(fields("Query")).toEqual(["revocationJob", "workerSession"]);
+    expect(fields("Mutation")).toEqual(["createWorkerMagicLink", "createWorkerSession", "revokeWorkerSession", "revokeWorkerSessions"]);
+    expect(fields("RevokeWorkerSessionsInput")).toEqual(["createdBy", "onlyActive", "profileIds"]);
+    expect(fields("RevocationJob")).toEqual([
+      "createdBy", "failed", "failureReason", "finishedAt", "id", "onlyActive", "requestedBy", "revoked", "startedAt", "status", "total",
+    ]);
+    expect(fields("RevocationJobStatus")).toEqual(["DONE", "FAILED", "RUNNING"]);
+    expect(String(schema.getMutationType()?.getFields().revokeWorkerSessions?.type)).toBe("RevocationJob!");
+    expect(String(schema.getQueryType()?.getFields().revocationJob?.type)).toBe("RevocationJob");
     expect(fields("CreateWorkerMagicLinkInput")).toEqual(["idempotencyKey", "onSuccessRedirectUrl", "profileId", "redirectPath"]);
     expect(fields("CreateWorkerMagicLinkPayload")).toEqual(["expiresAt", "magicLink", "session"]);
     expect(fields("CreateWorkerSessionInput")).toEqual(["idempotencyKey", "profileId"]);

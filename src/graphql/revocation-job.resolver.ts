@@ -1,0 +1,62 @@
+import { Arg, Ctx, ID, Mutation, Query, Resolver } from "type-graphql";
+import { profileKey } from "../sessions/profile-key.js";
+import { writeAudit } from "../sessions/audit.js";
+import type { RevocationJob as Job } from "../sessions/jobs/job.js";
+import type { RevocationRunner } from "../sessions/jobs/runner.js";
+import type { GatewayContext } from "./context.js";
+import { RevocationJob, RevocationJobStatus, RevokeWorkerSessionsInput } from "./types/revocation-job.type.js";
+
+function runner(ctx: GatewayContext): RevocationRunner {
+  if (ctx.revocations === undefined) throw new Error("revocation jobs are not wired into this context");
+  return ctx.revocations;
+}
+
+function toView(job: Job): RevocationJob {
+  return {
+    id: job.id,
+    status: RevocationJobStatus[job.status],
+    total: job.total,
+    revoked: job.revoked,
+    failed: job.failed,
+    startedAt: job.startedAt,
+    finishedAt: job.finishedAt,
+    requestedBy: job.requestedBy,
+    createdBy: job.filters.createdBy,
+    onlyActive: job.filters.onlyActive,
+    failureReason: job.failureReason,
+  };
+}
+
+/**
+ * The kill switch (README: Incident response): `revokeWorkerSessions` starts a revocation job and
+ * answers at once with it, RUNNING; `revocationJob` reads its progress. Thin: the shield map has
+ * checked the caller and the input; RevocationRunner does the work.
+ */
+@Resolver()
+export class RevocationJobResolver {
+  @Mutation(() => RevocationJob, {
+    description:
+      "Revoke, in the background, every session of the ledger that matches the filters (the kill switch for a leaked caller or a misbehaving integration). Answers at once with the RUNNING job; poll revocationJob for its progress.",
+  })
+  async revokeWorkerSessions(
+    @Arg("input", () => RevokeWorkerSessionsInput, { description: "Which sessions to revoke: by creator, by profile, or both." })
+    input: RevokeWorkerSessionsInput,
+    @Ctx() ctx: GatewayContext,
+  ): Promise<RevocationJob> {
+    if (ctx.auth.kind !== "verified") throw new Error("resolver reached without a verified caller");
+    const createdBy = input.createdBy ?? null;
+    const profileIds = input.profileIds === undefined || input.profileIds === null ? null : [...new Set(input.profileIds.map(profileKey))];
+    const job = await runner(ctx).startJob({ createdBy, profileIds, onlyActive: input.onlyActive ?? true }, ctx.auth.caller.sub);
+    writeAudit(ctx.log, { action: "revoke_job", sub: ctx.auth.caller.sub, profileId: null, outcome: "OK", deelRequestId: undefined, requestId: ctx.requestId });
+    return toView(job);
+  }
+
+  @Query(() => RevocationJob, { nullable: true, description: "A revocation job's progress, or null if no such job is known (or it is past retention)." })
+  async revocationJob(
+    @Arg("id", () => ID, { description: "The job's id, as revokeWorkerSessions answered it." }) id: string,
+    @Ctx() ctx: GatewayContext,
+  ): Promise<RevocationJob | null> {
+    const job = await runner(ctx).get(id.toLowerCase());
+    return job === null ? null : toView(job);
+  }
+}

@@ -1,0 +1,168 @@
+/**
+ * The kill switch survives the replica running it. Two gateway processes (the BUILT program) share
+ * one Redis and one Deel sandbox enforcing Deel's 5 requests per rolling second. 200 sessions minted
+ * by one caller; a revocation job started on replica A; A SIGKILLed midway; replica B takes the job
+ * over once A's lease expires and finishes it: every session revoked at Deel exactly once, no 429.
+ *
+ * Settings: a 2 s lease polled every 500 ms (takeover within ~2.5 s) and a 50 ms budget margin, as an
+ * operator sets them for a fast kill switch on a quiet network (the defaults are 15 s / 3 s / 100 ms).
+ */
+import { randomUUID } from "node:crypto";
+import type { Redis } from "ioredis";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { createApp } from "../../src/app.js";
+import { loadConfig } from "../../src/config.js";
+import { startDeelSandbox, type DeelSandbox } from "../../src/deel/sandbox/server.js";
+import { createLogger } from "../../src/http/logger.js";
+import { RedisSessionStore } from "../../src/sessions/redis-store.js";
+import { CreateWorkerSessionDocument, RevocationJobDocument, RevokeWorkerSessionsDocument } from "../generated/operations.js";
+import { aCallerToken, anAdminToken, TEST_AUDIENCE, TEST_ISSUER, TEST_JWT_SECRET } from "../support/callers.js";
+import { gql } from "../support/gateway.js";
+import { startGatewayProcess, type GatewayProcess } from "../support/process.js";
+import { connect, deletePrefix, describeRedis, REDIS_URL, uniquePrefix } from "../support/redis.js";
+
+const SESSIONS = 200;
+/** A is killed once at least this many targets are revoked. */
+const KILL_AFTER = 60;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function gatewayEnv(sandbox: DeelSandbox, prefix: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    HOST: "127.0.0.1",
+    PORT: "0",
+    SESSION_STORE_URL: REDIS_URL,
+    REDIS_KEY_PREFIX: prefix,
+    DEEL_API_URL: sandbox.url,
+    DEEL_API_TOKEN: sandbox.orgToken,
+    DEEL_RATE_LIMIT_RPS: "5",
+    DEEL_RATE_LIMIT_MARGIN_MS: "50",
+    DEEL_TIMEOUT_MS: "20000",
+    REVOCATION_LEASE_MS: "2000",
+    REVOCATION_POLL_MS: "500",
+    AUTH_JWT_SECRET: TEST_JWT_SECRET,
+    AUTH_ISSUER: TEST_ISSUER,
+    AUTH_AUDIENCE: TEST_AUDIENCE,
+    CALLER_MUTATIONS_PER_MINUTE: "0",
+    LOG_LEVEL: "info",
+    SHUTDOWN_GRACE_MS: "2000",
+    ...extra,
+  };
+}
+
+/**
+ * Mints the sessions through a third, in-process gateway on the same Redis with pacing off (and the
+ * sandbox's limit lifted meanwhile), so that seeding 200 sessions does not take 40 s.
+ */
+async function seed(sandbox: DeelSandbox, prefix: string, profiles: readonly string[], token: string): Promise<void> {
+  sandbox.setRateLimit(0);
+  const env = gatewayEnv(sandbox, prefix, { DEEL_RATE_LIMIT_RPS: "0", LOG_LEVEL: "silent" });
+  const app = await createApp(loadConfig(env), { logger: createLogger("silent") });
+  const url = await app.listen();
+  try {
+    for (let start = 0; start < profiles.length; start += 20) {
+      const results = await Promise.all(
+        profiles.slice(start, start + 20).map((profileId) => gql(url, CreateWorkerSessionDocument, { input: { profileId, idempotencyKey: null } }, { token })),
+      );
+      expect(results.map((r) => r.errors)).toEqual(results.map(() => undefined));
+    }
+  } finally {
+    await app.close();
+  }
+  sandbox.setRateLimit(5);
+  // Let the sandbox's rolling second forget the seeding.
+  await sleep(1100);
+}
+
+describeRedis("the kill switch across two gateway processes, one killed midway", () => {
+  const prefix = uniquePrefix("killswitch");
+  const profiles = Array.from({ length: SESSIONS }, () => randomUUID());
+  let sandbox: DeelSandbox;
+  let a: GatewayProcess;
+  let b: GatewayProcess;
+  let redis: Redis;
+  let ledger: RedisSessionStore;
+  let operator: string;
+
+  beforeAll(async () => {
+    sandbox = await startDeelSandbox({ rateLimitRps: 5, profiles });
+    operator = await anAdminToken("incident-operator");
+    const leaked = await aCallerToken({ sub: "svc-leaked" });
+    await seed(sandbox, prefix, profiles, leaked);
+    redis = await connect();
+    ledger = new RedisSessionStore(redis, { keyPrefix: prefix, retentionMs: 7 * 24 * 3600 * 1000 });
+    [a, b] = await Promise.all([startGatewayProcess(gatewayEnv(sandbox, prefix)), startGatewayProcess(gatewayEnv(sandbox, prefix))]);
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.all([a?.stop("SIGKILL"), b?.stop()]);
+    redis?.disconnect();
+    await sandbox?.close();
+    await deletePrefix(prefix);
+  });
+
+  /** The job as replica B reads it. */
+  async function jobThroughB(id: string) {
+    const job = (await gql(b.url, RevocationJobDocument, { id }, { token: operator })).data?.revocationJob;
+    if (job === null || job === undefined) throw new Error(`replica B does not know revocation job ${id}`);
+    return job;
+  }
+
+  /**
+   * SIGKILLs A at a moment when every DELETE that reached Deel is recorded in the ledger (a revoke cut
+   * off between Deel's answer and the ledger write is sent again by the next holder, which Deel's
+   * idempotent DELETE allows, but this test counts DELETEs). The moment is picked in the quiet gap
+   * right after one of A's bursts, then A is frozen (SIGSTOP) and checked again before the kill; a
+   * freeze never overlaps A's next burst, which would shift its departures into Deel's window.
+   */
+  async function killAWhenSettled(): Promise<void> {
+    const settled = async () => sandbox.count({ method: "DELETE" }) === (await ledger.getMany(profiles)).filter((r) => r?.revokedAt !== null).length;
+    for (;;) {
+      const deletes = sandbox.requests.filter((r) => r.method === "DELETE");
+      const sinceLast = Date.now() - (deletes[deletes.length - 1]?.at ?? 0);
+      if (sinceLast >= 30 && sinceLast <= 300 && (await settled())) {
+        a.child.kill("SIGSTOP");
+        await sleep(100);
+        if (await settled()) {
+          a.child.kill("SIGKILL");
+          return;
+        }
+        a.child.kill("SIGCONT");
+      }
+      await sleep(5);
+    }
+  }
+
+  it("is finished by replica B after A dies: each of the 200 sessions revoked at Deel exactly once, no 429, DONE with revoked=200", async () => {
+    const started = await gql(a.url, RevokeWorkerSessionsDocument, { input: { createdBy: "svc-leaked" } }, { token: operator });
+    expect(started.errors).toBeUndefined();
+    const job = started.data!.revokeWorkerSessions;
+    expect(job).toMatchObject({ status: "RUNNING", total: SESSIONS });
+
+    while ((await jobThroughB(job.id)).revoked < KILL_AFTER) await sleep(100);
+    await killAWhenSettled();
+    const atKill = await jobThroughB(job.id);
+    expect(atKill.status).toBe("RUNNING");
+    expect(atKill.revoked).toBeLessThan(SESSIONS);
+
+    let finished = await jobThroughB(job.id);
+    while (finished.status === "RUNNING") {
+      await sleep(200);
+      finished = await jobThroughB(job.id);
+    }
+    expect(finished).toMatchObject({ status: "DONE", total: SESSIONS, revoked: SESSIONS, failed: 0 });
+    await b.waitFor(/took over a revocation job/);
+
+    const deletesPerProfile = new Map<string, number>();
+    for (const request of sandbox.requests.filter((r) => r.method === "DELETE")) {
+      const profileId = /\/workers\/([^/]+)\/session/.exec(request.path)?.[1] ?? request.path;
+      deletesPerProfile.set(profileId, (deletesPerProfile.get(profileId) ?? 0) + 1);
+    }
+    expect(deletesPerProfile.size).toBe(SESSIONS);
+    expect([...deletesPerProfile.values()].filter((count) => count !== 1)).toEqual([]);
+    expect(sandbox.count({ status: 429 })).toBe(0);
+    for (const profileId of profiles) expect(sandbox.state(profileId)?.revoked, profileId).toBe(true);
+    const records = await ledger.getMany(profiles);
+    expect(records.filter((record) => record?.revokedBy !== "incident-operator")).toEqual([]);
+  }, 120_000);
+});
