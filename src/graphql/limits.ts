@@ -45,9 +45,10 @@ const ROUTER_FIELDS = new Set(["_entities", "_service", "__typename"]);
 /**
  * True when every operation of the document selects only `_entities` / `_service` at its root,
  * as a router's query plan does. Hive Gateway merges parallel entity fetches into one request as
- * `_v0__entities`, `_v1__entities`, … aliases, so the alias, depth and cost limits (which are for
- * operations a client writes) must not refuse these. An entity fetch stays bounded by the token
- * limit, the representation cap and the authentication it needs (see `entityFetchGuard`).
+ * `_v0__entities`, `_v1__entities`, … aliases, so the alias and cost limits (which are for
+ * operations a client writes) must not refuse these; `routerPlanBounds` bounds them instead. An
+ * entity fetch stays bounded by the token limit, the depth limit, the representation cap and the
+ * authentication it needs (see `entityFetchGuard`).
  */
 export function isRouterShaped(document: DocumentNode): boolean {
   let federationFields = 0;
@@ -61,6 +62,53 @@ export function isRouterShaped(document: DocumentNode): boolean {
   }
   return federationFields > 0;
 }
+
+/** Most `_entities` fields one router-shaped document may merge (about what 1000 tokens hold). */
+export const MAX_MERGED_ENTITY_FETCHES = 24;
+
+/**
+ * The bounds a router-shaped document is held to instead of the client alias and cost limits: at
+ * most MAX_MERGED_ENTITY_FETCHES root `_entities` fields, one `_service`, and below the root no
+ * more aliases than a client may use (a merged fetch aliases its root fields, not what they select).
+ */
+export const routerPlanBounds: ValidationRule = (context: ValidationContext) => {
+  if (!isRouterShaped(context.getDocument())) return {};
+  let entities = 0;
+  let services = 0;
+  let nestedAliases = 0;
+  let depth = 0;
+  // A fragment's fields are visited apart from where they are spread: none of them is a root field.
+  let inFragment = false;
+  return {
+    FragmentDefinition: {
+      enter() {
+        inFragment = true;
+      },
+      leave() {
+        inFragment = false;
+      },
+    },
+    OperationDefinition: {
+      leave(node) {
+        if (entities > MAX_MERGED_ENTITY_FETCHES || services > 1 || nestedAliases > LIMITS.maxAliases) {
+          context.reportError(new GraphQLError("The operation fetches too much at once", { nodes: [node] }));
+        }
+      },
+    },
+    Field: {
+      enter(node) {
+        if (depth === 0 && !inFragment) {
+          if (node.name.value === "_entities") entities += 1;
+          if (node.name.value === "_service") services += 1;
+        } else if (node.alias !== undefined) nestedAliases += 1;
+        depth += 1;
+      },
+      leave() {
+        depth -= 1;
+      },
+    },
+  };
+};
 
 /** A validation rule that does not apply to router-shaped documents. */
 function forClientOperations(rule: ValidationRule): ValidationRule {
@@ -82,29 +130,28 @@ export interface RequestLimits {
  */
 export function requestLimits(production: boolean): RequestLimits {
   const off = { enabled: false } as const;
+  const none = { maxDepth: off, maxAliases: off, costLimit: off, maxDirectives: off, maxTokens: off, blockFieldSuggestion: off };
+  // One armor instance per limit, so that each rule is known by what it limits.
+  const rules = (config: ConstructorParameters<typeof ApolloArmor>[0]) => new ApolloArmor({ ...none, ...config }).protect();
   // Limits on the shape of what a client writes: waived for a router's entity fetches.
-  const shape = new ApolloArmor({
-    maxDepth: { n: LIMITS.maxDepth, ignoreIntrospection: true, flattenFragments: true, exposeLimits: false },
-    maxAliases: { n: LIMITS.maxAliases, exposeLimits: false },
-    costLimit: { maxCost: LIMITS.maxCost, ignoreIntrospection: true, exposeLimits: false },
-    maxDirectives: off,
-    maxTokens: off,
-    blockFieldSuggestion: off,
-  }).protect();
+  const aliases = rules({ maxAliases: { n: LIMITS.maxAliases, exposeLimits: false } });
+  const cost = rules({ costLimit: { maxCost: LIMITS.maxCost, ignoreIntrospection: true, exposeLimits: false } });
   // Limits for every document.
-  const always = new ApolloArmor({
-    maxDirectives: { n: LIMITS.maxDirectives, exposeLimits: false },
-    // "Did you mean …" names parts of the schema: hidden in production, helpful in development.
-    blockFieldSuggestion: { enabled: production },
-    maxDepth: off,
-    maxAliases: off,
-    costLimit: off,
-    maxTokens: off,
-  }).protect();
+  const depth = rules({ maxDepth: { n: LIMITS.maxDepth, ignoreIntrospection: true, flattenFragments: true, exposeLimits: false } });
+  const directives = rules({ maxDirectives: { n: LIMITS.maxDirectives, exposeLimits: false } });
+  // "Did you mean …" names parts of the schema: hidden in production, helpful in development.
+  const suggestions = rules({ blockFieldSuggestion: { enabled: production } });
+  const all = [aliases, cost, depth, directives, suggestions];
   return {
     // armor's typings name @apollo/server's CommonJS build; the plugin objects are the same shape.
-    plugins: [...shape.plugins, ...always.plugins] as unknown as ApolloServerPlugin[],
-    validationRules: [...shape.validationRules.map(forClientOperations), ...always.validationRules, singleMutationField],
+    plugins: all.flatMap((armor) => armor.plugins) as unknown as ApolloServerPlugin[],
+    validationRules: [
+      ...[...aliases.validationRules, ...cost.validationRules].map(forClientOperations),
+      ...depth.validationRules,
+      ...directives.validationRules,
+      routerPlanBounds,
+      singleMutationField,
+    ],
     parseOptions: { maxTokens: LIMITS.maxTokens },
   };
 }

@@ -98,6 +98,36 @@ describe("entity fetches: the representation cap and authentication come before 
     expect(response.errors).toBeUndefined();
   });
 
+  it("follows root fragments and variable defaults: wrapping _entities is no way around the guard", async () => {
+    const before = store.batchReads;
+    const inline = `query ($r: [_Any!]!) { ... on Query { _entities(representations: $r) { ... on Worker { session { status } } } } }`;
+    const anonymous = await gql(gw.url, inline, { r: workers(3, P1) });
+    expect(anonymous.status).toBe(401);
+    expect(codes(anonymous)).toEqual(["UNAUTHENTICATED"]);
+    const spread = `query ($r: [_Any!]!) { ...F } fragment F on Query { _entities(representations: $r) { __typename } }`;
+    expect(codes(await gql(gw.url, spread, { r: workers(501, P1) }, { token: admin }))).toEqual(["BAD_USER_INPUT"]);
+    // Representations given as the variable's default count like ones given in the variables.
+    const small = await startTestGateway({ env: { MAX_ENTITY_REPRESENTATIONS: "10" } });
+    try {
+      const reps = Array.from({ length: 11 }, () => `{ __typename: "Worker", profileId: "${P1}" }`).join(", ");
+      const defaulted = `query ($r: [_Any!]! = [${reps}]) { _entities(representations: $r) { __typename } }`;
+      expect(codes(await gql(small.url, defaulted, {}, { token: admin }))).toEqual(["BAD_USER_INPUT"]);
+    } finally {
+      await small.close();
+    }
+    expect(store.batchReads).toBe(before);
+  });
+
+  it("holds router-shaped documents to their own bounds: merged fetches, one _service, few nested aliases", async () => {
+    const variables = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`r${i}`, workers(1, P1)]));
+    expect((await gql(gw.url, aliasedEntities(24), variables(24), { token: admin })).errors).toBeUndefined();
+    expect(codes(await gql(gw.url, aliasedEntities(25), variables(25), { token: admin }))).toEqual(["GRAPHQL_VALIDATION_FAILED"]);
+    const services = `{ ${Array.from({ length: 3 }, (_, i) => `s${i}: _service { sdl }`).join(" ")} }`;
+    expect(codes(await gql(gw.url, services))).toEqual(["GRAPHQL_VALIDATION_FAILED"]);
+    const nested = `query ($r: [_Any!]!) { _entities(representations: $r) { ... on Worker { session { ${Array.from({ length: 6 }, (_, i) => `a${i}: status`).join(" ")} } } } }`;
+    expect(codes(await gql(gw.url, nested, { r: workers(1, P1) }, { token: admin }))).toEqual(["GRAPHQL_VALIDATION_FAILED"]);
+  });
+
   it("still refuses a client operation with more aliases than the limit", async () => {
     const fields = Array.from({ length: 8 }, (_, i) => `a${i}: workerSession(profileId: "${P1}") { status }`).join(" ");
     const response = await gql(gw.url, `{ ${fields} }`, undefined, { token: admin });
