@@ -5,7 +5,7 @@ import { hasScope as callerHasScope, mayReachProfile, Scope, type Caller } from 
 import { isUuid } from "../deel/profile-id.js";
 import type { ErrorCode } from "../errors.js";
 import { writeAudit } from "../sessions/audit.js";
-import { redirectPathProblem, successRedirectUrlProblem } from "../sessions/redirects.js";
+import { checkMagicLinkRedirects } from "../sessions/redirects.js";
 import type { GatewayContext } from "./context.js";
 import { badUserInput, forbidden, gatewayError, unauthenticated } from "./errors.js";
 
@@ -111,11 +111,9 @@ const createInput: Check = (_parent, args) => {
 const magicLinkInput: Check = (parent, args, ctx) => {
   const created = createInput(parent, args, ctx);
   if (created !== true) return created;
-  const pathProblem = redirectPathProblem(args.input?.redirectPath);
-  if (pathProblem !== undefined) return badUserInput(pathProblem);
-  const url = args.input?.onSuccessRedirectUrl;
-  const urlProblem = url === undefined || url === null ? undefined : successRedirectUrlProblem(url, ctx.magicLinkRedirectOrigins ?? []);
-  return urlProblem === undefined ? true : badUserInput(urlProblem);
+  // The one validator; the resolver forwards the values it normalizes.
+  const redirects = checkMagicLinkRedirects(args.input, ctx.magicLinkRedirectOrigins ?? []);
+  return redirects.ok ? true : badUserInput(redirects.problem);
 };
 
 /** Most profile ids one revocation job may name: 2,000 UUIDs fit the 100 kB request body limit. */
@@ -159,6 +157,11 @@ const callerQuota: Check = (_parent, _args, ctx) => {
   });
 };
 
+/** `allow` for each named field of a type; its other fields fall to the deny fallback. */
+function allowed<const T extends string>(...fields: T[]): Record<T, typeof allow> {
+  return Object.fromEntries(fields.map((field) => [field, allow])) as Record<T, typeof allow>;
+}
+
 /** Who may do what: the rule tree, one entry per type of the schema that a caller can reach. */
 const ruleTree = {
   Query: {
@@ -180,12 +183,14 @@ const ruleTree = {
     profileId: allow,
     session: guard("readWorkerSession", authenticated, parentProfileId, scope(Scope.read), reachParent),
   },
-  // Reached only through a field above that has already applied the rules for its profile.
-  WorkerSession: allow,
-  CreateWorkerSessionPayload: allow,
-  CreateWorkerMagicLinkPayload: allow,
+  // Reached only through a field above that has already applied the rules for its profile. Each
+  // field is named: a field added later is denied until it is given a rule here.
+  WorkerSession: allowed("id", "profileId", "status", "createdAt", "expiresAt", "revokedAt", "createdBy", "revokedBy"),
+  // The session a caller just minted (it is its createdBy): no read scope needed to see it.
+  CreateWorkerSessionPayload: allowed("token", "session"),
+  CreateWorkerMagicLinkPayload: allowed("magicLink", "expiresAt", "session"),
   // Reached only through revokeWorkerSessions / revocationJob, which have applied their rules.
-  RevocationJob: allow,
+  RevocationJob: allowed("id", "status", "total", "revoked", "failed", "startedAt", "finishedAt", "requestedBy", "createdBy", "onlyActive", "failureReason"),
   RevokeWorkerSessionPayload: {
     profileId: allow,
     revokedAt: allow,
@@ -193,8 +198,15 @@ const ruleTree = {
     // record follows the read rule, and the revoke itself has already happened.
     session: guard("readRevokedSession", authenticated, scope(Scope.read), reachParent),
   },
-  _Service: allow,
+  _Service: allowed("sdl"),
 };
+
+/** Every `Type.field` the map names (tests check that the schema has no field without a rule). */
+export function permissionRuleNames(): Set<string> {
+  const names = new Set<string>();
+  for (const [typeName, rules] of Object.entries(ruleTree)) for (const field of Object.keys(rules)) names.add(`${typeName}.${field}`);
+  return names;
+}
 
 /** The permission map as graphql-shield middleware. */
 export const permissions = shield(ruleTree, {
@@ -214,10 +226,6 @@ export const permissions = shield(ruleTree, {
 export function applyPermissions(schema: GraphQLSchema): GraphQLSchema {
   const fieldMap = permissions.generate(schema) as Record<string, Record<string, unknown>>;
   for (const [typeName, rules] of Object.entries(ruleTree)) {
-    if (rules === allow) {
-      delete fieldMap[typeName];
-      continue;
-    }
     const fields = fieldMap[typeName];
     if (fields === undefined) continue;
     for (const [fieldName, fieldRule] of Object.entries(rules as Record<string, unknown>)) {

@@ -1,10 +1,10 @@
 import { readFileSync } from "node:fs";
 import { buildSubgraphSchema } from "@apollo/subgraph";
-import { execute, parse } from "graphql";
+import { execute, isObjectType, parse } from "graphql";
 import pino from "pino";
 import { describe, expect, it } from "vitest";
 import { CallerQuota } from "../../src/auth/caller-quota.js";
-import { applyPermissions } from "../../src/graphql/permissions.js";
+import { applyPermissions, permissionRuleNames } from "../../src/graphql/permissions.js";
 import { SCHEMA_FILE } from "../../src/graphql/emit-schema.js";
 import type { GatewayContext } from "../../src/graphql/context.js";
 
@@ -44,14 +44,25 @@ describe("the permission map", () => {
     expect(result.errors?.map((e) => e.extensions.code)).toEqual(["FORBIDDEN", "FORBIDDEN"]);
   });
 
-  it("lets the fields of an allowed type through once the guarded parent allowed it", async () => {
+  it("lets the named fields of a session through once the guarded parent allowed it, and denies a field it does not name", async () => {
     const admin = context(["worker_sessions:read", "worker_sessions:all_profiles"]);
     const document = parse(`{ workerSession(profileId: "6f1e2d3c-4b5a-4978-8a69-0b1c2d3e4f50") { createdBy internalNote } }`);
     const result = await execute({ schema, document, contextValue: admin });
-    expect(result.errors).toBeUndefined();
-    expect(result.data).toEqual({ workerSession: { createdBy: "a", internalNote: "kept" } });
-    const denied = await execute({ schema, document, contextValue: context(["worker_sessions:all_profiles"]) });
+    expect(result.data).toEqual({ workerSession: { createdBy: "a", internalNote: null } });
+    expect(result.errors?.map((e) => [e.path, e.extensions.code])).toEqual([[["workerSession", "internalNote"], "FORBIDDEN"]]);
+    const denied = await execute({ schema, document: parse(`{ workerSession(profileId: "6f1e2d3c-4b5a-4978-8a69-0b1c2d3e4f50") { createdBy } }`), contextValue: context(["worker_sessions:all_profiles"]) });
     expect(denied.data).toEqual({ workerSession: null });
     expect(denied.errors?.map((e) => e.extensions.code)).toEqual(["FORBIDDEN"]);
+  });
+
+  it("names every field of every object type of the real subgraph: none falls to the deny fallback by accident", () => {
+    const real = buildSubgraphSchema({ typeDefs: parse(readFileSync(SCHEMA_FILE, "utf8")) });
+    const named = permissionRuleNames();
+    const missing: string[] = [];
+    for (const type of Object.values(real.getTypeMap())) {
+      if (!isObjectType(type) || type.name.startsWith("__")) continue;
+      for (const field of Object.keys(type.getFields())) if (!named.has(`${type.name}.${field}`)) missing.push(`${type.name}.${field}`);
+    }
+    expect(missing).toEqual([]);
   });
 });
