@@ -68,6 +68,10 @@ query ReadSession($profileId: ID!) {
 mutation RevokeSession($profileId: ID!) {
   revokeWorkerSession(input: { profileId: $profileId }) { revokedAt session { status revokedBy } }
 }
+
+mutation MagicLink($profileId: ID!) {
+  createWorkerMagicLink(input: { profileId: $profileId, redirectPath: "/" }) { magicLink expiresAt session { id status } }
+}
 `;
 
 function isLoopback(host: string): boolean {

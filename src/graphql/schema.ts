@@ -31,9 +31,10 @@ export async function buildGatewaySchema(): Promise<GraphQLSchema> {
   });
   // type-graphql has no decorator for the root types' own descriptions; they ship in the SDL too.
   const queryType = typeGraphqlSchema.getQueryType();
-  if (queryType) queryType.description = "Reads of the session ledger this gateway keeps.";
+  if (queryType) queryType.description = "Reads of the session ledger this gateway keeps, and of revocation jobs.";
   const mutationType = typeGraphqlSchema.getMutationType();
-  if (mutationType) mutationType.description = "Mint and revoke Deel worker access tokens.";
+  if (mutationType) mutationType.description =
+    "Mint and revoke Deel worker access tokens, hand out magic links that keep the token inside the gateway, and revoke in bulk.";
   const sdl = `extend schema ${FEDERATION_LINK}\n\n${printSchemaWithDirectives(typeGraphqlSchema)}`;
   const resolvers = createResolversMap(typeGraphqlSchema) as Record<string, Record<string, unknown>>;
   resolvers.Worker = {
