@@ -1,10 +1,19 @@
+/**
+ * The revocation runner (the kill switch's engine): starts jobs, holds their leases, takes over
+ * jobs whose holder stopped, and works each job's targets to the end. Target selection lives in
+ * targets.ts, takeover of interrupted targets in resume-targets.ts, one revoke try in
+ * revoke-target.ts, the per-job hold in hold.ts.
+ */
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
-import { classifyFailure } from "../../errors.js";
 import type { Actor, WorkerSessionService } from "../service.js";
 import type { SessionStore } from "../store.js";
+import { type Hold, loseHold, nap, newHold, wakeAll } from "./hold.js";
 import type { JobStore } from "./job-store.js";
 import { isSettled, type RevocationFilters, type RevocationJob, type RevocationTarget } from "./job.js";
+import { resumeTargets } from "./resume-targets.js";
+import { RETRY_CAP_MS, revokeTarget } from "./revoke-target.js";
+import { matchingTargets } from "./targets.js";
 
 export interface RevocationSettings {
   /** How long a runner's hold on a job lasts unless renewed (renewed every quarter of it). */
@@ -29,26 +38,6 @@ export interface RunnerDeps {
   logger: Logger;
   settings: RevocationSettings;
   now?: () => number;
-}
-
-/**
- * A target an earlier holder left in progress (and the ledger does not show revoked) waits this long
- * before its new try: the dead holder may still hold the profile's ordering lock in Redis, which
- * lapses within 5 s; meanwhile the other targets keep the budget busy.
- */
-const INTERRUPTED_RETRY_DELAY_MS = 5_000;
-/** Ledger reads are made in batches of this many ids. */
-const READ_BATCH = 500;
-/** Waits between tries of one target: doubled per try from this, capped (Deel's Retry-After wins when longer). */
-const RETRY_BASE_MS = 1_000;
-const RETRY_CAP_MS = 30_000;
-
-/** A job being run here: whether the lease is still ours, and a way to wake sleeping workers. */
-interface Hold {
-  lost: boolean;
-  /** Deel refused the organization's credentials: no revoke can succeed, the job stops FAILED. */
-  credentialsRefused: boolean;
-  wake: Array<() => void>;
 }
 
 /**
@@ -173,33 +162,12 @@ export class RevocationRunner {
   }
 
   /** The profiles whose sessions match the filters now. */
-  private async matching(filters: RevocationFilters): Promise<string[]> {
-    let candidates: string[];
-    if (filters.createdBy !== null) {
-      candidates = (await this.store.listByCreator(filters.createdBy)).map((record) => record.profileId);
-      if (filters.profileIds !== null) {
-        const named = new Set(filters.profileIds);
-        candidates = candidates.filter((id) => named.has(id));
-      }
-    } else {
-      candidates = [...new Set(filters.profileIds ?? [])];
-    }
-    const matched: string[] = [];
-    for (let start = 0; start < candidates.length; start += READ_BATCH) {
-      const batch = candidates.slice(start, start + READ_BATCH);
-      const entries = await this.sessions.read(batch);
-      for (const [i, entry] of entries.entries()) {
-        if (entry === null || entry === undefined) continue;
-        if (filters.createdBy !== null && entry.record.createdBy !== filters.createdBy) continue;
-        if (filters.onlyActive && entry.status !== "ACTIVE" && entry.status !== "UNKNOWN") continue;
-        matched.push(batch[i] as string);
-      }
-    }
-    return matched;
+  private matching(filters: RevocationFilters): Promise<string[]> {
+    return matchingTargets(this.store, this.sessions, filters);
   }
 
   private async run(id: string): Promise<void> {
-    const hold: Hold = { lost: false, credentialsRefused: false, wake: [] };
+    const hold: Hold = newHold();
     this.holds.add(hold);
     const renewal = setInterval(() => {
       this.jobs.claim(id, this.owner, this.settings.leaseMs).then(
@@ -246,32 +214,9 @@ export class RevocationRunner {
     }
   }
 
-  /**
-   * Targets an earlier holder left `in_progress`: one whose ledger record was revoked at or after the
-   * job's start was revoked (by that holder, or by someone else since) and is counted so, without a
-   * Deel call; any other goes back in the queue.
-   */
-  private async resume(job: RevocationJob, open: RevocationTarget[], hold: Hold): Promise<RevocationTarget[]> {
-    const interrupted = open.filter((target) => target.state === "in_progress");
-    if (interrupted.length === 0) return open;
-    const done = new Set<string>();
-    for (let start = 0; start < interrupted.length; start += READ_BATCH) {
-      const batch = interrupted.slice(start, start + READ_BATCH);
-      const records = await this.store.getMany(batch.map((target) => target.profileId));
-      for (const [i, record] of records.entries()) {
-        const target = batch[i] as RevocationTarget;
-        if (record === null || record === undefined || record.revokedAt === null || record.revokedAt.getTime() < job.startedAt.getTime()) continue;
-        if (!(await this.jobs.updateTarget(job.id, this.owner, { ...target, state: "revoked", lastError: null }))) {
-          this.lose(hold);
-          return [];
-        }
-        done.add(target.profileId);
-      }
-    }
-    const retryAt = this.now() + INTERRUPTED_RETRY_DELAY_MS;
-    return open
-      .filter((target) => !done.has(target.profileId))
-      .map((target) => (target.state === "in_progress" ? { ...target, notBefore: Math.max(target.notBefore, retryAt) } : target));
+  /** Settles or requeues the targets an earlier holder left `in_progress` (see resume-targets.ts). */
+  private resume(job: RevocationJob, open: RevocationTarget[], hold: Hold): Promise<RevocationTarget[]> {
+    return resumeTargets({ jobs: this.jobs, store: this.store, owner: this.owner, now: this.now, onLost: () => this.lose(hold) }, job, open);
   }
 
   /** Revokes the open targets, `concurrency` at a time, until all are settled (or the job stops here). */
@@ -280,15 +225,7 @@ export class RevocationRunner {
     let inFlight = 0;
     const actor: Actor = { sub: job.requestedBy, requestId: `revocation-job:${job.id}`, log: this.log.child({ jobId: job.id }) };
     const halted = () => hold.lost || hold.credentialsRefused || this.stopping;
-    const sleep = (ms: number) =>
-      new Promise<void>((resolve) => {
-        const timer = setTimeout(done, ms);
-        function done() {
-          clearTimeout(timer);
-          resolve();
-        }
-        hold.wake.push(done);
-      });
+    const sleep = (ms: number) => nap(hold, ms);
     const worker = async () => {
       while (!halted()) {
         const next = queue[0];
@@ -319,50 +256,24 @@ export class RevocationRunner {
     await Promise.all(Array.from({ length: Math.max(1, this.settings.concurrency) }, worker));
   }
 
-  /** One try of one target. Resolves to the target to try again later, or null. */
-  private async revokeOne(job: RevocationJob, target: RevocationTarget, actor: Actor, hold: Hold): Promise<RevocationTarget | null> {
-    const attempt: RevocationTarget = { ...target, state: "in_progress", attempts: target.attempts + 1 };
-    // Written before Deel is called: a holder taking over knows Deel may have been reached.
-    if (!(await this.jobs.updateTarget(job.id, this.owner, attempt))) {
-      this.lose(hold);
-      return null;
-    }
-    let code: string;
-    let retryAfterSeconds: number | undefined;
-    try {
-      await this.sessions.revoke(actor, target.profileId);
-      if (!(await this.jobs.updateTarget(job.id, this.owner, { ...attempt, state: "revoked", lastError: null }))) this.lose(hold);
-      return null;
-    } catch (error) {
-      const failure = classifyFailure(error);
-      code = failure?.code ?? "INTERNAL_SERVER_ERROR";
-      retryAfterSeconds = failure?.retryAfterSeconds;
-    }
-    let next: RevocationTarget;
-    if (code === "UPSTREAM_CREDENTIALS") {
-      hold.credentialsRefused = true;
-      next = { ...attempt, state: "pending", lastError: code };
-    } else if ((code === "RATE_LIMITED" || code === "UPSTREAM_UNAVAILABLE") && attempt.attempts < this.settings.maxAttempts) {
-      const backoff = Math.min(RETRY_CAP_MS, RETRY_BASE_MS * 2 ** (attempt.attempts - 1));
-      next = { ...attempt, state: "pending", lastError: code, notBefore: this.now() + Math.max(backoff, (retryAfterSeconds ?? 0) * 1000) };
-    } else {
-      next = { ...attempt, state: "failed", lastError: code };
-    }
-    if (!(await this.jobs.updateTarget(job.id, this.owner, next))) {
-      this.lose(hold);
-      return null;
-    }
-    return next.state === "pending" && !hold.credentialsRefused ? next : null;
+  /** One try of one target (see revoke-target.ts). Resolves to the target to try again later, or null. */
+  private revokeOne(job: RevocationJob, target: RevocationTarget, actor: Actor, hold: Hold): Promise<RevocationTarget | null> {
+    const deps = {
+      jobs: this.jobs,
+      sessions: this.sessions,
+      owner: this.owner,
+      maxAttempts: this.settings.maxAttempts,
+      now: this.now,
+      onLost: () => this.lose(hold),
+    };
+    return revokeTarget(deps, job, target, actor, hold);
   }
 
   private lose(hold: Hold): void {
-    if (!hold.lost) this.log.warn("lost the lease of a revocation job to another runner; it carries on there");
-    hold.lost = true;
-    this.wakeAll(hold);
+    loseHold(hold, this.log);
   }
 
   private wakeAll(hold: Hold): void {
-    const waiting = hold.wake.splice(0);
-    for (const wake of waiting) wake();
+    wakeAll(hold);
   }
 }
