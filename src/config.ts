@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { isLoopbackHost } from "./sessions/redirects.js";
 
 /**
  * Where the session ledger lives. Parsed once from `SESSION_STORE_URL`.
@@ -306,7 +307,7 @@ export function loadConfig(env: Env = process.env): Config {
   const magicLinkRedirectOrigins = originList(env, "MAGIC_LINK_REDIRECT_ORIGINS");
   for (const origin of magicLinkRedirectOrigins) {
     const { protocol, hostname } = new URL(origin);
-    if (protocol !== "https:" && !(protocol === "http:" && ["localhost", "127.0.0.1", "[::1]"].includes(hostname))) {
+    if (protocol !== "https:" && !(protocol === "http:" && isLoopbackHost(hostname))) {
       throw new ConfigError(`MAGIC_LINK_REDIRECT_ORIGINS must list https origins (http only for localhost), but got "${redactForMessage(origin)}"`);
     }
   }

@@ -51,6 +51,44 @@ function errorCode(error: unknown): string | undefined {
 }
 
 /**
+ * Transport error codes raised before the request could leave: the connection was never made (refused,
+ * unreachable, DNS, connect timeout, TLS handshake), or undici refused the request itself. Deel
+ * cannot have acted on it. Any other transport failure (a reset, a closed socket, our deadline) may
+ * come after the request was written: Deel may have acted.
+ */
+const NOT_SENT_CODES = new Set([
+  "ECONNREFUSED",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EAI_FAIL",
+  "EAI_NONAME",
+  "ENETUNREACH",
+  "EHOSTUNREACH",
+  "EHOSTDOWN",
+  "EADDRNOTAVAIL",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "UND_ERR_CLOSED",
+  "UND_ERR_INVALID_ARG",
+  "EPROTO",
+  "CERT_HAS_EXPIRED",
+  "CERT_NOT_YET_VALID",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+]);
+
+/** Whether a transport error (or its cause) shows that the request never left (see NOT_SENT_CODES). */
+function neverSent(error: unknown): boolean {
+  for (const candidate of [error, isRecord(error) ? error.cause : undefined]) {
+    const code = errorCode(candidate);
+    if (code !== undefined && (NOT_SENT_CODES.has(code) || code.startsWith("ERR_TLS_") || code.startsWith("ERR_SSL_"))) return true;
+  }
+  return false;
+}
+
+/**
  * HTTP client for Deel's worker-session endpoints. Implements `DeelApi`; every failure is a
  * `DeelError` (see errors.ts for the kinds).
  */
@@ -204,13 +242,13 @@ export class DeelClient implements DeelApi {
   ): Promise<RawResponse> {
     const callerSignal = options.signal;
     if (callerSignal?.aborted) {
-      throw new DeelError("unavailable", `The call to Deel was aborted by the caller before ${operation}`);
+      throw new DeelError("unavailable", `The call to Deel was aborted by the caller before ${operation}`, { mayHaveMinted: false });
     }
     // The client's own timeout, shortened to the caller's absolute deadline when there is one (the
     // resilience layer passes what is left of the whole call's deadline to every attempt).
     const limitMs = options.deadline === undefined ? this.timeoutMs : Math.min(this.timeoutMs, Math.floor(options.deadline - Date.now()));
     if (!(limitMs > 0)) {
-      throw new DeelError("unavailable", `The deadline passed before ${operation} could be sent to Deel`);
+      throw new DeelError("unavailable", `The deadline passed before ${operation} could be sent to Deel`, { mayHaveMinted: false });
     }
     const deadline = AbortSignal.timeout(limitMs);
     const signal = callerSignal ? AbortSignal.any([deadline, callerSignal]) : deadline;
@@ -240,14 +278,17 @@ export class DeelClient implements DeelApi {
     } catch (error) {
       if (error instanceof DeelError) throw error;
       const cause = this.safeCause(error, bearer);
+      // A request cut off by a deadline or an abort may already have been written (this client does
+      // not see when it was): Deel may have acted on it. Only a connect-phase failure says it never left.
       if (deadline.aborted) {
-        throw new DeelError("unavailable", `Deel did not answer within ${limitMs}ms on ${operation}`, { cause });
+        throw new DeelError("unavailable", `Deel did not answer within ${limitMs}ms on ${operation}`, { cause, mayHaveMinted: true });
       }
       if (callerSignal?.aborted) {
-        throw new DeelError("unavailable", `The call to Deel was aborted by the caller during ${operation}`, { cause });
+        throw new DeelError("unavailable", `The call to Deel was aborted by the caller during ${operation}`, { cause, mayHaveMinted: true });
       }
       const code = errorCode(error);
-      throw new DeelError("unavailable", `Could not reach Deel on ${operation}${code ? ` (${code})` : ""}`, { cause });
+      const mayHaveMinted = !neverSent(error);
+      throw new DeelError("unavailable", `Could not reach Deel on ${operation}${code ? ` (${code})` : ""}`, { cause, mayHaveMinted });
     }
   }
 

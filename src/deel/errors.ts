@@ -36,6 +36,19 @@ export interface DeelErrorDetails {
   retryAfterSeconds?: number;
   /** The underlying error, for the log only. */
   cause?: unknown;
+  /**
+   * Whether Deel may have acted on the call (for a create: minted a token) although it failed.
+   * Default: true for `unavailable`, and for `bad_response` unless Deel answered a 4xx; false
+   * otherwise. See `DeelError.mayHaveMinted`.
+   */
+  mayHaveMinted?: boolean;
+}
+
+/** The conservative default of `mayHaveMinted`: only a refusal or a 4xx is sure to have done nothing. */
+function mayHaveMintedByDefault(kind: DeelErrorKind, status: number | undefined): boolean {
+  if (kind === "unavailable") return true;
+  if (kind === "bad_response") return !(status !== undefined && status >= 400 && status <= 499);
+  return false;
 }
 
 /**
@@ -47,6 +60,16 @@ export class DeelError extends Error {
   readonly status?: number;
   readonly deelRequestId?: string;
   readonly retryAfterSeconds?: number;
+  /**
+   * True when a request of this call reached (or may have reached) Deel and its answer does not
+   * rule out that Deel acted on it: a 5xx, a timeout or a broken connection after the request was
+   * written, a garbled 2xx. False when no request left (invalid input, an open circuit, no budget
+   * slot, too little deadline left, a connect-phase failure such as ECONNREFUSED, DNS or TLS) and
+   * when Deel refused on the merits (400, 401/403, 404, 429). `ResilientDeel` sets it on the error
+   * that ends a call to the OR over all its attempts, so a 502 followed by a 429 stays true. The
+   * session service clears a mint intent after a failed create only when it is false.
+   */
+  readonly mayHaveMinted: boolean;
 
   constructor(kind: DeelErrorKind, message: string, details: DeelErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
@@ -55,7 +78,19 @@ export class DeelError extends Error {
     if (details.status !== undefined) this.status = details.status;
     if (details.deelRequestId !== undefined) this.deelRequestId = details.deelRequestId;
     if (details.retryAfterSeconds !== undefined) this.retryAfterSeconds = details.retryAfterSeconds;
+    this.mayHaveMinted = details.mayHaveMinted ?? mayHaveMintedByDefault(kind, details.status);
   }
+}
+
+/** `error` itself when its `mayHaveMinted` already is `mayHaveMinted`, else a copy that says so. */
+export function withMayHaveMinted(error: DeelError, mayHaveMinted: boolean): DeelError {
+  if (error.mayHaveMinted === mayHaveMinted) return error;
+  const details: DeelErrorDetails = { mayHaveMinted };
+  if (error.status !== undefined) details.status = error.status;
+  if (error.deelRequestId !== undefined) details.deelRequestId = error.deelRequestId;
+  if (error.retryAfterSeconds !== undefined) details.retryAfterSeconds = error.retryAfterSeconds;
+  if (error.cause !== undefined) details.cause = error.cause;
+  return new DeelError(error.kind, error.message, details);
 }
 
 export function isDeelError(error: unknown): error is DeelError {

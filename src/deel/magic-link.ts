@@ -7,19 +7,17 @@
  * in Deel's envelope or, on 401/500, as `{"error":"…"}`; neither is ever copied into an error, and
  * the link itself never is either (it signs the worker in).
  */
+import { isNormalizedSuccessRedirectUrl, redirectPathProblem } from "../sessions/redirects.js";
 import { DeelError } from "./errors.js";
-import { errorForResponse, extractDeelRequestId, isRecord, parseJson, type RawResponse } from "./response.js";
+import { errorForResponse, extractDeelRequestId, ISO_DATE_TIME, isRecord, parseJson, type RawResponse } from "./response.js";
 import type { MagicLink, MagicLinkRequest } from "./types.js";
 
 export const MAGIC_LINK_OPERATION = "POST /magic-link";
 
 /** Largest worker token the client sends (a header value). */
 export const MAX_WORKER_TOKEN_LENGTH = 4096;
-/** Largest `redirect_path` / `on_success_redirect_url` the client sends; the GraphQL layer is stricter. */
-const MAX_FIELD_LENGTH = 2048;
 /** Longest link accepted from Deel. */
 const MAX_LINK_LENGTH = 4096;
-const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/i;
 
 /** Throws `invalid_input` unless `token` can travel as a bearer header. The message never holds it. */
 export function checkWorkerToken(token: unknown): asserts token is string {
@@ -29,20 +27,26 @@ export function checkWorkerToken(token: unknown): asserts token is string {
 }
 
 /**
- * The JSON body of `POST /magic-link`. A second line behind the GraphQL rules: a path that does
- * not start with `/` or a value with control characters never leaves the client.
+ * Throws `invalid_input` unless `request` is already what the one validator (src/sessions/redirects.ts)
+ * answers for an accepted input: a `redirectPath` it accepts (those are forwarded unchanged), and an
+ * `onSuccessRedirectUrl` that passes its rules and is its own normalized `href`. A pure assertion:
+ * anything the GraphQL rule accepted and the resolver normalized passes, so WorkerSessionService
+ * runs it before the mint, and no value can be refused here after a token was minted for it.
  */
-export function magicLinkBody(request: MagicLinkRequest): string {
+export function checkMagicLinkRequest(request: MagicLinkRequest): void {
   const { redirectPath, onSuccessRedirectUrl } = request;
-  const bad = (value: unknown) => typeof value !== "string" || value.length > MAX_FIELD_LENGTH || !/^[\x20-\x7e\u00a0-\uffff]*$/.test(value);
-  if (bad(redirectPath) || !redirectPath.startsWith("/") || redirectPath.startsWith("//")) {
-    throw new DeelError("invalid_input", "redirectPath must be a relative path starting with /");
+  const pathProblem = redirectPathProblem(redirectPath);
+  if (pathProblem !== undefined) throw new DeelError("invalid_input", pathProblem);
+  if (onSuccessRedirectUrl !== undefined && !isNormalizedSuccessRedirectUrl(onSuccessRedirectUrl)) {
+    throw new DeelError("invalid_input", "onSuccessRedirectUrl must be an absolute https URL (http only for localhost), in its normalized form");
   }
-  if (onSuccessRedirectUrl !== undefined && (bad(onSuccessRedirectUrl) || !/^https?:\/\//.test(onSuccessRedirectUrl))) {
-    throw new DeelError("invalid_input", "onSuccessRedirectUrl must be an absolute http(s) URL");
-  }
-  const data: Record<string, string> = { redirect_path: redirectPath };
-  if (onSuccessRedirectUrl !== undefined) data.on_success_redirect_url = onSuccessRedirectUrl;
+}
+
+/** The JSON body of `POST /magic-link`, after {@link checkMagicLinkRequest}: nothing unchecked leaves the client. */
+export function magicLinkBody(request: MagicLinkRequest): string {
+  checkMagicLinkRequest(request);
+  const data: Record<string, string> = { redirect_path: request.redirectPath };
+  if (request.onSuccessRedirectUrl !== undefined) data.on_success_redirect_url = request.onSuccessRedirectUrl;
   return JSON.stringify({ data });
 }
 

@@ -19,6 +19,8 @@
  * - Budget: a slot is taken before *every* attempt. A slot that cannot start `reserveMs` before the
  *   deadline fails the call at once with `rate_limited` (or, on a retry, with the last upstream error).
  * - Breaker: see breaker.ts; every attempt is one breaker call.
+ * - `mayHaveMinted`: the error that ends a call carries the OR over its attempts' (see errors.ts),
+ *   never just the last one's; a call refused before any attempt left carries false.
  * - Events: see events.ts; observers added with `observe()` see every attempt and refusal.
  *
  * This module never imports graphql; every failure stays a `DeelError`.
@@ -26,7 +28,7 @@
 import { systemClock, type Clock } from "../clock.js";
 import type { OutboundBudget } from "./budget.js";
 import { CircuitBreaker, type BreakerOutcome, type BreakerPermit, type BreakerState } from "./breaker.js";
-import { DeelError, isDeelError } from "./errors.js";
+import { DeelError, isDeelError, withMayHaveMinted } from "./errors.js";
 import type { DeelEndpoint, DeelEvent, DeelObserver } from "./events.js";
 import { RetryPolicy, withRetryAfter } from "./retry-policy.js";
 import type { CallOptions, DeelApi, MagicLink, MagicLinkRequest, MintedSession, RevokedSession } from "./types.js";
@@ -148,7 +150,9 @@ export class ResilientDeel implements DeelApi {
     const arrived = this.clock.now();
     const deadline = Math.min(options.deadline ?? Infinity, (options.startedAt ?? arrived) + this.timeoutMs);
     const callerSignal = options.signal;
-    if (callerSignal?.aborted) throw new DeelError("unavailable", `The call to Deel was aborted by the caller before ${endpoint}`);
+    if (callerSignal?.aborted) {
+      throw new DeelError("unavailable", `The call to Deel was aborted by the caller before ${endpoint}`, { mayHaveMinted: false });
+    }
 
     // One signal for every wait of this call: it fires at the deadline or when the caller aborts.
     const waits = new AbortController();
@@ -166,6 +170,8 @@ export class ResilientDeel implements DeelApi {
     let last: DeelError | undefined;
     let lastWaitMs = 0;
     let garbledRetried = false;
+    /** Whether any attempt so far may have made Deel act (see `DeelError.mayHaveMinted`). */
+    let mayHaveMinted = false;
     /** Ends the call: the last upstream error if there was one, else why no attempt could be made. */
     const refuse = (attempt: number, reason: "breaker_open" | "budget" | "deadline", error: DeelError): DeelError => {
       this.emit({ type: "rejected", endpoint, attempt, reason });
@@ -177,7 +183,8 @@ export class ResilientDeel implements DeelApi {
         // No attempt starts without its reserve left (e.g. after queueing behind the same profile):
         // one that could only time out might still reach Deel, unseen by us.
         if (deadline - this.clock.now() < this.reserveMs) {
-          throw refuse(attempt, "deadline", new DeelError("unavailable", `Too little of the ${this.timeoutMs}ms deadline was left to call ${endpoint}`));
+          const tooLate = new DeelError("unavailable", `Too little of the ${this.timeoutMs}ms deadline was left to call ${endpoint}`, { mayHaveMinted: false });
+          throw refuse(attempt, "deadline", tooLate);
         }
         // 1. An open circuit refuses before the call spends a budget slot.
         try {
@@ -231,6 +238,7 @@ export class ResilientDeel implements DeelApi {
           const aborted = callerSignal?.aborted === true;
           permit.done(aborted ? "neutral" : this.healthOf(error));
           last = error;
+          mayHaveMinted ||= error.mayHaveMinted;
 
           const retryInMs = aborted ? undefined : this.retry.delayAfter(error, attempt, garbledRetried, deadline);
           const end: DeelEvent = { type: "attempt_end", endpoint, attempt, outcome: error.kind, durationMs };
@@ -249,6 +257,10 @@ export class ResilientDeel implements DeelApi {
           }
         }
       }
+    } catch (error) {
+      // Whatever ends the call (its last answer, a refusal, a wait cut short) says whether *any*
+      // attempt may have made Deel act: a 502 then a 429 may have minted; a refusal alone did not.
+      throw isDeelError(error) ? withMayHaveMinted(error, mayHaveMinted) : error;
     } finally {
       callEnded.abort();
       callerSignal?.removeEventListener("abort", onCallerAbort);

@@ -20,7 +20,8 @@ export interface RawResponse {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/i;
+/** An ISO 8601 date-time with a zone, as Deel writes `expires_at`. The one copy: magic-link.ts reads it too. */
+export const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/i;
 
 /** The first value of a header (undici may give an array). */
 export function firstHeader(headers: IncomingHttpHeaders, name: string): string | undefined {

@@ -63,8 +63,9 @@ export class RetryPolicy {
 /** The same error, with the retryAfterSeconds a RATE_LIMITED answer needs (integer ≥ 1). */
 export function withRetryAfter(error: DeelError, fallbackMs: number): DeelError {
   if (error.kind !== "rate_limited" || error.retryAfterSeconds !== undefined) return error;
-  const details: { status?: number; deelRequestId?: string; retryAfterSeconds: number; cause?: unknown } = {
+  const details: { status?: number; deelRequestId?: string; retryAfterSeconds: number; cause?: unknown; mayHaveMinted: boolean } = {
     retryAfterSeconds: Math.max(1, Math.ceil(fallbackMs / 1000)),
+    mayHaveMinted: error.mayHaveMinted,
   };
   if (error.status !== undefined) details.status = error.status;
   if (error.deelRequestId !== undefined) details.deelRequestId = error.deelRequestId;

@@ -1,13 +1,16 @@
 import { Arg, Ctx, Mutation, Resolver } from "type-graphql";
 import { profileKey } from "../sessions/profile-key.js";
+import { checkMagicLinkRedirects } from "../sessions/redirects.js";
 import type { MagicLinkOptions } from "../sessions/service.js";
 import type { GatewayContext } from "./context.js";
+import { badUserInput } from "./errors.js";
 import { toSessionView } from "./session-view.js";
 import { CreateWorkerMagicLinkInput, CreateWorkerMagicLinkPayload } from "./types/magic-link.type.js";
 
 /**
  * `createWorkerMagicLink`: a Deel magic link instead of a worker token. Thin, like the other
- * resolvers: the shield map has checked the caller and the input (redirect rules included), and
+ * resolvers: the shield map has checked the caller and the input (redirect rules included; this
+ * resolver forwards the redirect values as that validator normalizes them), and
  * WorkerSessionService mints, records and asks Deel for the link. The worker token never reaches
  * this resolver.
  */
@@ -23,8 +26,11 @@ export class MagicLinkResolver {
     @Ctx() ctx: GatewayContext,
   ) {
     if (ctx.auth.kind !== "verified") throw new Error("resolver reached without a verified caller");
-    const options: MagicLinkOptions = { redirectPath: input.redirectPath };
-    if (input.onSuccessRedirectUrl !== undefined && input.onSuccessRedirectUrl !== null) options.onSuccessRedirectUrl = input.onSuccessRedirectUrl;
+    // The values the shield rule accepted, normalized by the same validator (the URL's href, not
+    // the caller's spelling of it): those, never the raw strings, go to Deel.
+    const redirects = checkMagicLinkRedirects(input, ctx.magicLinkRedirectOrigins ?? []);
+    if (!redirects.ok) throw badUserInput(redirects.problem);
+    const options: MagicLinkOptions = { ...redirects.value };
     if (input.idempotencyKey !== undefined && input.idempotencyKey !== null) options.idempotencyKey = input.idempotencyKey;
     const actor = { sub: ctx.auth.caller.sub, requestId: ctx.requestId, log: ctx.log };
     const { magicLink, expiresAt, session } = await ctx.sessions.magicLink(actor, profileKey(input.profileId), options);

@@ -32,12 +32,12 @@ export class CountedStore implements SessionStore {
     return this.inner.markRevoked(profileId, revokedAt, revokedBy);
   }
 
-  beginMint(intent: MintIntent): Promise<void> {
+  beginMint(intent: MintIntent): Promise<boolean> {
     return this.inner.beginMint(intent);
   }
 
-  endMint(profileId: string, startedAt?: Date): Promise<void> {
-    return this.inner.endMint(profileId, startedAt);
+  endMint(profileId: string, upTo?: Date): Promise<void> {
+    return this.inner.endMint(profileId, upTo);
   }
 
   listByCreator(createdBy: string): Promise<SessionRecord[]> {

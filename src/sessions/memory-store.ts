@@ -1,4 +1,4 @@
-import type { MintIntent } from "./intent.js";
+import { WORKER_TOKEN_LIFETIME_MS, type MintIntent } from "./intent.js";
 import type { SessionRecord } from "./record.js";
 import type { SessionStore } from "./store.js";
 
@@ -9,6 +9,11 @@ function copy(record: SessionRecord): SessionRecord {
     expiresAt: new Date(record.expiresAt),
     revokedAt: record.revokedAt === null ? null : new Date(record.revokedAt),
   };
+}
+
+/** Whether a stored intent begun at `olderAt` stays when a mint begins at `startedAt` (see SessionStore.beginMint). */
+function keepsOlder(olderAt: number, startedAt: number): boolean {
+  return olderAt <= startedAt && startedAt - olderAt < WORKER_TOKEN_LIFETIME_MS;
 }
 
 /**
@@ -74,15 +79,18 @@ export class MemorySessionStore implements SessionStore {
     return copy(record);
   }
 
-  async beginMint(intent: MintIntent): Promise<void> {
+  async beginMint(intent: MintIntent): Promise<boolean> {
     this.assertOpen();
+    const older = this.intents.get(intent.profileId);
+    if (older !== undefined && keepsOlder(older.startedAt.getTime(), intent.startedAt.getTime())) return false;
     this.intents.set(intent.profileId, { ...intent, startedAt: new Date(intent.startedAt) });
+    return true;
   }
 
-  async endMint(profileId: string, startedAt?: Date): Promise<void> {
+  async endMint(profileId: string, upTo?: Date): Promise<void> {
     this.assertOpen();
     const intent = this.intents.get(profileId);
-    if (intent !== undefined && (startedAt === undefined || intent.startedAt.getTime() === startedAt.getTime())) this.intents.delete(profileId);
+    if (intent !== undefined && (upTo === undefined || intent.startedAt.getTime() <= upTo.getTime())) this.intents.delete(profileId);
   }
 
   async getIntents(profileIds: readonly string[]): Promise<Array<MintIntent | null>> {

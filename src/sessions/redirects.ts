@@ -1,21 +1,40 @@
 /**
  * Where a worker may be sent by a magic link: the rules for `redirectPath` (a path inside Deel's
  * White Label app) and `onSuccessRedirectUrl` (where Deel sends the worker afterwards). Pure
- * functions: each returns undefined for an acceptable value, or the reason it is refused, in words
- * fit for a BAD_USER_INPUT answer (they never echo the value).
+ * functions, no imports. This module is the one validator for both values: the GraphQL rule refuses
+ * with it, the resolver forwards the values it normalizes, and the Deel client's body builder
+ * asserts with it that what it sends is already normalized (so it cannot refuse anything the rule
+ * accepted). Reasons are in words fit for a BAD_USER_INPUT answer (they never echo the value).
  *
  * Both values end up in a link a worker follows, so anything that could turn them into an open
- * redirect is refused: a scheme, a protocol-relative `//host`, a `..` segment, a backslash (which
- * browsers read as `/`), control characters, and the same tricks percent-encoded (`%2e%2e`,
- * `%2f%2f`, `%5c`, double encoding).
+ * redirect is refused. `redirectPath` is held to an ASCII allow-list, in its raw form and in every
+ * percent-decoded form, which also keeps out look-alikes that become `..`, `/` or `\` under NFKC
+ * (`‥`, `／`, `＼`) and invisible characters (U+200B, U+2028 …); then a scheme, a protocol-relative
+ * `//host`, a `..` or `..;` segment, a backslash, control characters, a `scheme:` at the start of a
+ * query or fragment value, and double percent-encoding (`%25`) are refused.
  */
 
 /** Longest `redirectPath` accepted. */
 export const MAX_REDIRECT_PATH_LENGTH = 512;
-/** Longest `onSuccessRedirectUrl` accepted. */
+/** Longest `onSuccessRedirectUrl` accepted, before and after normalization. */
 export const MAX_SUCCESS_REDIRECT_URL_LENGTH = 2048;
 /** How many rounds of percent-decoding are looked through (`%252e` is `%2e` once decoded). */
 const DECODE_ROUNDS = 3;
+/** The characters a `redirectPath` may hold, raw or decoded: unreserved, sub-delims, `/?#:@%`. ASCII only. */
+const PATH_CHARACTERS = /^[A-Za-z0-9\-._~/?#&=%+!$'()*,;:@]*$/;
+const PATH_CHARACTER_LIST = "A-Z a-z 0-9 and - . _ ~ / ? # & = % + ! $ ' ( ) * , ; : @";
+/** A scheme such as `https:` or `javascript:`. */
+const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:/;
+/** A `scheme:` where a query or fragment value begins (after `?`, `&`, `=` or `#`). */
+const SCHEME_IN_VALUE = /[?&=#][A-Za-z][A-Za-z0-9+.-]*:/;
+
+/** Hosts for which plain `http:` is accepted (a developer's own machine). Shared with src/config.ts. */
+export const LOOPBACK_HOSTS: ReadonlySet<string> = new Set(["localhost", "127.0.0.1", "[::1]"]);
+
+/** True when `hostname` (as `URL#hostname` spells it) is a loopback host. */
+export function isLoopbackHost(hostname: string): boolean {
+  return LOOPBACK_HOSTS.has(hostname);
+}
 
 /** True when `text` holds a C0 control, DEL or a C1 control. */
 export function hasControlCharacter(text: string): boolean {
@@ -25,6 +44,11 @@ export function hasControlCharacter(text: string): boolean {
   }
   return false;
 }
+
+/** A checked value: the normalized form to forward, or why it is refused. */
+export type Checked<T> = { ok: true; value: T } | { ok: false; problem: string };
+
+const refused = <T>(problem: string): Checked<T> => ({ ok: false, problem });
 
 /** The value and each of its percent-decoded forms; undefined when an encoding is malformed. */
 function decodedForms(value: string): string[] | undefined {
@@ -45,64 +69,130 @@ function decodedForms(value: string): string[] | undefined {
 function unsafePathForm(form: string): string | undefined {
   if (hasControlCharacter(form)) return "must not contain control characters";
   if (form.includes("\\")) return "must not contain backslashes";
+  if (/[^\x20-\x7e]/.test(form)) return "must contain ASCII characters only (no look-alike or invisible characters)";
+  if (!PATH_CHARACTERS.test(form)) return `must contain only ${PATH_CHARACTER_LIST}`;
   if (form.includes("//")) return 'must not contain "//"';
   // Segments end at "/", at "?" or "#" where a query or fragment begins, and at a query's "&" and
-  // "=" (a parameter such as `next=../x` may be followed by the app behind the path).
-  if (form.split(/[/?#&=]/).some((segment) => segment === "..")) return 'must not contain a ".." segment';
+  // "=" (a parameter such as `next=../x` may be followed by the app behind the path). `..;` is
+  // `..` to servers that strip path parameters.
+  if (form.split(/[/?#&=]/).some((segment) => /^\.\.(;|$)/.test(segment))) return 'must not contain a ".." segment (nor "..;")';
+  if (SCHEME_IN_VALUE.test(form)) return "must not carry a scheme in a query or fragment value";
   return undefined;
 }
 
 /**
  * `redirectPath`: a relative path such as `/contracts/42`. Non-empty, at most 512 characters,
- * starting with `/`, with no scheme, no `//`, no `..` segment, no backslash and no control
- * character, in its raw form or percent-decoded.
+ * starting with `/`, ASCII from the allow-list only, with no scheme (at the start or at the start of
+ * a query or fragment value), no `//`, no `..` or `..;` segment, no backslash and no control
+ * character, in its raw form or percent-decoded, and never percent-encoded twice (`%25`).
+ * Accepted, it is forwarded unchanged: the normalized value is the checked path itself.
  */
-export function redirectPathProblem(value: unknown): string | undefined {
+export function checkRedirectPath(value: unknown): Checked<string> {
   const rule = "redirectPath must be a relative path such as /contracts";
-  if (typeof value !== "string" || value === "") return `${rule}: it is empty`;
-  if (value.length > MAX_REDIRECT_PATH_LENGTH) return `${rule}: at most ${MAX_REDIRECT_PATH_LENGTH} characters`;
-  if (/^[A-Za-z][A-Za-z0-9+.-]*:/.test(value)) return `${rule}: it must not carry a scheme`;
-  if (!value.startsWith("/")) return `${rule}: it must start with "/"`;
+  if (typeof value !== "string" || value === "") return refused(`${rule}: it is empty`);
+  if (value.length > MAX_REDIRECT_PATH_LENGTH) return refused(`${rule}: at most ${MAX_REDIRECT_PATH_LENGTH} characters`);
+  if (SCHEME.test(value)) return refused(`${rule}: it must not carry a scheme`);
+  if (!value.startsWith("/")) return refused(`${rule}: it must start with "/"`);
   const forms = decodedForms(value);
-  if (forms === undefined) return `${rule}: it holds a malformed percent-encoding`;
+  if (forms === undefined) return refused(`${rule}: it holds a malformed percent-encoding`);
   for (const form of forms) {
     const problem = unsafePathForm(form);
-    if (problem !== undefined) return `${rule}: it ${problem}`;
+    if (problem !== undefined) return refused(`${rule}: it ${problem}`);
   }
-  return undefined;
+  if (/%25/.test(value)) return refused(`${rule}: it must not be percent-encoded twice ("%25")`);
+  return { ok: true, value };
 }
 
-/** Hosts for which plain `http:` is accepted (a developer's own machine). */
-const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
+/** `redirectPath`'s problem, or undefined when {@link checkRedirectPath} accepts it. */
+export function redirectPathProblem(value: unknown): string | undefined {
+  const checked = checkRedirectPath(value);
+  return checked.ok ? undefined : checked.problem;
+}
 
 /** True when `url` is https, or http on a loopback host. */
 export function isSecureOrLoopback(url: URL): boolean {
-  return url.protocol === "https:" || (url.protocol === "http:" && LOOPBACK_HOSTS.has(url.hostname));
+  return url.protocol === "https:" || (url.protocol === "http:" && isLoopbackHost(url.hostname));
 }
 
-/**
- * `onSuccessRedirectUrl`: an absolute https URL (http only for localhost) without credentials, whose
- * origin is one of `allowedOrigins` (MAGIC_LINK_REDIRECT_ORIGINS). With no origins configured,
- * every value is refused, with words that tell the caller the operator must set the variable.
- */
-export function successRedirectUrlProblem(value: unknown, allowedOrigins: readonly string[]): string | undefined {
-  if (allowedOrigins.length === 0) {
-    return "onSuccessRedirectUrl is not accepted by this gateway: the operator must set MAGIC_LINK_REDIRECT_ORIGINS to the origins links may return to";
-  }
-  const rule = "onSuccessRedirectUrl must be an absolute https URL on an allowed origin";
-  if (typeof value !== "string" || value === "") return `${rule}: it is empty`;
-  if (value.length > MAX_SUCCESS_REDIRECT_URL_LENGTH) return `${rule}: at most ${MAX_SUCCESS_REDIRECT_URL_LENGTH} characters`;
+const SUCCESS_URL_RULE = "onSuccessRedirectUrl must be an absolute https URL on an allowed origin";
+
+/** Every rule for `onSuccessRedirectUrl` but the origin allow-list: the parsed URL, or why not. */
+function successUrlShape(value: unknown): Checked<URL> {
+  const rule = SUCCESS_URL_RULE;
+  if (typeof value !== "string" || value === "") return refused(`${rule}: it is empty`);
+  if (value.length > MAX_SUCCESS_REDIRECT_URL_LENGTH) return refused(`${rule}: at most ${MAX_SUCCESS_REDIRECT_URL_LENGTH} characters`);
   // The URL parser drops tabs and line breaks silently: refuse them before it sees the value.
-  if (hasControlCharacter(value) || /\s/.test(value)) return `${rule}: it must not contain whitespace or control characters`;
-  if (value.includes("\\")) return `${rule}: it must not contain backslashes`;
+  if (hasControlCharacter(value) || /\s/.test(value)) return refused(`${rule}: it must not contain whitespace or control characters`);
+  if (value.includes("\\")) return refused(`${rule}: it must not contain backslashes`);
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    return `${rule}: it is not a URL`;
+    return refused(`${rule}: it is not a URL`);
   }
-  if (!isSecureOrLoopback(url)) return `${rule}: only https (or http on localhost) is accepted`;
-  if (url.username !== "" || url.password !== "") return `${rule}: it must not carry credentials`;
-  if (!allowedOrigins.includes(url.origin)) return `${rule}: its origin is not in MAGIC_LINK_REDIRECT_ORIGINS`;
-  return undefined;
+  if (!isSecureOrLoopback(url)) return refused(`${rule}: only https (or http on localhost) is accepted`);
+  if (url.username !== "" || url.password !== "") return refused(`${rule}: it must not carry credentials`);
+  // Normalizing percent-encodes what needs it, so the href may be longer than the value.
+  if (url.href.length > MAX_SUCCESS_REDIRECT_URL_LENGTH) return refused(`${rule}: at most ${MAX_SUCCESS_REDIRECT_URL_LENGTH} characters`);
+  return { ok: true, value: url };
+}
+
+/**
+ * `onSuccessRedirectUrl`: an absolute https URL (http only for localhost) without credentials, whose
+ * origin is one of `allowedOrigins` (MAGIC_LINK_REDIRECT_ORIGINS). Accepted, its normalized form is
+ * the parsed URL's `href` (`HTTPS://app.example.com/x` and `https:app.example.com/x` become
+ * `https://app.example.com/x`): that, never the raw string, is what is forwarded to Deel. With no
+ * origins configured, every value is refused, with words that tell the caller the operator must set
+ * the variable.
+ */
+export function checkSuccessRedirectUrl(value: unknown, allowedOrigins: readonly string[]): Checked<string> {
+  if (allowedOrigins.length === 0) {
+    return refused("onSuccessRedirectUrl is not accepted by this gateway: the operator must set MAGIC_LINK_REDIRECT_ORIGINS to the origins links may return to");
+  }
+  const shape = successUrlShape(value);
+  if (!shape.ok) return shape;
+  if (!allowedOrigins.includes(shape.value.origin)) return refused(`${SUCCESS_URL_RULE}: its origin is not in MAGIC_LINK_REDIRECT_ORIGINS`);
+  return { ok: true, value: shape.value.href };
+}
+
+/** `onSuccessRedirectUrl`'s problem, or undefined when {@link checkSuccessRedirectUrl} accepts it. */
+export function successRedirectUrlProblem(value: unknown, allowedOrigins: readonly string[]): string | undefined {
+  const checked = checkSuccessRedirectUrl(value, allowedOrigins);
+  return checked.ok ? undefined : checked.problem;
+}
+
+/**
+ * For the Deel client, which does not know the allowed origins: true when `value` is what
+ * {@link checkSuccessRedirectUrl} answers for some accepted value, i.e. it passes every rule but the
+ * origin list and is its own `href`. Everything the checker accepted passes this.
+ */
+export function isNormalizedSuccessRedirectUrl(value: unknown): value is string {
+  const shape = successUrlShape(value);
+  return shape.ok && shape.value.href === value;
+}
+
+/** A magic link's redirect inputs as they are forwarded: normalized, `onSuccessRedirectUrl` only when given. */
+export interface MagicLinkRedirects {
+  redirectPath: string;
+  onSuccessRedirectUrl?: string;
+}
+
+/**
+ * The one validator for a magic link's redirect inputs: both values normalized, or the first
+ * problem. `onSuccessRedirectUrl` undefined or null means none was given.
+ */
+export function checkMagicLinkRedirects(
+  input: { redirectPath?: unknown; onSuccessRedirectUrl?: unknown } | undefined,
+  allowedOrigins: readonly string[],
+): Checked<MagicLinkRedirects> {
+  const path = checkRedirectPath(input?.redirectPath);
+  if (!path.ok) return path;
+  const redirects: MagicLinkRedirects = { redirectPath: path.value };
+  const url = input?.onSuccessRedirectUrl;
+  if (url !== undefined && url !== null) {
+    const checked = checkSuccessRedirectUrl(url, allowedOrigins);
+    if (!checked.ok) return checked;
+    redirects.onSuccessRedirectUrl = checked.value;
+  }
+  return { ok: true, value: redirects };
 }

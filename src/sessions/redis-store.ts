@@ -88,15 +88,39 @@ return {1, raw}
   },
 
   /**
-   * Deletes the profile's intent only if it is the one begun at ARGV[1] (epoch ms): a later mint's
-   * intent stays. KEYS: intent. ARGV: startedAt.
+   * Writes the profile's intent, expiring after a token lifetime, unless an older one may still be
+   * live: one begun at or before ARGV[2] and less than ARGV[3] ms before it stays untouched (TTL
+   * included). 1 written, 0 an older one kept. Times are epoch-ms numbers, compared as numbers.
+   *
+   * KEYS: intent. ARGV: intent JSON (startedAt a number), startedAt (epoch ms), token lifetime (ms).
+   */
+  wsgLedgerBeginMint: {
+    numberOfKeys: 1,
+    lua: `
+local raw = redis.call('GET', KEYS[1])
+if raw then
+  local ok, older = pcall(cjson.decode, raw)
+  local olderAt = ok and type(older) == 'table' and tonumber(older.startedAt) or nil
+  local startedAt = tonumber(ARGV[2])
+  if olderAt and olderAt <= startedAt and startedAt - olderAt < tonumber(ARGV[3]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+return 1
+`,
+  },
+
+  /**
+   * Deletes the profile's intent only if it began at or before ARGV[1] (epoch ms, compared as a
+   * number): a later mint's intent stays. KEYS: intent. ARGV: upTo.
    */
   wsgLedgerEndMint: {
     numberOfKeys: 1,
     lua: `
 local raw = redis.call('GET', KEYS[1])
 if not raw then return 0 end
-if tostring(cjson.decode(raw).startedAt) ~= ARGV[1] then return 0 end
+local ok, intent = pcall(cjson.decode, raw)
+local startedAt = ok and type(intent) == 'table' and tonumber(intent.startedAt) or nil
+if startedAt and startedAt > tonumber(ARGV[1]) then return 0 end
 return redis.call('DEL', KEYS[1])
 `,
   },
@@ -237,15 +261,19 @@ export class RedisSessionStore implements SessionStore {
   }
 
   /** Kept as long as a token behind a lost answer could live, then gone by itself. */
-  async beginMint(intent: MintIntent): Promise<void> {
-    const value = JSON.stringify({ profileId: intent.profileId, createdBy: intent.createdBy, startedAt: intent.startedAt.getTime() });
-    await this.call("SET", () => this.redis.set(this.keys.intent(intent.profileId), value, "PX", WORKER_TOKEN_LIFETIME_MS));
+  async beginMint(intent: MintIntent): Promise<boolean> {
+    const startedAt = intent.startedAt.getTime();
+    const value = JSON.stringify({ profileId: intent.profileId, createdBy: intent.createdBy, startedAt });
+    const written = await this.call("SET", () =>
+      this.redis.wsgLedgerBeginMint(this.keys.intent(intent.profileId), value, String(startedAt), String(WORKER_TOKEN_LIFETIME_MS)),
+    );
+    return Number(written) === 1;
   }
 
-  async endMint(profileId: string, startedAt?: Date): Promise<void> {
+  async endMint(profileId: string, upTo?: Date): Promise<void> {
     const key = this.keys.intent(profileId);
-    if (startedAt === undefined) await this.call("DEL", () => this.redis.del(key));
-    else await this.call("DEL", () => this.redis.wsgLedgerEndMint(key, String(startedAt.getTime())));
+    if (upTo === undefined) await this.call("DEL", () => this.redis.del(key));
+    else await this.call("DEL", () => this.redis.wsgLedgerEndMint(key, String(upTo.getTime())));
   }
 
   async getIntents(profileIds: readonly string[]): Promise<Array<MintIntent | null>> {

@@ -1,12 +1,13 @@
 import type { Logger } from "pino";
-import { isDeelError, type DeelError } from "../deel/errors.js";
+import { isDeelError } from "../deel/errors.js";
 import { deriveIdempotencyKey } from "../deel/idempotency.js";
+import { checkMagicLinkRequest } from "../deel/magic-link.js";
 import type { DeelApi, MagicLinkRequest, MintedSession } from "../deel/types.js";
 import { classifyFailure } from "../errors.js";
 import { writeAudit, type AuditAction } from "./audit.js";
 import { ProfileQueue } from "./profile-queue.js";
 import { EndedSessionError, SupersededSessionError } from "./errors.js";
-import { ledgerEntry, type LedgerEntry, type MintIntent } from "./intent.js";
+import { intentMayBeLive, ledgerEntry, recordFromIntent, type LedgerEntry, type MintIntent } from "./intent.js";
 import type { SessionRecord } from "./record.js";
 import type { ProfileSerializer } from "./serializer.js";
 import type { SessionStore } from "./store.js";
@@ -29,11 +30,12 @@ export interface ServiceDeps {
   createGuard?: (profileId: string, sub: string) => Promise<void>;
 }
 
-/** Deel failures after which no token can exist: Deel refused, or the request never left. */
+/**
+ * Deel failures after which this create minted no token: no attempt reached Deel, or every one that
+ * did was refused (see `DeelError.mayHaveMinted`: the OR over all attempts, never just the last).
+ */
 function mintedNothing(error: unknown): boolean {
-  if (!isDeelError(error)) return false;
-  const kind: DeelError["kind"] = error.kind;
-  return kind === "invalid_input" || kind === "bad_request" || kind === "credentials" || kind === "not_found" || kind === "rate_limited";
+  return isDeelError(error) && !error.mayHaveMinted;
 }
 
 /** Who acts, and the request it acts in. */
@@ -127,6 +129,9 @@ export class WorkerSessionService {
       this.queue.run(profileId, async () => {
         const { deel } = this;
         if (deel.createMagicLink === undefined) throw new TypeError("the Deel API in use cannot create magic links");
+        // The link call's own input check, before the mint: a refusal after it would have minted a
+        // token (and killed the worker's previous one) for nothing.
+        checkMagicLinkRequest(request);
         const minted = await this.mintAndRecord(actor, profileId, idempotencyKey, startedAt);
         const { session } = minted.result;
         if (session.revokedAt !== null || session.expiresAt.getTime() <= this.now().getTime()) throw new EndedSessionError();
@@ -153,9 +158,16 @@ export class WorkerSessionService {
     // (the process dies, the answer never arrives) is known to exist, as UNKNOWN.
     // A running revocation job refuses creates for its profiles (and by its createdBy caller).
     await this.createGuard?.(profileId, actor.sub);
+    // An older unresolved intent stays in place of this one (see intent.ts): a lost mint stays
+    // UNKNOWN whatever later creates that mint nothing (refused, replayed) do.
     const intent: MintIntent = { profileId, createdBy: actor.sub, startedAt: this.now() };
-    await this.store.beginMint(intent);
-    const resolved = () => this.endMint(actor, intent);
+    const own = await this.store.beginMint(intent);
+    // This mint minted nothing new (Deel refused, or replayed an earlier answer): it resolves its own
+    // intent, never an older one, which still stands for a token this answer says nothing about.
+    const resolved = () => (own ? this.endMint(actor, intent) : Promise.resolve());
+    // This mint's fresh token is recorded: Deel replaced every older token with it, so every intent
+    // begun at or before this one is resolved.
+    const replacedOlder = () => this.endMint(actor, intent);
     let minted: MintedSession;
     try {
       minted = await this.deel.createSession(profileId, idempotencyKey, { requestId: actor.requestId, startedAt });
@@ -190,7 +202,9 @@ export class WorkerSessionService {
       }
     }
     await this.store.put(fresh);
-    await resolved();
+    // A replay recorded here (typically this call's own first attempt) says nothing of a token an
+    // older intent stands for: only a token Deel minted for this call replaced it.
+    await (minted.replayed ? resolved() : replacedOlder());
     return { result: { token: minted.token, session: fresh }, deelRequestId: minted.deelRequestId };
   }
 
@@ -207,11 +221,12 @@ export class WorkerSessionService {
         const revoked = await this.deel.revokeSession(profileId, { requestId: actor.requestId, startedAt });
         const revokedAt = this.now();
         let session: SessionRecord | null;
-        if (intent === null || intent === undefined) {
+        if (intent === null || intent === undefined || !intentMayBeLive(intent, revokedAt)) {
           session = await this.store.markRevoked(profileId, revokedAt, actor.sub);
+          // A dead intent (any token it stood for has expired) is tidied away with the revoke.
+          if (intent !== null && intent !== undefined) await this.store.endMint(profileId);
         } else {
-          const unknown = ledgerEntry(null, intent, revokedAt, 0)?.record as SessionRecord;
-          session = { ...unknown, revokedAt, revokedBy: actor.sub };
+          session = { ...recordFromIntent(intent), revokedAt, revokedBy: actor.sub };
           await this.store.put(session);
           await this.store.endMint(profileId);
         }

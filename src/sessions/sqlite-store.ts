@@ -1,7 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
-import type { MintIntent } from "./intent.js";
+import { WORKER_TOKEN_LIFETIME_MS, type MintIntent } from "./intent.js";
 import type { SessionRecord } from "./record.js";
 import type { SessionStore } from "./store.js";
 
@@ -42,9 +42,9 @@ export class SqliteSessionStore implements SessionStore {
   private readonly selectMany: Database.Statement<[string], Row>;
   private readonly upsert: Database.Statement<[Row]>;
   private readonly revoke: Database.Statement<[number, string, string]>;
-  private readonly intentUpsert: Database.Statement<[string, string, number]>;
+  private readonly intentUpsert: Database.Statement<[IntentRow & { lifetime_ms: number }]>;
   private readonly intentDelete: Database.Statement<[string]>;
-  private readonly intentDeleteAt: Database.Statement<[string, number]>;
+  private readonly intentDeleteUpTo: Database.Statement<[string, number]>;
   private readonly intentSelectMany: Database.Statement<[string], IntentRow>;
   private readonly intentSelectOne: Database.Statement<[string], IntentRow>;
   private readonly selectByCreator: Database.Statement<[string], Row>;
@@ -88,11 +88,15 @@ export class SqliteSessionStore implements SessionStore {
         started_at INTEGER NOT NULL
       ) STRICT
     `);
-    this.intentUpsert = this.db.prepare(
-      "INSERT INTO mint_intents (profile_id, created_by, started_at) VALUES (?, ?, ?) ON CONFLICT (profile_id) DO UPDATE SET created_by = excluded.created_by, started_at = excluded.started_at",
-    );
+    // The oldest unresolved intent stays (see SessionStore.beginMint): the update applies only over
+    // a later intent or a dead one (begun a token lifetime or more before this one).
+    this.intentUpsert = this.db.prepare(`
+      INSERT INTO mint_intents (profile_id, created_by, started_at) VALUES (@profile_id, @created_by, @started_at)
+      ON CONFLICT (profile_id) DO UPDATE SET created_by = excluded.created_by, started_at = excluded.started_at
+      WHERE NOT (mint_intents.started_at <= excluded.started_at AND excluded.started_at - mint_intents.started_at < @lifetime_ms)
+    `);
     this.intentDelete = this.db.prepare("DELETE FROM mint_intents WHERE profile_id = ?");
-    this.intentDeleteAt = this.db.prepare("DELETE FROM mint_intents WHERE profile_id = ? AND started_at = ?");
+    this.intentDeleteUpTo = this.db.prepare("DELETE FROM mint_intents WHERE profile_id = ? AND started_at <= ?");
     this.intentSelectMany = this.db.prepare("SELECT * FROM mint_intents WHERE profile_id IN (SELECT value FROM json_each(?))");
     this.intentSelectOne = this.db.prepare("SELECT * FROM mint_intents WHERE profile_id = ?");
     this.revoke = this.db.prepare(
@@ -140,13 +144,19 @@ export class SqliteSessionStore implements SessionStore {
     return this.selectByCreator.all(createdBy).map(toRecord);
   }
 
-  async beginMint(intent: MintIntent): Promise<void> {
-    this.intentUpsert.run(intent.profileId, intent.createdBy, intent.startedAt.getTime());
+  async beginMint(intent: MintIntent): Promise<boolean> {
+    const { changes } = this.intentUpsert.run({
+      profile_id: intent.profileId,
+      created_by: intent.createdBy,
+      started_at: intent.startedAt.getTime(),
+      lifetime_ms: WORKER_TOKEN_LIFETIME_MS,
+    });
+    return changes > 0;
   }
 
-  async endMint(profileId: string, startedAt?: Date): Promise<void> {
-    if (startedAt === undefined) this.intentDelete.run(profileId);
-    else this.intentDeleteAt.run(profileId, startedAt.getTime());
+  async endMint(profileId: string, upTo?: Date): Promise<void> {
+    if (upTo === undefined) this.intentDelete.run(profileId);
+    else this.intentDeleteUpTo.run(profileId, upTo.getTime());
   }
 
   async getIntents(profileIds: readonly string[]): Promise<Array<MintIntent | null>> {

@@ -18,15 +18,19 @@ export interface SessionStore {
    */
   markRevoked(profileId: string, revokedAt: Date, revokedBy: string): Promise<SessionRecord | null>;
   /**
-   * Notes that a mint for `intent.profileId` is under way, before Deel is asked; replaces any
-   * earlier intent for the profile.
+   * Notes that a mint for `intent.profileId` is under way, before Deel is asked. The profile keeps
+   * its OLDEST unresolved intent (see intent.ts): an earlier one begun at or before
+   * `intent.startedAt`, and less than `WORKER_TOKEN_LIFETIME_MS` before it, stays as it is (its
+   * startedAt and createdBy) and the call answers false; otherwise `intent` is written (replacing a
+   * dead or a later one) and the call answers true.
    */
-  beginMint(intent: MintIntent): Promise<void>;
+  beginMint(intent: MintIntent): Promise<boolean>;
   /**
-   * Clears the profile's intent: only the one begun at `startedAt` when given (a later mint's
-   * stays), any when not (a revoke at Deel resolves them all).
+   * Clears the profile's intent if it began at or before `upTo` (a fresh token minted by a mint
+   * begun at `upTo` replaced every older one at Deel; a later mint's intent stays), or whatever it
+   * is when `upTo` is not given (a revoke at Deel resolves them all).
    */
-  endMint(profileId: string, startedAt?: Date): Promise<void>;
+  endMint(profileId: string, upTo?: Date): Promise<void>;
   /**
    * Every record whose `createdBy` is `createdBy` (the kill switch's target list), in no particular
    * order. Served by an index in every store: a replaced record leaves its old creator's entry.

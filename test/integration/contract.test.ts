@@ -228,7 +228,7 @@ describe("the error table", () => {
           },
           put: async () => undefined,
           markRevoked: async () => null,
-          beginMint: async () => undefined,
+          beginMint: async () => true,
           endMint: async () => undefined,
           getIntents: async (ids) => ids.map(() => null),
           listByCreator: async () => [],

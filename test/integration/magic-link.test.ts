@@ -3,7 +3,7 @@ import { request } from "undici";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Scope } from "../../src/auth/caller.js";
 import type { RecordedRequest } from "../../src/deel/sandbox/server.js";
-import { CreateWorkerMagicLinkDocument, RevokeWorkerSessionDocument, WorkerSessionDocument } from "../generated/operations.js";
+import { CreateWorkerMagicLinkDocument, CreateWorkerSessionDocument, RevokeWorkerSessionDocument, WorkerSessionDocument } from "../generated/operations.js";
 import { aCallerToken, anAdminToken } from "../support/callers.js";
 import { codes, gql, startTestGateway, type GraphQLResponse, type TestGateway } from "../support/gateway.js";
 
@@ -183,6 +183,66 @@ describe("the rules of createWorkerMagicLink, checked before Deel is called", ()
     expect(codes(await magicLink({ profileId: P1, redirectPath: "/x", idempotencyKey: "k".repeat(65) }, admin))).toEqual(["BAD_USER_INPUT"]);
     expect(codes(await magicLink({ profileId: "../x", redirectPath: "/x" }, admin))).toEqual(["BAD_USER_INPUT"]);
     expect(gw.sandbox.requests.length).toBe(before);
+  });
+});
+
+describe("createWorkerMagicLink never mints and then refuses", () => {
+  let P4: string;
+  beforeAll(() => {
+    P4 = gw.sandbox.profiles[3] as string;
+  });
+
+  /** Mints a token for `profileId` through createWorkerSession: the worker's "previous" token. */
+  async function previousToken(profileId: string): Promise<string> {
+    const created = await gql(gw.url, CreateWorkerSessionDocument, { input: { profileId, idempotencyKey: null } }, { token: admin });
+    expect(created.errors).toBeUndefined();
+    return created.data!.createWorkerSession.token;
+  }
+
+  /** The status the sandbox's `GET /people/me` answers for `token` (200 while it is the live one). */
+  async function peopleMe(token: string): Promise<number> {
+    const response = await request(`${gw.sandbox.url}/people/me`, { headers: { authorization: `Bearer ${token}` } });
+    await response.body.dump();
+    return response.statusCode;
+  }
+
+  const mints = (from: number) => gw.sandbox.requests.slice(from).filter((r) => r.method === "POST" && r.path.endsWith("/workers/session"));
+
+  it.each([
+    ["HTTPS://app.example.com/done", `${APP}/done`],
+    ["https:app.example.com/x", `${APP}/x`],
+    ["https:/app.example.com/x", `${APP}/x`],
+  ])("takes onSuccessRedirectUrl %j cleanly, forwarding %j to Deel", async (onSuccessRedirectUrl, normalized) => {
+    const from = gw.sandbox.requests.length;
+    const response = await magicLink({ profileId: P4, redirectPath: "/contracts", onSuccessRedirectUrl }, admin);
+
+    // Either refused before Deel is asked anything, or a clean link: never a mint and then a refusal.
+    if (response.errors !== undefined) expect(mints(from)).toEqual([]);
+    expect(response.errors).toBeUndefined();
+    expect(mints(from).map((r) => r.status)).toEqual([201]);
+    expect(linkRequests(from).map((r) => [r.status, r.magicLink?.onSuccessRedirectUrl])).toEqual([[201, normalized]]);
+  });
+
+  it.each([
+    ["an onSuccessRedirectUrl on another origin, upper-case scheme", { onSuccessRedirectUrl: "HTTPS://evil.example.com/done" }],
+    ["an onSuccessRedirectUrl on another origin, without slashes", { onSuccessRedirectUrl: "https:evil.example.com/x" }],
+    ["an onSuccessRedirectUrl with plain http, without slashes", { onSuccessRedirectUrl: "http:app.example.com/x" }],
+    ["a redirectPath with a ..; segment", { redirectPath: "/..;/admin" }],
+    ["a redirectPath with a scheme in a query value", { redirectPath: "/x?next=javascript:alert(1)" }],
+    ["a redirectPath with a full-width solidus", { redirectPath: "/\uff0fevil.com" }],
+    ["a redirectPath with a zero-width space", { redirectPath: "/a\u200bb" }],
+    ["a redirectPath percent-encoded many times", { redirectPath: "/%2525252e%2525252e/admin" }],
+  ])("refuses %s before any Deel call, leaving the worker's previous token live", async (_name, input) => {
+    const token = await previousToken(P4);
+    expect(await peopleMe(token)).toBe(200);
+    const from = gw.sandbox.requests.length;
+
+    const response = await magicLink({ profileId: P4, redirectPath: "/contracts", ...input }, admin);
+
+    expect(codes(response)).toEqual(["BAD_USER_INPUT"]);
+    expect(gw.sandbox.requests.slice(from)).toEqual([]);
+    expect(await peopleMe(token)).toBe(200);
+    expect(auditsOf(response)).toMatchObject([{ action: "magic_link", outcome: "BAD_USER_INPUT" }]);
   });
 });
 

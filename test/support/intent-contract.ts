@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { MintIntent } from "../../src/sessions/intent.js";
+import { WORKER_TOKEN_LIFETIME_MS, type MintIntent } from "../../src/sessions/intent.js";
 import type { SessionStore } from "../../src/sessions/store.js";
 import { aSessionRecord, type StoreBackend } from "./store-contract.js";
 
@@ -12,7 +12,8 @@ function anIntent(overrides: Partial<MintIntent> = {}, now = Date.now()): MintIn
 
 /**
  * The mint-intent part of the ledger contract: every store keeps at most one intent per profile,
- * clears only the one a mint began (or all, for a revoke), and shows it to every other writer.
+ * the oldest unresolved one that may still be live; clears it only up to a given start (or whatever
+ * it is, for a revoke); and shows it to every other writer.
  */
 export function intentContract(name: string, open: () => Promise<StoreBackend>): void {
   describe(`mint intents: ${name}`, () => {
@@ -38,14 +39,50 @@ export function intentContract(name: string, open: () => Promise<StoreBackend>):
       expect(await store.getIntents([P2])).toEqual([null]);
     });
 
-    it("clears only the intent a mint began; a later mint's intent stays", async () => {
+    it("keeps the oldest unresolved intent: a later mint's beginMint leaves it as it is and answers false", async () => {
       const first = anIntent({}, backend.now());
       const later = anIntent({ createdBy: "caller-2", startedAt: new Date(backend.now() + 1000) });
-      await store.beginMint(first);
+      expect(await store.beginMint(first)).toBe(true);
+      expect(await store.beginMint(later)).toBe(false);
+      expect(await store.getIntents([P1])).toEqual([first]);
+      // The same instant again (a fixed clock): the one already there stays.
+      expect(await store.beginMint({ ...first, createdBy: "caller-3" })).toBe(false);
+      expect(await store.getIntents([P1])).toEqual([first]);
+    });
+
+    it("replaces a later intent with an earlier one, and a dead one (a token lifetime old) with a new one", async () => {
+      const at = backend.now();
+      const later = anIntent({ createdBy: "caller-2", startedAt: new Date(at + 1000) });
+      const first = anIntent({}, at);
       await store.beginMint(later);
-      await store.endMint(P1, first.startedAt);
-      expect(await store.getIntents([P1])).toEqual([later]);
-      await store.endMint(P1, later.startedAt);
+      expect(await store.beginMint(first)).toBe(true);
+      expect(await store.getIntents([P1])).toEqual([first]);
+      const stillLive = anIntent({ createdBy: "caller-4", startedAt: new Date(at + WORKER_TOKEN_LIFETIME_MS - 1) });
+      expect(await store.beginMint(stillLive)).toBe(false);
+      const next = anIntent({ createdBy: "caller-5", startedAt: new Date(at + WORKER_TOKEN_LIFETIME_MS) });
+      expect(await store.beginMint(next)).toBe(true);
+      expect(await store.getIntents([P1])).toEqual([next]);
+    });
+
+    it("clears the intent only when it began at or before upTo; a later mint's intent stays", async () => {
+      const intent = anIntent({}, backend.now());
+      await store.beginMint(intent);
+      await store.endMint(P1, new Date(intent.startedAt.getTime() - 1));
+      expect(await store.getIntents([P1])).toEqual([intent]);
+      await store.endMint(P1, intent.startedAt);
+      expect(await store.getIntents([P1])).toEqual([null]);
+      await store.beginMint(intent);
+      await store.endMint(P1, new Date(intent.startedAt.getTime() + 5000));
+      expect(await store.getIntents([P1])).toEqual([null]);
+    });
+
+    it("compares start times as numbers, not as text", async () => {
+      // 999 999 999 999 < 1 000 000 000 000, though "999999999999" > "1000000000000" as text.
+      const intent = anIntent({ startedAt: new Date(999_999_999_999) });
+      await store.beginMint(intent);
+      expect(await store.beginMint(anIntent({ createdBy: "caller-2", startedAt: new Date(1_000_000_000_000) }))).toBe(false);
+      expect(await store.getIntents([P1])).toEqual([intent]);
+      await store.endMint(P1, new Date(1_000_000_000_000));
       expect(await store.getIntents([P1])).toEqual([null]);
     });
 

@@ -137,3 +137,58 @@ describe("helpers", () => {
     expect(() => new DeelClient({ baseUrl: "https://x/rest", token: "t", timeoutMs: 0 })).toThrow(TypeError);
   });
 });
+
+describe("mayHaveMinted", () => {
+  const transportError = (code: string) => Object.assign(new Error(`transport failure ${code}`), { code });
+
+  it("is false when the request never left (connect-phase codes, a deadline already passed, a caller abort before), true once it may have", async () => {
+    const mock = new MockAgent();
+    mock.disableNetConnect();
+    const local = new DeelClient({ baseUrl: "https://deel.example/rest/v2", token: "mock-org-token-123", timeoutMs: 1_000, dispatcher: mock });
+    const pool = mock.get("https://deel.example");
+    const cases: Array<[string, boolean]> = [
+      ["ECONNREFUSED", false],
+      ["ENOTFOUND", false],
+      ["UND_ERR_CONNECT_TIMEOUT", false],
+      ["ERR_TLS_CERT_ALTNAME_INVALID", false],
+      ["ECONNRESET", true],
+      ["UND_ERR_SOCKET", true],
+    ];
+    for (const [code, expected] of cases) {
+      pool.intercept({ path: "/rest/v2/workers/session", method: "POST" }).replyWithError(transportError(code));
+      const error = await deelFailure(local.createSession(P1, "k"));
+      expect({ code, kind: error.kind, mayHaveMinted: error.mayHaveMinted }).toEqual({ code, kind: "unavailable", mayHaveMinted: expected });
+    }
+    expect((await deelFailure(local.createSession(P1, "k", { deadline: Date.now() - 1 }))).mayHaveMinted).toBe(false);
+    expect((await deelFailure(local.createSession(P1, "k", { signal: AbortSignal.abort() }))).mayHaveMinted).toBe(false);
+    expect((await deelFailure(local.createSession("not-a-uuid", "k"))).mayHaveMinted).toBe(false);
+    await mock.close();
+  });
+
+  it("is false for Deel's refusals (400, 401, 403, 404, 429, any 4xx) and true for 5xx, a garbled 2xx and a redirect", async () => {
+    const mock = new MockAgent();
+    mock.disableNetConnect();
+    const local = new DeelClient({ baseUrl: "https://deel.example/rest/v2", token: "mock-org-token-123", timeoutMs: 1_000, dispatcher: mock });
+    const pool = mock.get("https://deel.example");
+    const cases: Array<[number, string, boolean]> = [
+      [400, "{}", false],
+      [401, "{}", false],
+      [403, "{}", false],
+      [404, "{}", false],
+      [409, "{}", false],
+      [429, "{}", false],
+      [500, "{}", true],
+      [502, "", true],
+      [503, "{}", true],
+      [201, "{\"data\":", true],
+      [200, "{}", true],
+      [302, "", true],
+    ];
+    for (const [status, body, expected] of cases) {
+      pool.intercept({ path: "/rest/v2/workers/session", method: "POST" }).reply(status, body);
+      const error = await deelFailure(local.createSession(P1, "k"));
+      expect({ status, mayHaveMinted: error.mayHaveMinted }).toEqual({ status, mayHaveMinted: expected });
+    }
+    await mock.close();
+  });
+});

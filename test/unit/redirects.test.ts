@@ -1,9 +1,32 @@
 import { describe, expect, it } from "vitest";
-import { MAX_REDIRECT_PATH_LENGTH, redirectPathProblem, successRedirectUrlProblem } from "../../src/sessions/redirects.js";
+import {
+  checkMagicLinkRedirects,
+  checkRedirectPath,
+  checkSuccessRedirectUrl,
+  isLoopbackHost,
+  isNormalizedSuccessRedirectUrl,
+  MAX_REDIRECT_PATH_LENGTH,
+  redirectPathProblem,
+  successRedirectUrlProblem,
+} from "../../src/sessions/redirects.js";
 
 describe("a magic link's redirectPath", () => {
-  it.each(["/", "/contracts", "/contracts/42?tab=sign#top", "/a/b.c/d-e_f~g", "/caf%C3%A9", "/a/..b/c.."])("accepts %j", (path) => {
+  it.each([
+    "/",
+    "/contracts",
+    "/contracts/42?tab=sign#top",
+    "/contracts/123/sign?step=2&lang=en",
+    "/kyc#start",
+    "/a-b_c.d~e",
+    "/a/b.c/d-e_f~g",
+    "/a/..b/c..",
+    "/a/.../b",
+    "/search?q=a%2Fb&when=10:30",
+    "/x?next=/contracts",
+    "/a;b=c/d@e/f!$'()*,+",
+  ])("accepts %j, forwarded unchanged", (path) => {
     expect(redirectPathProblem(path)).toBeUndefined();
+    expect(checkRedirectPath(path)).toEqual({ ok: true, value: path });
   });
 
   it("accepts exactly 512 characters and refuses 513", () => {
@@ -32,6 +55,49 @@ describe("a magic link's redirectPath", () => {
     ["/a%0d%0aSet-Cookie:x", /control characters/],
     ["/a\u0000", /control characters/],
     ["/a%zz", /malformed percent-encoding/],
+    // A scheme where a query or fragment value begins.
+    ["/x?next=http:evil.com", /scheme in a query or fragment value/],
+    ["/x?next=javascript:alert(1)", /scheme in a query or fragment value/],
+    ["/x?a=1&javascript:alert(1)", /scheme in a query or fragment value/],
+    ["/x?https://evil.com", /"\/\/"/],
+    ["/x#javascript:alert(1)", /scheme in a query or fragment value/],
+    ["/x?next=JavaScript%3Aalert(1)", /scheme in a query or fragment value/],
+    ["/x%3Fnext=data:text/html,x", /scheme in a query or fragment value/],
+    // `..;` is `..` to servers that strip path parameters.
+    ["/..;/admin", /"\.\." segment \(nor "\.\.;"\)/],
+    ["/a/..;jsessionid=1/admin", /"\.\." segment/],
+    ["/%2e%2e;/admin", /"\.\." segment/],
+    // Look-alikes that NFKC turns into "..", "/" or "\", raw or percent-encoded.
+    ["/\u2025/", /ASCII characters only/],
+    ["/\uff0fevil.com", /ASCII characters only/],
+    ["/\uff3cevil.com", /ASCII characters only/],
+    ["/\uff0e\uff0e/admin", /ASCII characters only/],
+    ["/%EF%BC%8Fevil.com", /ASCII characters only/],
+    ["/%E2%80%A5/admin", /ASCII characters only/],
+    // Invisible and format characters.
+    ["/a\u2028b", /ASCII characters only/],
+    ["/a\u2029b", /ASCII characters only/],
+    ["/a\u200bb", /ASCII characters only/],
+    ["/a\u200db", /ASCII characters only/],
+    ["/a\u202eb", /ASCII characters only/],
+    ["/a\ufeffb", /ASCII characters only/],
+    ["/a\u00a0b", /ASCII characters only/],
+    ["/a%E2%80%8Bb", /ASCII characters only/],
+    ["/a%E2%80%A8b", /ASCII characters only/],
+    ["/caf%C3%A9", /ASCII characters only/],
+    // ASCII outside the allow-list, raw or decoded.
+    ["/a b", /must contain only A-Z a-z 0-9/],
+    ["/a<script>", /must contain only A-Z a-z 0-9/],
+    ["/a\"b", /must contain only A-Z a-z 0-9/],
+    ["/a`b", /must contain only A-Z a-z 0-9/],
+    ["/a%20b", /must contain only A-Z a-z 0-9/],
+    ["/a%3Cb", /must contain only A-Z a-z 0-9/],
+    // Percent-encoded more than once: refused whatever it hides.
+    ["/%2525252e%2525252e/admin", /percent-encoded twice/],
+    ["/a%2541", /percent-encoded twice/],
+    ["/%2561", /percent-encoded twice/],
+    // Overlong UTF-8 for "." is not valid UTF-8.
+    ["/%C0%AE%C0%AE/admin", /malformed percent-encoding/],
   ])("refuses %j", (path, reason) => {
     const problem = redirectPathProblem(path);
     expect(problem).toMatch(/^redirectPath must be a relative path/);
@@ -40,6 +106,11 @@ describe("a magic link's redirectPath", () => {
 
   it("refuses anything that is not a string", () => {
     for (const value of [undefined, null, 42, ["/a"]]) expect(redirectPathProblem(value)).toMatch(/empty/);
+  });
+
+  it("never echoes the refused value", () => {
+    expect(redirectPathProblem("/x?next=javascript:alert(1)")).not.toContain("alert");
+    expect(redirectPathProblem("/\uff0fevil.com")).not.toContain("evil");
   });
 });
 
@@ -72,5 +143,68 @@ describe("a magic link's onSuccessRedirectUrl", () => {
     [`https://app.example.com/${"a".repeat(2048)}`, /at most 2048/],
   ])("refuses %j", (url, reason) => {
     expect(successRedirectUrlProblem(url, allowed)).toMatch(reason);
+  });
+});
+
+describe("the normalized onSuccessRedirectUrl", () => {
+  const allowed = ["https://app.example.com"];
+
+  it.each([
+    ["HTTPS://app.example.com/done", "https://app.example.com/done"],
+    ["https:app.example.com/x", "https://app.example.com/x"],
+    ["https:/app.example.com/x", "https://app.example.com/x"],
+    ["https://APP.example.com:443/a/./b/../c?q=1#f", "https://app.example.com/a/c?q=1#f"],
+    ["https://app.example.com", "https://app.example.com/"],
+    ["https://app.example.com/caf\u00e9", "https://app.example.com/caf%C3%A9"],
+  ])("accepts %j as %j, which the Deel-side assertion accepts as it is", (input, href) => {
+    expect(checkSuccessRedirectUrl(input, allowed)).toEqual({ ok: true, value: href });
+    expect(isNormalizedSuccessRedirectUrl(href)).toBe(true);
+    expect(checkSuccessRedirectUrl(href, allowed)).toEqual({ ok: true, value: href });
+  });
+
+  it("is not normalized until it is its own href", () => {
+    expect(isNormalizedSuccessRedirectUrl("HTTPS://app.example.com/done")).toBe(false);
+    expect(isNormalizedSuccessRedirectUrl("https:app.example.com/x")).toBe(false);
+    expect(isNormalizedSuccessRedirectUrl("https://app.example.com")).toBe(false);
+    expect(isNormalizedSuccessRedirectUrl("http://app.example.com/")).toBe(false);
+    expect(isNormalizedSuccessRedirectUrl("http://localhost:3000/back")).toBe(true);
+  });
+
+  it("refuses a value whose normalized form grows past 2048 characters", () => {
+    const value = `https://app.example.com/${"\u00e9".repeat(400)}`;
+    expect(value.length).toBeLessThanOrEqual(2048);
+    expect(successRedirectUrlProblem(value, allowed)).toMatch(/at most 2048/);
+  });
+});
+
+describe("checkMagicLinkRedirects, the one validator", () => {
+  const allowed = ["https://app.example.com"];
+
+  it("answers both values normalized, and the URL only when given", () => {
+    expect(checkMagicLinkRedirects({ redirectPath: "/kyc#start", onSuccessRedirectUrl: "HTTPS://app.example.com/done" }, allowed)).toEqual({
+      ok: true,
+      value: { redirectPath: "/kyc#start", onSuccessRedirectUrl: "https://app.example.com/done" },
+    });
+    expect(checkMagicLinkRedirects({ redirectPath: "/", onSuccessRedirectUrl: null }, allowed)).toEqual({ ok: true, value: { redirectPath: "/" } });
+    expect(checkMagicLinkRedirects({ redirectPath: "/" }, [])).toEqual({ ok: true, value: { redirectPath: "/" } });
+  });
+
+  it("answers the first problem", () => {
+    expect(checkMagicLinkRedirects({ redirectPath: "//evil", onSuccessRedirectUrl: "https://evil.test/" }, allowed)).toEqual({
+      ok: false,
+      problem: expect.stringMatching(/^redirectPath must be a relative path/),
+    });
+    expect(checkMagicLinkRedirects({ redirectPath: "/", onSuccessRedirectUrl: "https://evil.test/" }, allowed)).toEqual({
+      ok: false,
+      problem: expect.stringMatching(/not in MAGIC_LINK_REDIRECT_ORIGINS/),
+    });
+    expect(checkMagicLinkRedirects(undefined, allowed)).toMatchObject({ ok: false });
+  });
+});
+
+describe("loopback hosts", () => {
+  it("are localhost, 127.0.0.1 and [::1] as URL#hostname spells them", () => {
+    for (const host of ["localhost", "127.0.0.1", "[::1]"]) expect(isLoopbackHost(host)).toBe(true);
+    for (const host of ["::1", "127.0.0.2", "localhost.evil.test", "example.com"]) expect(isLoopbackHost(host)).toBe(false);
   });
 });

@@ -535,3 +535,41 @@ describe("observability", () => {
     await expect(success(layer.revokeSession(P1))).resolves.toEqual({ value: {}, at: 0 });
   });
 });
+
+describe("mayHaveMinted on the error that ends a call", () => {
+  it("is the OR over the attempts: a 502 then a 429 that does not fit ends rate_limited, and may have minted", async () => {
+    deel.fail({ status: 502 }, { times: 1 });
+    deel.fail({ status: 429, retryAfterSeconds: 60 });
+    const { error } = await failure(resilient().createSession(P1, "key-502-429"));
+    expect(error).toMatchObject({ kind: "rate_limited", retryAfterSeconds: 60, mayHaveMinted: true });
+    expect(deel.attempts.map((a) => a.status)).toEqual([502, 429]);
+  });
+
+  it("is false when every attempt was refused (429s), and true when one was garbled", async () => {
+    deel.fail({ status: 429 });
+    expect((await failure(resilient().createSession(P1, "key-429"))).error.mayHaveMinted).toBe(false);
+    deel.clearFaults();
+    deel.fail("garbled", { times: 1 });
+    deel.fail({ status: 404 });
+    expect((await failure(resilient().createSession(P1, "key-garbled"))).error).toMatchObject({ kind: "not_found", mayHaveMinted: true });
+  });
+
+  it("is false for refusals before any attempt (open circuit, no budget slot, too little deadline), true when one follows a 503", async () => {
+    const layer = resilient({ breakerThreshold: 1, maxAttempts: 1 });
+    deel.fail({ status: 503 }, { times: 1 });
+    expect((await failure(layer.createSession(P1, "key-503"))).error.mayHaveMinted).toBe(true);
+    expect((await failure(layer.createSession(P2, "key-open"))).error).toMatchObject({ kind: "unavailable", mayHaveMinted: false });
+
+    const paced = resilient({ budget: budget(1) });
+    deel.fail({ status: 503 }, { times: 1 });
+    // The 503 takes the window's one slot; its retry finds none before the deadline.
+    const retried = await failure(paced.createSession(P1, "key-paced", { deadline: Date.now() + 1_500 }));
+    expect(retried.error).toMatchObject({ status: 503, mayHaveMinted: true });
+    const refused = await failure(paced.createSession(P2, "key-no-slot", { deadline: Date.now() + 1_200 }));
+    expect(refused.error).toMatchObject({ kind: "rate_limited", mayHaveMinted: false });
+
+    const late = await failure(resilient().createSession(P1, "key-late", { startedAt: Date.now() - 4_900 }));
+    expect(late.error).toMatchObject({ kind: "unavailable", mayHaveMinted: false });
+    expect(deel.attempts.map((a) => a.key)).toEqual(["key-503", "key-paced"]);
+  });
+});
