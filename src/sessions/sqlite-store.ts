@@ -32,6 +32,19 @@ function toRecord(row: Row): SessionRecord {
 }
 
 /**
+ * Opens (creating its folder and file on first use) a SQLite database as the ledger's stores use
+ * it: WAL, so several processes may share the file; NORMAL sync; a 2 s wait for a busy writer.
+ */
+export function openSqlite(path: string): Database.Database {
+  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path);
+  db.pragma("journal_mode = WAL");
+  db.pragma("synchronous = NORMAL");
+  db.pragma("busy_timeout = 2000");
+  return db;
+}
+
+/**
  * The default ledger (`SESSION_STORE_URL=sqlite:<path>`): one file, created on first use, in WAL
  * mode. Times are stored as epoch milliseconds. better-sqlite3 is synchronous; every statement
  * here touches one primary-key row or one `IN` list, so each call is short.
@@ -50,11 +63,7 @@ export class SqliteSessionStore implements SessionStore {
   private readonly selectByCreator: Database.Statement<[string], Row>;
 
   constructor(path: string) {
-    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
-    this.db = new Database(path);
-    this.db.pragma("journal_mode = WAL");
-    this.db.pragma("synchronous = NORMAL");
-    this.db.pragma("busy_timeout = 2000");
+    this.db = openSqlite(path);
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS worker_sessions (
         profile_id TEXT PRIMARY KEY,

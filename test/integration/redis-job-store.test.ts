@@ -4,9 +4,8 @@
  * its own connection; each test its own key prefix.
  */
 import { RedisJobStore } from "../../src/sessions/jobs/redis-job-store.js";
-import { RedisSessionStore } from "../../src/sessions/redis-store.js";
 import { creatorIndexContract, jobStoreContract } from "../support/job-store-contract.js";
-import { deletePrefix, describeRedis, suiteRedis, uniquePrefix } from "../support/redis.js";
+import { deletePrefix, describeRedis, suiteRedis, uniquePrefix, freshRedisLedger } from "../support/redis.js";
 import { DAY } from "../support/store-contract.js";
 
 const RETENTION_MS = 7 * DAY;
@@ -14,17 +13,7 @@ const RETENTION_MS = 7 * DAY;
 describeRedis("the kill switch's contract on Redis", () => {
   const { opened } = suiteRedis("jobs");
 
-  creatorIndexContract("Redis", async () => {
-    const own = uniquePrefix("creator");
-    return {
-      store: new RedisSessionStore(await opened(), { keyPrefix: own, retentionMs: RETENTION_MS }),
-      otherWriter: async () => new RedisSessionStore(await opened(), { keyPrefix: own, retentionMs: RETENTION_MS }),
-      now: () => Date.now(),
-      close: async () => {
-        await deletePrefix(own);
-      },
-    };
-  });
+  creatorIndexContract("Redis", () => freshRedisLedger(opened, RETENTION_MS));
 
   jobStoreContract("Redis", async () => {
     const own = uniquePrefix("rjob");

@@ -10,7 +10,7 @@ import { LedgerError } from "../../src/sessions/errors.js";
 import { runFenced } from "../../src/sessions/fencing.js";
 import { createRedisConnection, redisKeys } from "../../src/redis/connection.js";
 import { intentContract } from "../support/intent-contract.js";
-import { deletePrefix, describeRedis, suiteRedis, uniquePrefix } from "../support/redis.js";
+import { describeRedis, freshRedisLedger, suiteRedis } from "../support/redis.js";
 import { aSessionRecord as record, DAY, storeContract } from "../support/store-contract.js";
 
 const RETENTION_MS = 7 * DAY;
@@ -19,18 +19,7 @@ const RETENTION_MS = 7 * DAY;
 describeRedis("the store contract on Redis", () => {
   const { prefix, opened } = suiteRedis("store");
 
-  // A fresh prefix per test: each starts from an empty ledger, as the in-process stores do.
-  intentContract("Redis", async () => {
-    const own = uniquePrefix("intent");
-    return {
-      store: new RedisSessionStore(await opened(), { keyPrefix: own, retentionMs: RETENTION_MS }),
-      otherWriter: async () => new RedisSessionStore(await opened(), { keyPrefix: own, retentionMs: RETENTION_MS }),
-      now: () => Date.now(),
-      close: async () => {
-        await deletePrefix(own);
-      },
-    };
-  });
+  intentContract("Redis", () => freshRedisLedger(opened, RETENTION_MS));
 
   storeContract("Redis", { roundTrips: true, retention: true, concurrentWriters: true }, async () => {
     const connection = await opened();

@@ -11,6 +11,8 @@ import { createServer } from "node:net";
 import { Redis } from "ioredis";
 import { afterAll, describe } from "vitest";
 import { createRedisConnection, describeRedisUrl, waitUntilReady } from "../../src/redis/connection.js";
+import { RedisSessionStore } from "../../src/sessions/redis-store.js";
+import type { StoreBackend } from "./store-contract.js";
 
 const explicitUrl = process.env.REDIS_URL?.trim();
 export const REDIS_URL = explicitUrl !== undefined && explicitUrl !== "" ? explicitUrl : "redis://127.0.0.1:6379";
@@ -178,6 +180,22 @@ export function suiteRedis(label: string): { prefix: string; opened: () => Promi
     },
     track: (connection) => {
       connections.push(connection);
+    },
+  };
+}
+
+/**
+ * A ledger backend for the shared contracts on Redis: a fresh key prefix per test (each starts
+ * from an empty ledger, as the in-process stores do), deleted when the test closes it.
+ */
+export async function freshRedisLedger(opened: () => Promise<Redis>, retentionMs: number): Promise<StoreBackend> {
+  const own = uniquePrefix("ledger");
+  return {
+    store: new RedisSessionStore(await opened(), { keyPrefix: own, retentionMs }),
+    otherWriter: async () => new RedisSessionStore(await opened(), { keyPrefix: own, retentionMs }),
+    now: () => Date.now(),
+    close: async () => {
+      await deletePrefix(own);
     },
   };
 }

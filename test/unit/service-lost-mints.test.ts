@@ -18,6 +18,7 @@ import { WORKER_TOKEN_LIFETIME_MS } from "../../src/sessions/intent.js";
 import { MemorySessionStore } from "../../src/sessions/memory-store.js";
 import { SupersededSessionError } from "../../src/sessions/errors.js";
 import { WorkerSessionService } from "../../src/sessions/service.js";
+import { aClock } from "../support/clock.js";
 
 const P1 = "6f1e2d3c-4b5a-4978-8a69-0b1c2d3e4f50";
 const P2 = "7a2b3c4d-5e6f-4a8b-9c0d-1e2f3a4b5c6d";
@@ -27,11 +28,6 @@ const actor = { sub: "caller-1", requestId: "req-1", log: pino({ level: "silent"
 const START = Date.parse("2030-01-01T00:00:00Z");
 const STALE_MS = 9_000;
 
-/** The service's clock (intents, reads), moved by hand. */
-function aClock(at = START) {
-  let now = at;
-  return { now: () => new Date(now), advance: (ms: number) => (now += ms) };
-}
 
 /**
  * The resilience layer's clock: the real "now" (the HTTP client measures its deadline by it), and
@@ -71,7 +67,7 @@ function overMockDeel(options: Partial<ResilientDeelOptions> = {}) {
     random: () => 0,
     ...options,
   });
-  const clock = aClock();
+  const clock = aClock(START);
   const store = new MemorySessionStore();
   const service = new WorkerSessionService({ deel, store, now: clock.now, intentStaleAfterMs: STALE_MS });
   return { pool: mock.get(ORIGIN), service, store, clock };
@@ -176,7 +172,7 @@ function scriptedDeel() {
     },
     revokeSession: async () => ({}),
   };
-  const clock = aClock();
+  const clock = aClock(START);
   const store = new MemorySessionStore();
   const service = new WorkerSessionService({ deel, store, now: clock.now, intentStaleAfterMs: STALE_MS });
   return { answers, service, store, clock };

@@ -1,6 +1,5 @@
-import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
+import { openSqlite } from "../sqlite-store.js";
 import type { JobStore } from "./job-store.js";
 import type { BlockingJob, NewRevocationJob, RevocationJob, RevocationJobStatus, RevocationTarget, TargetState } from "./job.js";
 
@@ -63,11 +62,7 @@ export class SqliteJobStore implements JobStore {
     path: string,
     private readonly now: () => number = Date.now,
   ) {
-    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
-    this.db = new Database(path);
-    this.db.pragma("journal_mode = WAL");
-    this.db.pragma("synchronous = NORMAL");
-    this.db.pragma("busy_timeout = 2000");
+    this.db = openSqlite(path);
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS revocation_jobs (
         id TEXT PRIMARY KEY,
