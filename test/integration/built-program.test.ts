@@ -8,7 +8,9 @@ import { afterAll, describe, expect, it } from "vitest";
 import {
   CreateWorkerMagicLinkDocument,
   CreateWorkerSessionDocument,
+  RevocationJobDocument,
   RevokeWorkerSessionDocument,
+  RevokeWorkerSessionsDocument,
   WorkerSessionDocument,
 } from "../generated/operations.js";
 import { aCallerToken, TEST_AUDIENCE, TEST_ISSUER, TEST_JWT_SECRET } from "../support/callers.js";
@@ -39,6 +41,60 @@ afterAll(async () => {
 });
 
 describe("the built program (node dist/main.js)", () => {
+  it("against the independent minimal server too: a lost answer reads UNKNOWN, and the kill switch revokes what a caller minted", async () => {
+    const deel: MinimalDeel = await startMinimalDeel(4);
+    cleanups.push(() => deel.close());
+    const gateway = await startGatewayProcess({
+      HOST: "127.0.0.1",
+      PORT: "0",
+      DEEL_API_URL: deel.url,
+      DEEL_API_TOKEN: deel.token,
+      DEEL_TIMEOUT_MS: "1000",
+      DEEL_MAX_ATTEMPTS: "1",
+      AUTH_JWT_SECRET: TEST_JWT_SECRET,
+      AUTH_ISSUER: TEST_ISSUER,
+      AUTH_AUDIENCE: TEST_AUDIENCE,
+      SESSION_STORE_URL: "memory:",
+      REVOCATION_POLL_MS: "500",
+    });
+    cleanups.push(() => gateway.stop("SIGKILL"));
+    const leaked = await aCallerToken({ sub: "svc-leaked" });
+    const operator = await aCallerToken({ sub: "operator" });
+    const [p0, p1, p2, lost] = deel.profiles as [string, string, string, string];
+    for (const profile of [p0, p1, p2]) {
+      expect((await gql(gateway.url, CreateWorkerSessionDocument, { input: { profileId: profile } }, { token: leaked })).errors).toBeUndefined();
+    }
+
+    // The server mints but its answer never comes: the create fails, the token is live there.
+    deel.loseNextAnswer();
+    expect(codes(await gql(gateway.url, CreateWorkerSessionDocument, { input: { profileId: lost } }, { token: leaked }))).toEqual(["UPSTREAM_UNAVAILABLE"]);
+    expect(deel.isLive(lost)).toBe(true);
+    let status: unknown = null;
+    for (let i = 0; i < 60 && status !== "UNKNOWN"; i += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      status = (await gql(gateway.url, WorkerSessionDocument, { profileId: lost }, { token: operator })).data?.workerSession?.status ?? null;
+    }
+    expect(status).toBe("UNKNOWN");
+
+    // The kill switch: every session the caller minted is revoked at the minimal server.
+    const started = await gql(gateway.url, RevokeWorkerSessionsDocument, { input: { createdBy: "svc-leaked" } }, { token: operator });
+    expect(started.errors).toBeUndefined();
+    const id = started.data!.revokeWorkerSessions.id;
+    let job = started.data!.revokeWorkerSessions;
+    for (let i = 0; i < 100 && job.status === "RUNNING"; i += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      job = (await gql(gateway.url, RevocationJobDocument, { id }, { token: operator })).data!.revocationJob!;
+    }
+    expect(job).toMatchObject({ status: "DONE", failed: 0, requestedBy: "operator" });
+    expect(job.revoked).toBeGreaterThanOrEqual(3);
+    for (const profile of [p0, p1, p2]) expect(deel.isLive(profile)).toBe(false);
+
+    // A revoke resolves the lost mint: REVOKED here, no live token there.
+    expect((await gql(gateway.url, RevokeWorkerSessionDocument, { input: { profileId: lost } }, { token: operator })).errors).toBeUndefined();
+    expect(deel.isLive(lost)).toBe(false);
+    expect((await gql(gateway.url, WorkerSessionDocument, { profileId: lost }, { token: operator })).data?.workerSession?.status).toBe("REVOKED");
+  });
+
   it("serves the contract against any server that follows Deel's published worker-session API, logs no token, and exits 0 on SIGTERM", async () => {
     const deel: MinimalDeel = await startMinimalDeel();
     cleanups.push(() => deel.close());

@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from "node:crypto";
-import { createServer, type Server } from "node:http";
+import { createServer, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 
 /**
@@ -14,12 +14,18 @@ export interface MinimalDeel {
   calls: Array<{ method: string; path: string; idempotencyKey: string | undefined }>;
   /** Each accepted `POST /magic-link`: the worker token that authorized it, and the body's redirect_path. */
   magicLinks: Array<{ workerToken: string; redirectPath: string }>;
+  /** Whether the profile holds a live worker token here. */
+  isLive(profileId: string): boolean;
+  /** The next create mints its token but never answers (a lost answer). */
+  loseNextAnswer(): void;
   close(): Promise<void>;
 }
 
-export async function startMinimalDeel(): Promise<MinimalDeel> {
+export async function startMinimalDeel(profileCount = 2): Promise<MinimalDeel> {
   const token = `org-${randomBytes(16).toString("hex")}`;
-  const profiles: string[] = [randomUUID(), randomUUID()];
+  const profiles: string[] = Array.from({ length: profileCount }, () => randomUUID());
+  let loseNext = false;
+  const unanswered = new Set<ServerResponse>();
   const calls: MinimalDeel["calls"] = [];
   const magicLinks: MinimalDeel["magicLinks"] = [];
   /** Profile → its live worker token (one per worker; a revoke or a new mint ends the old one). */
@@ -59,6 +65,11 @@ export async function startMinimalDeel(): Promise<MinimalDeel> {
         if (id === undefined || !profiles.includes(id)) return fail(404);
         const workerToken = randomBytes(24).toString("base64url");
         live.set(id, workerToken);
+        if (loseNext) {
+          loseNext = false;
+          unanswered.add(res);
+          return;
+        }
         res.writeHead(201, { "content-type": "application/json" });
         res.end(JSON.stringify({ data: { token: workerToken, expires_at: new Date(Date.now() + 86_400_000).toISOString() } }));
       } else if (req.method === "DELETE" && revoke) {
@@ -76,6 +87,15 @@ export async function startMinimalDeel(): Promise<MinimalDeel> {
     profiles,
     calls,
     magicLinks,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    isLive: (profileId) => live.has(profileId),
+    loseNextAnswer: () => {
+      loseNext = true;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const res of unanswered) res.destroy();
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
