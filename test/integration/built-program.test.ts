@@ -36,6 +36,20 @@ function operatorEnv(sandbox: DeelSandbox, dir: string): Record<string, string> 
     SESSION_STORE_URL: `sqlite:${join(dir, "ledger.db")}`,
   };
 }
+/** The built program pointed at the independent minimal server, with an in-memory ledger. */
+function minimalDeelEnv(deel: MinimalDeel, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    HOST: "127.0.0.1",
+    PORT: "0",
+    DEEL_API_URL: deel.url,
+    DEEL_API_TOKEN: deel.token,
+    AUTH_JWT_SECRET: TEST_JWT_SECRET,
+    AUTH_ISSUER: TEST_ISSUER,
+    AUTH_AUDIENCE: TEST_AUDIENCE,
+    SESSION_STORE_URL: "memory:",
+    ...extra,
+  };
+}
 afterAll(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup();
 });
@@ -44,19 +58,7 @@ describe("the built program (node dist/main.js)", () => {
   it("against the independent minimal server too: a lost answer reads UNKNOWN, and the kill switch revokes what a caller minted", async () => {
     const deel: MinimalDeel = await startMinimalDeel(4);
     cleanups.push(() => deel.close());
-    const gateway = await startGatewayProcess({
-      HOST: "127.0.0.1",
-      PORT: "0",
-      DEEL_API_URL: deel.url,
-      DEEL_API_TOKEN: deel.token,
-      DEEL_TIMEOUT_MS: "1000",
-      DEEL_MAX_ATTEMPTS: "1",
-      AUTH_JWT_SECRET: TEST_JWT_SECRET,
-      AUTH_ISSUER: TEST_ISSUER,
-      AUTH_AUDIENCE: TEST_AUDIENCE,
-      SESSION_STORE_URL: "memory:",
-      REVOCATION_POLL_MS: "500",
-    });
+    const gateway = await startGatewayProcess(minimalDeelEnv(deel, { DEEL_TIMEOUT_MS: "1000", DEEL_MAX_ATTEMPTS: "1", REVOCATION_POLL_MS: "500" }));
     cleanups.push(() => gateway.stop("SIGKILL"));
     const leaked = await aCallerToken({ sub: "svc-leaked" });
     const operator = await aCallerToken({ sub: "operator" });
@@ -98,17 +100,7 @@ describe("the built program (node dist/main.js)", () => {
   it("serves the contract against any server that follows Deel's published worker-session API, logs no token, and exits 0 on SIGTERM", async () => {
     const deel: MinimalDeel = await startMinimalDeel();
     cleanups.push(() => deel.close());
-    const gateway = await startGatewayProcess({
-      HOST: "127.0.0.1",
-      PORT: "0",
-      DEEL_API_URL: deel.url,
-      DEEL_API_TOKEN: deel.token,
-      AUTH_JWT_SECRET: TEST_JWT_SECRET,
-      AUTH_ISSUER: TEST_ISSUER,
-      AUTH_AUDIENCE: TEST_AUDIENCE,
-      SESSION_STORE_URL: "memory:",
-      LOG_LEVEL: "trace",
-    });
+    const gateway = await startGatewayProcess(minimalDeelEnv(deel, { LOG_LEVEL: "trace" }));
     cleanups.push(() => gateway.stop("SIGKILL"));
     const caller = await aCallerToken({ sub: "ops-test" });
     const [profile] = deel.profiles as [string];
@@ -136,18 +128,7 @@ describe("the built program (node dist/main.js)", () => {
   it("serves createWorkerMagicLink against that independent server: the link comes back, the worker token stays inside", async () => {
     const deel: MinimalDeel = await startMinimalDeel();
     cleanups.push(() => deel.close());
-    const gateway = await startGatewayProcess({
-      HOST: "127.0.0.1",
-      PORT: "0",
-      DEEL_API_URL: deel.url,
-      DEEL_API_TOKEN: deel.token,
-      AUTH_JWT_SECRET: TEST_JWT_SECRET,
-      AUTH_ISSUER: TEST_ISSUER,
-      AUTH_AUDIENCE: TEST_AUDIENCE,
-      SESSION_STORE_URL: "memory:",
-      MAGIC_LINK_REDIRECT_ORIGINS: "https://app.example.com",
-      LOG_LEVEL: "trace",
-    });
+    const gateway = await startGatewayProcess(minimalDeelEnv(deel, { MAGIC_LINK_REDIRECT_ORIGINS: "https://app.example.com", LOG_LEVEL: "trace" }));
     cleanups.push(() => gateway.stop("SIGKILL"));
     const caller = await aCallerToken({ sub: "ops-magic-link" });
     const [, profile] = deel.profiles as [string, string];
