@@ -3,6 +3,7 @@ import { profileKey } from "../sessions/profile-key.js";
 import { writeAudit } from "../sessions/audit.js";
 import type { RevocationJob as Job } from "../sessions/jobs/job.js";
 import type { RevocationRunner } from "../sessions/jobs/runner.js";
+import { verifiedCaller } from "./actor.js";
 import type { GatewayContext } from "./context.js";
 import { RevocationJob, RevocationJobStatus, RevokeWorkerSessionsInput } from "./types/revocation-job.type.js";
 
@@ -43,11 +44,11 @@ export class RevocationJobResolver {
     input: RevokeWorkerSessionsInput,
     @Ctx() ctx: GatewayContext,
   ): Promise<RevocationJob> {
-    if (ctx.auth.kind !== "verified") throw new Error("resolver reached without a verified caller");
+    const { sub } = verifiedCaller(ctx);
     const createdBy = input.createdBy ?? null;
     const profileIds = input.profileIds === undefined || input.profileIds === null ? null : [...new Set(input.profileIds.map(profileKey))];
-    const job = await runner(ctx).startJob({ createdBy, profileIds, onlyActive: input.onlyActive ?? true }, ctx.auth.caller.sub);
-    writeAudit(ctx.log, { action: "revoke_job", sub: ctx.auth.caller.sub, profileId: null, outcome: "OK", deelRequestId: undefined, requestId: ctx.requestId });
+    const job = await runner(ctx).startJob({ createdBy, profileIds, onlyActive: input.onlyActive ?? true }, sub);
+    writeAudit(ctx.log, { action: "revoke_job", sub, profileId: null, outcome: "OK", deelRequestId: undefined, requestId: ctx.requestId });
     return toView(job);
   }
 

@@ -1,17 +1,11 @@
 import { Arg, Ctx, ID, Mutation, Query, Resolver } from "type-graphql";
 import { profileKey } from "../sessions/profile-key.js";
-import type { Actor } from "../sessions/service.js";
+import { actorOf } from "./actor.js";
 import type { GatewayContext } from "./context.js";
 import { CreateWorkerSessionInput, RevokeWorkerSessionInput } from "./types/inputs.js";
 import { CreateWorkerSessionPayload, RevokeWorkerSessionPayload } from "./types/payloads.js";
 import { toSessionView, type SessionView } from "./session-view.js";
 import { WorkerSession } from "./types/worker-session.type.js";
-
-/** The acting caller. Shield has already proven there is one before any resolver here runs. */
-function actor(ctx: GatewayContext): Actor {
-  if (ctx.auth.kind !== "verified") throw new Error("resolver reached without a verified caller");
-  return { sub: ctx.auth.caller.sub, requestId: ctx.requestId, log: ctx.log };
-}
 
 /**
  * The three operations of the GraphQL contract. Thin: authorization and input checks live in the shield map,
@@ -38,7 +32,7 @@ export class WorkerSessionResolver {
     input: CreateWorkerSessionInput,
     @Ctx() ctx: GatewayContext,
   ) {
-    const { token, session } = await ctx.sessions.create(actor(ctx), profileKey(input.profileId), input.idempotencyKey ?? undefined);
+    const { token, session } = await ctx.sessions.create(actorOf(ctx), profileKey(input.profileId), input.idempotencyKey ?? undefined);
     return { token, session: toSessionView(session) };
   }
 
@@ -48,7 +42,7 @@ export class WorkerSessionResolver {
     input: RevokeWorkerSessionInput,
     @Ctx() ctx: GatewayContext,
   ) {
-    const revoked = await ctx.sessions.revoke(actor(ctx), profileKey(input.profileId));
+    const revoked = await ctx.sessions.revoke(actorOf(ctx), profileKey(input.profileId));
     return { ...revoked, session: revoked.session === null ? null : toSessionView(revoked.session) };
   }
 }

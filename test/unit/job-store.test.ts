@@ -8,8 +8,8 @@ import { join } from "node:path";
 import { MemoryJobStore } from "../../src/sessions/jobs/memory-job-store.js";
 import { SqliteJobStore } from "../../src/sessions/jobs/sqlite-job-store.js";
 import { MemorySessionStore } from "../../src/sessions/memory-store.js";
-import { SqliteSessionStore } from "../../src/sessions/sqlite-store.js";
 import { creatorIndexContract, jobStoreContract } from "../support/job-store-contract.js";
+import { sqliteLedger } from "../support/sqlite-ledger.js";
 
 const NOW = Date.parse("2026-03-02T10:20:30.456Z");
 
@@ -40,25 +40,7 @@ function tempFile(): { path: string; remove: () => void } {
   return { path: join(dir, "ledger.db"), remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-creatorIndexContract("SQLite", async () => {
-  const file = tempFile();
-  const store = new SqliteSessionStore(file.path);
-  const others: SqliteSessionStore[] = [];
-  return {
-    store,
-    async otherWriter() {
-      const other = new SqliteSessionStore(file.path);
-      others.push(other);
-      return other;
-    },
-    now: () => NOW,
-    async close() {
-      for (const other of others) await other.close();
-      await store.close();
-      file.remove();
-    },
-  };
-});
+creatorIndexContract("SQLite", async () => sqliteLedger(NOW));
 
 jobStoreContract("SQLite", async () => {
   const file = tempFile();

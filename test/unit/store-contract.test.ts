@@ -3,12 +3,9 @@
  * on a temp file with a second connection on it as the other writer. Both write records at a fixed
  * instant. The same contract on Redis is an integration test (test/integration/redis-store.test.ts).
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { MemorySessionStore } from "../../src/sessions/memory-store.js";
-import { SqliteSessionStore } from "../../src/sessions/sqlite-store.js";
 import { intentContract } from "../support/intent-contract.js";
+import { sqliteLedger } from "../support/sqlite-ledger.js";
 import { storeContract, type StoreBackend } from "../support/store-contract.js";
 
 const NOW = Date.parse("2026-03-02T10:20:30.456Z");
@@ -26,24 +23,7 @@ intentContract("memory", memoryBackend);
 // --- SQLite: a temp file, and a second connection on it as the other writer ---------------------
 
 async function sqliteBackend(): Promise<StoreBackend> {
-  const dir = mkdtempSync(join(tmpdir(), "wsg-store-"));
-  const path = join(dir, "ledger.db");
-  const store = new SqliteSessionStore(path);
-  const others: SqliteSessionStore[] = [];
-  return {
-    store,
-    async otherWriter() {
-      const other = new SqliteSessionStore(path);
-      others.push(other);
-      return other;
-    },
-    now: () => NOW,
-    async close() {
-      for (const other of others) await other.close();
-      await store.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  return sqliteLedger(NOW);
 }
 
 storeContract("SQLite", { roundTrips: false, retention: false, concurrentWriters: false }, sqliteBackend);
