@@ -3,6 +3,43 @@
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
+/**
+ * The layers of src/, bottom first (README: Layout). A folder may import its own files and the
+ * folders it lists here; an import that runs back up a layer, or from a folder into the top-level
+ * wiring files (main, app, config, local mode), fails `npm run lint`.
+ */
+const LAYERS = {
+  base: [],
+  redis: ["base"],
+  deel: ["base", "redis"],
+  sessions: ["base", "redis", "deel"],
+  auth: ["base"],
+  http: ["base"],
+  graphql: ["base", "deel", "sessions", "auth", "http"],
+};
+
+/** One lint block per layer and folder depth: relative imports are matched as written. */
+function layerRules() {
+  const folders = Object.keys(LAYERS);
+  const blocks = [];
+  for (const [layer, allowed] of Object.entries(LAYERS)) {
+    const forbidden = folders.filter((folder) => folder !== layer && !allowed.includes(folder));
+    for (let depth = 1; depth <= 3; depth += 1) {
+      const up = "\\.\\./".repeat(depth);
+      const patterns = [{ regex: `^${up}[^/]+\\.js$`, message: `src/${layer}/ must not import the top-level wiring (main, app, config, local mode): pass what it needs in.` }];
+      if (forbidden.length > 0) {
+        patterns.push({
+          regex: `^${up}(${forbidden.join("|")})/`,
+          message: `src/${layer}/ may import only ${allowed.length === 0 ? "its own files" : `src/${allowed.join("/, src/")}/`} (README: Layout).`,
+        });
+      }
+      const glob = `src/${layer}/${"*/".repeat(depth - 1)}*.ts`;
+      blocks.push({ files: [glob], rules: { "no-restricted-imports": ["error", { patterns }] } });
+    }
+  }
+  return blocks;
+}
+
 export default tseslint.config(
   { ignores: ["dist/**", "dist-*/**", "node_modules/**", "test/generated/**", "data/**", "coverage/**"] },
   js.configs.recommended,
@@ -17,6 +54,7 @@ export default tseslint.config(
       "@typescript-eslint/require-await": "off",
     },
   },
+  ...layerRules(),
   {
     // Matchers such as expect.any() and expect.stringContaining() are typed `any` by design.
     files: ["test/**/*.ts"],

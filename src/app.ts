@@ -6,9 +6,10 @@ import type { Logger } from "pino";
 import { CallerQuota } from "./auth/caller-quota.js";
 import { CallerVerifier } from "./auth/verifier.js";
 import type { Config } from "./config.js";
-import { createDeelStack, type BreakerState, type DeelStack } from "./deel/create-deel.js";
+import { createResilientDeel, type BreakerState, type ResilientDeelHandle } from "./deel/create-deel.js";
 import type { DeelApi } from "./deel/types.js";
-import { assertNever } from "./errors.js";
+import { assertNever } from "./base/assert-never.js";
+import { auditSessionOutcome } from "./graphql/audit.js";
 import { createContextFactory } from "./graphql/context.js";
 import { createApolloServer } from "./graphql/server.js";
 import { createGraphQLHandler } from "./http/graphql-handler.js";
@@ -16,7 +17,7 @@ import { createLogger } from "./http/logger.js";
 import { GatewayMetrics } from "./http/metrics.js";
 import { createOpsRoutes } from "./http/ops-routes.js";
 import { createHttpServer, gatewayRequestListener, type ScopedRequest } from "./http/server.js";
-import { createInfrastructure } from "./infrastructure.js";
+import { createSharedState } from "./shared-state.js";
 import { CountedStore } from "./sessions/counted-store.js";
 import { RevocationInProgressError } from "./sessions/errors.js";
 import { RevocationRunner } from "./sessions/jobs/runner.js";
@@ -50,7 +51,7 @@ export interface App {
 const BREAKER_GAUGE: Record<BreakerState, number> = { closed: 0, half_open: 1, open: 2 };
 
 /** Feeds the Deel layer's events into metrics, and logs every circuit transition. */
-function watchDeel(stack: DeelStack, metrics: GatewayMetrics, logger: Logger): void {
+function watchDeel(stack: ResilientDeelHandle, metrics: GatewayMetrics, logger: Logger): void {
   metrics.watchDeel({
     budgetQueueDepth: () => stack.state().budgetQueueDepth,
     breakerState: () => BREAKER_GAUGE[stack.state().breaker],
@@ -77,25 +78,26 @@ function watchDeel(stack: DeelStack, metrics: GatewayMetrics, logger: Logger): v
 /** Wires the gateway: Deel client, ledger, caller verifier, schema and HTTP routes. */
 export async function createApp(config: Config, overrides: AppOverrides = {}): Promise<App> {
   const logger = overrides.logger ?? createLogger(config.logLevel);
-  const infra = await createInfrastructure(config, { logger, ...(overrides.store === undefined ? {} : { store: overrides.store }) });
-  const deelStack = overrides.deel === undefined ? createDeelStack(config, infra.budget) : undefined;
-  const deel: DeelApi = overrides.deel ?? (deelStack as DeelStack).api;
+  const shared = await createSharedState(config, { logger, ...(overrides.store === undefined ? {} : { store: overrides.store }) });
+  const deelHandle = overrides.deel === undefined ? createResilientDeel(config.deel, shared.budget) : undefined;
+  const deel: DeelApi = overrides.deel ?? (deelHandle as ResilientDeelHandle).api;
   const metrics = new GatewayMetrics();
-  const store = new CountedStore(infra.store, metrics.storeReads);
+  const store = new CountedStore(shared.store, metrics.storeReads);
   const sessions = new WorkerSessionService({
     deel,
+    report: auditSessionOutcome,
     store,
-    serializer: infra.serializer,
+    lock: shared.lock,
     // Past the Deel deadline (plus a margin), no create can still be waiting on Deel.
     intentStaleAfterMs: config.deel.timeoutMs + 1000,
     // The kill switch: creates for a running revocation job's profiles (or by its createdBy) are refused.
     createGuard: async (profileId, sub) => {
-      const blocking = await infra.jobs.blockingJob(profileId, sub);
+      const blocking = await shared.jobs.blockingJob(profileId, sub);
       if (blocking !== null) throw new RevocationInProgressError(blocking.id, blocking.reason);
     },
   });
   const revocations = new RevocationRunner({
-    jobs: infra.jobs,
+    jobs: shared.jobs,
     store,
     sessions,
     logger,
@@ -109,7 +111,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     },
   });
   revocations.start();
-  if (deelStack !== undefined) watchDeel(deelStack, metrics, logger);
+  if (deelHandle !== undefined) watchDeel(deelHandle, metrics, logger);
 
   const server = createHttpServer(config.http);
   const apollo = await createApolloServer({ config, logger, metrics, httpServer: server });
@@ -161,8 +163,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         // what Deel minted before the ledger closes (each call is bounded by DEEL_TIMEOUT_MS).
         await Promise.race([sessions.settle(), delay(config.deel.timeoutMs + 1000, undefined, { ref: false })]);
         await revocationsStopped;
-        await infra.close();
-        await deelStack?.close();
+        await shared.close();
+        await deelHandle?.close();
       })();
       return closing;
     },

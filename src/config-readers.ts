@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import type { StoreConfig } from "./config.js";
+import type { StoreConfig } from "./sessions/store-config.js";
 
 /**
  * Readers for single settings: each reads one variable, checks it, and refuses with a ConfigError

@@ -11,42 +11,22 @@ import {
   redisKeyPrefix,
   type Env,
 } from "./config-readers.js";
-import { isLoopbackHost } from "./sessions/redirects.js";
+import { isLoopbackHost } from "./base/loopback.js";
+
+import type { AuthConfig, JwtAlgorithm } from "./auth/settings.js";
+import type { DeelSettings } from "./deel/create-deel.js";
+import type { SandboxPrefill } from "./graphql/server.js";
+import type { HttpSettings } from "./http/server.js";
+import type { RedisSettings, StoreConfig } from "./sessions/store-config.js";
 
 export { ConfigError, parseStoreUrl, redactForMessage } from "./config-readers.js";
+export type { AuthConfig, JwtAlgorithm } from "./auth/settings.js";
+export type { DeelSettings } from "./deel/create-deel.js";
+export type { SandboxPrefill } from "./graphql/server.js";
+export type { HttpSettings } from "./http/server.js";
+export type { RedisSettings, StoreConfig } from "./sessions/store-config.js";
 
-/**
- * Where the session ledger lives. Parsed once from `SESSION_STORE_URL`.
- */
-export type StoreConfig =
-  | { readonly kind: "memory" }
-  | { readonly kind: "sqlite"; readonly path: string }
-  | { readonly kind: "redis"; readonly url: string };
 
-/** Settings for a Redis-backed deployment (`SESSION_STORE_URL=redis://…`). */
-export interface RedisSettings {
-  /** Prefix of every key (`REDIS_KEY_PREFIX`, default `wsg:`). Replicas of one deployment share it; one prefix = one organization. */
-  readonly keyPrefix: string;
-  /** How long a record stays readable after its session expires (`SESSION_RETENTION_DAYS`, default 7), in ms. */
-  readonly retentionMs: number;
-}
-
-export type JwtAlgorithm = "RS256" | "ES256" | "PS256" | "EdDSA" | "HS256";
-
-export interface AuthConfig {
-  /** Verify caller JWTs against this JWKS (asymmetric algorithms only). */
-  readonly jwksUrl?: string;
-  /** Or verify HS256 with this shared secret. */
-  readonly jwtSecret?: string;
-  readonly issuer?: string;
-  readonly audience?: string;
-  /** Claim that lists the caller's Deel profile ids. */
-  readonly profileClaim: string;
-  /** Asymmetric algorithms accepted from the JWKS. */
-  readonly jwksAlgorithms: readonly JwtAlgorithm[];
-  /** How long to wait for the JWKS endpoint before giving up on a request. */
-  readonly jwksTimeoutMs: number;
-}
 
 export interface Config {
   readonly production: boolean;
@@ -57,24 +37,7 @@ export interface Config {
   readonly localMode: boolean;
   readonly host: string;
   readonly port: number;
-  readonly deel: {
-    readonly apiUrl: string;
-    /** The organization token. Empty only in local mode before the sandbox is started. */
-    readonly token: string;
-    readonly timeoutMs: number;
-    /** The organization's Deel budget (requests per rolling second); 0 turns pacing off. */
-    readonly rateLimitRps: number;
-    /** Added to the budget's one-second window, for network jitter between us and Deel's clock. */
-    readonly rateLimitMarginMs: number;
-    /** Attempts per call, the first included (1 = never retry). */
-    readonly maxAttempts: number;
-    /** First retry backoff; doubles per retry, with jitter, capped, and always inside the deadline. */
-    readonly retryBaseMs: number;
-    /** Consecutive upstream failures (5xx, timeouts, connection errors) that open the circuit; 0 = no breaker. */
-    readonly breakerThreshold: number;
-    /** How long an open circuit fails fast before one probe call is let through. */
-    readonly breakerCooldownMs: number;
-  };
+  readonly deel: DeelSettings;
   readonly auth: AuthConfig;
   readonly store: StoreConfig;
   /** Used when `store.kind` is `redis`: the ledger, the shared Deel budget and per-profile locks live there. */
@@ -101,22 +64,7 @@ export interface Config {
   readonly sandboxPrefill?: SandboxPrefill;
 }
 
-/** An operation, its variables and request headers that the embedded Sandbox starts with. */
-export interface SandboxPrefill {
-  readonly document: string;
-  readonly variables: Readonly<Record<string, unknown>>;
-  readonly headers: Readonly<Record<string, string>>;
-}
 
-/** Bounds on client connections, so that a slow or idle client cannot hold the server. */
-export interface HttpSettings {
-  /** Whole request, headers and body, must arrive within this (`HTTP_REQUEST_TIMEOUT_MS`). */
-  readonly requestTimeoutMs: number;
-  /** Idle keep-alive connections close after this (`HTTP_KEEP_ALIVE_TIMEOUT_MS`). */
-  readonly keepAliveTimeoutMs: number;
-  /** Open connections past this are dropped at once (`HTTP_MAX_CONNECTIONS`). */
-  readonly maxConnections: number;
-}
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 const JWKS_ALGORITHMS: JwtAlgorithm[] = ["RS256", "ES256", "PS256", "EdDSA"];

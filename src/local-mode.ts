@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { SignJWT } from "jose";
 import type { Config } from "./config.js";
 import { Scope } from "./auth/caller.js";
+import { isLoopbackHost } from "./base/loopback.js";
 import { startDeelSandbox, type DeelSandbox } from "./deel/sandbox/server.js";
 
 export interface LocalMode {
@@ -42,7 +43,7 @@ export async function startLocalMode(operator: Config, env: Record<string, strin
     });
   }
   // The admin token is prefilled only where the page is served to this machine alone.
-  const headers: Record<string, string> = adminToken !== "" && isLoopback(operator.host) ? { Authorization: `Bearer ${adminToken}` } : {};
+  const headers: Record<string, string> = adminToken !== "" && isLoopbackHost(operator.host) ? { Authorization: `Bearer ${adminToken}` } : {};
   const config: Config = {
     ...operator,
     deel: { ...operator.deel, apiUrl: sandbox.url, token: sandbox.orgToken },
@@ -74,9 +75,6 @@ mutation MagicLink($profileId: ID!) {
 }
 `;
 
-function isLoopback(host: string): boolean {
-  return host === "localhost" || host === "::1" || host.startsWith("127.");
-}
 
 /** A ready `curl` for the first seeded worker: the same request Sandbox would send, without a browser. */
 function curlLine(graphqlUrl: string, adminToken: string, profileId: string): string {

@@ -1,4 +1,4 @@
-import { profileKey } from "../sessions/profile-key.js";
+import { profileKey } from "../base/profile-id.js";
 import type { AuthError } from "./errors.js";
 
 /** The caller scopes (README: Callers and authorization). */

@@ -6,9 +6,9 @@ import {
   type JWTVerifyGetKey,
   type JWTVerifyOptions,
 } from "jose";
-import type { AuthConfig } from "../config.js";
-import { isUuid } from "../deel/profile-id.js";
-import { profileKey } from "../sessions/profile-key.js";
+import type { AuthConfig } from "./settings.js";
+import { isUuid } from "../base/profile-id.js";
+import { profileKey } from "../base/profile-id.js";
 import type { Authentication, Caller } from "./caller.js";
 import { AuthError } from "./errors.js";
 

@@ -6,7 +6,7 @@
  *
  * Every attempt is one breaker call (retries included), so an outage stops a retry storm early.
  */
-import { systemClock, type Clock } from "../clock.js";
+import { systemClock, type Clock } from "../base/clock.js";
 import { DeelError } from "./errors.js";
 
 export type BreakerState = "closed" | "open" | "half_open";

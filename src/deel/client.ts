@@ -10,16 +10,16 @@
  * (magic-link.ts for `POST /magic-link`).
  */
 import { Pool, type Dispatcher } from "undici";
-import { BodyTooLargeError, readBoundedBody } from "../http/bounded-body.js";
+import { BodyTooLargeError, readBoundedBody } from "../base/bounded-body.js";
 import { DeelError } from "./errors.js";
 import { MAX_IDEMPOTENCY_KEY_LENGTH } from "./idempotency.js";
 import { checkWorkerToken, magicLinkBody, magicLinkErrorFor, magicLinkFrom } from "./magic-link.js";
-import { isUuid } from "./profile-id.js";
+import { isUuid } from "../base/profile-id.js";
 import { MAX_RESPONSE_BYTES, errorForResponse, isEmptyBody, mintedSessionFrom, type RawResponse } from "./response.js";
 import { errorCode, neverSent } from "./transport-errors.js";
-import type { CallOptions, DeelApi, MagicLink, MagicLinkRequest, MintedSession, RevokedSession } from "./types.js";
+import type { CallOptions, DeelApi, MagicLink, MagicLinkRequest, MintedSession, DeelRevocation } from "./types.js";
 
-export { isUuid } from "./profile-id.js";
+export { isUuid } from "../base/profile-id.js";
 export { MAX_RESPONSE_BYTES, extractDeelRequestId, parseRetryAfter } from "./response.js";
 
 /** Construction options. */
@@ -128,7 +128,7 @@ export class DeelClient implements DeelApi {
    * Revokes the worker's token (`DELETE {base}/workers/{profileId}/session`). Success is a 204, or a
    * 200 with an empty or `{}` body; any other 2xx is a `bad_response`.
    */
-  async revokeSession(profileId: string, options: CallOptions = {}): Promise<RevokedSession> {
+  async revokeSession(profileId: string, options: CallOptions = {}): Promise<DeelRevocation> {
     const path = this.pathFor(REVOKE, profileId);
     const res = await this.exchange(REVOKE, "DELETE", path, options);
     if (res.status === 204) return {};

@@ -1,4 +1,3 @@
-import type { Config } from "../config.js";
 import type { BreakerState } from "./breaker.js";
 import type { OutboundBudget } from "./budget.js";
 import { DeelClient } from "./client.js";
@@ -8,8 +7,28 @@ import type { DeelApi } from "./types.js";
 export type { DeelEvent, DeelObserver } from "./resilient.js";
 export type { BreakerState } from "./breaker.js";
 
+/** How the gateway calls Deel (config.deel): where, with which token, and how patiently. */
+export interface DeelSettings {
+  readonly apiUrl: string;
+  /** The organization token. Empty only in local mode before the sandbox is started. */
+  readonly token: string;
+  readonly timeoutMs: number;
+  /** The organization's Deel budget (requests per rolling second); 0 turns pacing off. */
+  readonly rateLimitRps: number;
+  /** Added to the budget's one-second window, for network jitter between us and Deel's clock. */
+  readonly rateLimitMarginMs: number;
+  /** Attempts per call, the first included (1 = never retry). */
+  readonly maxAttempts: number;
+  /** First retry backoff; doubles per retry, with jitter, capped, and always inside the deadline. */
+  readonly retryBaseMs: number;
+  /** Consecutive upstream failures (5xx, timeouts, connection errors) that open the circuit; 0 = no breaker. */
+  readonly breakerThreshold: number;
+  /** How long an open circuit fails fast before one probe call is let through. */
+  readonly breakerCooldownMs: number;
+}
+
 /** The Deel API as the gateway uses it, and how to let go of its connections. */
-export interface DeelStack {
+export interface ResilientDeelHandle {
   /** Deadline, budget, retries and circuit breaker around the HTTP client. */
   api: DeelApi;
   /** Read-only state for metrics: the circuit, and calls waiting for a budget slot in this process. */
@@ -20,9 +39,8 @@ export interface DeelStack {
   close(): Promise<void>;
 }
 
-/** Builds the Deel client for `config`, paced by `budget` when there is one. Watch it with `observe()`. */
-export function createDeelStack(config: Config, budget: OutboundBudget | null): DeelStack {
-  const { deel } = config;
+/** Builds the Deel client for `deel`, paced by `budget` when there is one. Watch it with `observe()`. */
+export function createResilientDeel(deel: DeelSettings, budget: OutboundBudget | null): ResilientDeelHandle {
   const client = new DeelClient({ baseUrl: deel.apiUrl, token: deel.token, timeoutMs: deel.timeoutMs });
   const api = new ResilientDeel(client, {
     timeoutMs: deel.timeoutMs,

@@ -13,7 +13,7 @@
  * two calls one window apart can arrive closer together when the first took longer on the way
  * (a fresh TLS connection, a busy event loop).
  */
-import { systemClock, type Clock } from "../clock.js";
+import { systemClock, type Clock } from "../base/clock.js";
 import type { OutboundBudget } from "./budget.js";
 import { DeelError } from "./errors.js";
 

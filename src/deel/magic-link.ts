@@ -7,7 +7,7 @@
  * in Deel's envelope or, on 401/500, as `{"error":"…"}`; neither is ever copied into an error, and
  * the link itself never is either (it signs the worker in).
  */
-import { isNormalizedSuccessRedirectUrl, redirectPathProblem } from "../sessions/redirects.js";
+import { isNormalizedSuccessRedirectUrl, redirectPathProblem } from "../base/redirects.js";
 import { DeelError } from "./errors.js";
 import { errorForResponse, extractDeelRequestId, ISO_DATE_TIME, isRecord, parseJson, type RawResponse } from "./response.js";
 import type { MagicLink, MagicLinkRequest } from "./types.js";

@@ -25,13 +25,13 @@
  *
  * This module never imports graphql; every failure stays a `DeelError`.
  */
-import { systemClock, type Clock } from "../clock.js";
+import { systemClock, type Clock } from "../base/clock.js";
 import type { OutboundBudget } from "./budget.js";
 import { CircuitBreaker, type BreakerOutcome, type BreakerPermit, type BreakerState } from "./breaker.js";
 import { DeelError, isDeelError, withMayHaveMinted } from "./errors.js";
 import type { DeelEndpoint, DeelEvent, DeelObserver } from "./events.js";
 import { RetryPolicy, withRetryAfter } from "./retry-policy.js";
-import type { CallOptions, DeelApi, MagicLink, MagicLinkRequest, MintedSession, RevokedSession } from "./types.js";
+import type { CallOptions, DeelApi, MagicLink, MagicLinkRequest, MintedSession, DeelRevocation } from "./types.js";
 
 export type { DeelEndpoint, DeelEvent, DeelObserver } from "./events.js";
 
@@ -130,7 +130,7 @@ export class ResilientDeel implements DeelApi {
     return this.call(CREATE, options, (attempt) => this.client.createSession(profileId, idempotencyKey, attempt));
   }
 
-  revokeSession(profileId: string, options: CallOptions = {}): Promise<RevokedSession> {
+  revokeSession(profileId: string, options: CallOptions = {}): Promise<DeelRevocation> {
     return this.call(REVOKE, options, (attempt) => this.client.revokeSession(profileId, attempt));
   }
 

@@ -13,7 +13,7 @@
  *
  * No sleeping here: the resilience layer (resilient.ts) sleeps for what this returns.
  */
-import type { Clock } from "../clock.js";
+import type { Clock } from "../base/clock.js";
 import { DeelError } from "./errors.js";
 
 export interface RetryPolicyOptions {

@@ -8,7 +8,7 @@ export interface MintedSession {
   replayed: boolean;
 }
 
-export interface RevokedSession {
+export interface DeelRevocation {
   deelRequestId?: string;
 }
 
@@ -53,7 +53,7 @@ export interface CallOptions {
  */
 export interface DeelApi {
   createSession(profileId: string, idempotencyKey: string, options?: CallOptions): Promise<MintedSession>;
-  revokeSession(profileId: string, options?: CallOptions): Promise<RevokedSession>;
+  revokeSession(profileId: string, options?: CallOptions): Promise<DeelRevocation>;
   /**
    * Turns a worker token into a magic link (`POST /magic-link`, authorized by the worker token, not
    * the organization's). Optional so that a fake needing only the two session calls stays small;

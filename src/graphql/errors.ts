@@ -2,7 +2,7 @@ import type { ApolloServerPlugin } from "@apollo/server";
 import { unwrapResolverError } from "@apollo/server/errors";
 import { GraphQLError, type GraphQLFormattedError } from "graphql";
 import type { Logger } from "pino";
-import { classifyFailure, type ErrorCode } from "../errors.js";
+import { classifyFailure, type ErrorCode } from "./failures.js";
 import { isLedgerError } from "../sessions/errors.js";
 import type { GatewayContext } from "./context.js";
 

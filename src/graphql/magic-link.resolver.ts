@@ -1,6 +1,6 @@
 import { Arg, Ctx, Mutation, Resolver } from "type-graphql";
-import { profileKey } from "../sessions/profile-key.js";
-import { checkMagicLinkRedirects } from "../sessions/redirects.js";
+import { profileKey } from "../base/profile-id.js";
+import { checkMagicLinkRedirects } from "../base/redirects.js";
 import type { MagicLinkOptions } from "../sessions/service.js";
 import { actorOf } from "./actor.js";
 import type { GatewayContext } from "./context.js";

@@ -2,10 +2,10 @@ import type { GraphQLError, GraphQLResolveInfo, GraphQLSchema } from "graphql";
 import { applyMiddleware, type IMiddleware } from "graphql-middleware";
 import { allow, deny, rule, shield } from "graphql-shield";
 import { hasScope as callerHasScope, mayReachProfile, Scope, type Caller } from "../auth/caller.js";
-import { isUuid } from "../deel/profile-id.js";
-import type { ErrorCode } from "../errors.js";
-import { writeAudit } from "../sessions/audit.js";
-import { checkMagicLinkRedirects } from "../sessions/redirects.js";
+import { isUuid } from "../base/profile-id.js";
+import type { ErrorCode } from "./failures.js";
+import { writeAudit } from "./audit.js";
+import { checkMagicLinkRedirects } from "../base/redirects.js";
 import type { GatewayContext } from "./context.js";
 import { badUserInput, forbidden, gatewayError, unauthenticated } from "./errors.js";
 

@@ -1,6 +1,6 @@
 import { Arg, Ctx, ID, Mutation, Query, Resolver } from "type-graphql";
-import { profileKey } from "../sessions/profile-key.js";
-import { writeAudit } from "../sessions/audit.js";
+import { profileKey } from "../base/profile-id.js";
+import { writeAudit } from "./audit.js";
 import type { RevocationJob as Job } from "../sessions/jobs/job.js";
 import type { RevocationRunner } from "../sessions/jobs/runner.js";
 import { verifiedCaller } from "./actor.js";

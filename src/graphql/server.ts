@@ -8,7 +8,6 @@ import {
 import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
 import { ApolloServerPluginLandingPageLocalDefault } from "@apollo/server/plugin/landingPage/default";
 import type { Logger } from "pino";
-import type { Config, SandboxPrefill } from "../config.js";
 import type { GatewayMetrics } from "../http/metrics.js";
 import type { GatewayContext } from "./context.js";
 import { entityFetchGuard } from "./entity-guard.js";
@@ -17,7 +16,7 @@ import { requestLimits } from "./limits.js";
 import { buildGatewaySchema } from "./schema.js";
 
 export interface ApolloDeps {
-  config: Config;
+  config: ApolloSettings;
   logger: Logger;
   metrics: GatewayMetrics;
   /** Drained by Apollo on stop: no new connections, in-flight requests finish within the grace. */
@@ -29,6 +28,22 @@ export interface ApolloDeps {
  * In local mode it opens with an example operation and the admin caller's Authorization header,
  * values the gateway itself made (the page is served on loopback only in local mode).
  */
+/** An operation, its variables and request headers that the embedded Sandbox starts with. */
+export interface SandboxPrefill {
+  readonly document: string;
+  readonly variables: Readonly<Record<string, unknown>>;
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+/** What the Apollo options depend on (a subset of the gateway's Config). */
+export interface ApolloSettings {
+  readonly production: boolean;
+  readonly localMode: boolean;
+  readonly maxEntityRepresentations: number;
+  readonly shutdownGraceMs: number;
+  readonly sandboxPrefill?: SandboxPrefill;
+}
+
 function landingPage(prefill: SandboxPrefill | undefined) {
   const embed = { runTelemetry: false, endpointIsEditable: false, initialState: { pollForSchemaUpdates: false } };
   if (prefill === undefined) return ApolloServerPluginLandingPageLocalDefault({ embed });

@@ -1,4 +1,4 @@
-import { profileKey } from "../sessions/profile-key.js";
+import { profileKey } from "../base/profile-id.js";
 import { statusOf, type SessionRecord, type SessionStatus } from "../sessions/record.js";
 import { WorkerSessionStatus } from "./types/worker-session.type.js";
 

@@ -1,5 +1,5 @@
 import { Arg, Ctx, ID, Mutation, Query, Resolver } from "type-graphql";
-import { profileKey } from "../sessions/profile-key.js";
+import { profileKey } from "../base/profile-id.js";
 import { actorOf } from "./actor.js";
 import type { GatewayContext } from "./context.js";
 import { CreateWorkerSessionInput, RevokeWorkerSessionInput } from "./types/inputs.js";

@@ -3,7 +3,7 @@ import type { GatewayContext } from "./context.js";
 import type { SessionView } from "./session-view.js";
 import { Worker } from "./types/worker.type.js";
 import { WorkerSession } from "./types/worker-session.type.js";
-import { profileKey } from "../sessions/profile-key.js";
+import { profileKey } from "../base/profile-id.js";
 
 /** The federation entity's field. Every `session` of one `_entities` request shares one store read. */
 @Resolver(() => Worker)

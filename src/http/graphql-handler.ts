@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { HeaderMap, type ApolloServer, type BaseContext } from "@apollo/server";
-import { BodyTooLargeError, readBoundedBody } from "./bounded-body.js";
+import { BodyTooLargeError, readBoundedBody } from "../base/bounded-body.js";
 
 export interface GraphQLHandlerOptions<TContext extends BaseContext> {
   /** Bodies above this many bytes are refused with 413 before they are read in full. */

@@ -2,8 +2,17 @@ import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from "node:http";
 import cors from "cors";
 import type { Logger } from "pino";
-import { routerSecretCheck } from "../auth/router-secret.js";
-import type { HttpSettings } from "../config.js";
+import { routerSecretCheck } from "./router-secret.js";
+
+/** Bounds on client connections, so that a slow or idle client cannot hold the server. */
+export interface HttpSettings {
+  /** Whole request, headers and body, must arrive within this (`HTTP_REQUEST_TIMEOUT_MS`). */
+  readonly requestTimeoutMs: number;
+  /** Idle keep-alive connections close after this (`HTTP_KEEP_ALIVE_TIMEOUT_MS`). */
+  readonly keepAliveTimeoutMs: number;
+  /** Open connections past this are dropped at once (`HTTP_MAX_CONNECTIONS`). */
+  readonly maxConnections: number;
+}
 
 /** What every request carries once the HTTP layer has given it an id. */
 export interface RequestScope {

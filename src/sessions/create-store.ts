@@ -1,5 +1,5 @@
-import type { RedisSettings, StoreConfig } from "../config.js";
-import { assertNever } from "../errors.js";
+import type { RedisSettings, StoreConfig } from "./store-config.js";
+import { assertNever } from "../base/assert-never.js";
 import { createRedisConnection, type Redis } from "../redis/connection.js";
 import { MemorySessionStore } from "./memory-store.js";
 import { RedisSessionStore } from "./redis-store.js";
@@ -9,7 +9,7 @@ import type { SessionStore } from "./store.js";
 export interface CreateStoreOptions {
   /** Redis key prefix and retention (`config.redis`). Defaults: `wsg:`, 7 days. */
   redis?: RedisSettings;
-  /** A Redis connection to use (shared with the budget and the serializer; not closed by the store). */
+  /** A Redis connection to use (shared with the budget and the lock; not closed by the store). */
   connection?: Redis;
 }
 

@@ -1,9 +1,9 @@
 /**
- * Fencing tokens between the cross-replica serializer and the Redis store, without widening the
- * `SessionStore` interface: the serializer runs each task inside an async context that carries the
+ * Fencing tokens between the cross-replica lock and the Redis store, without widening the
+ * `SessionStore` interface: the lock runs each task inside an async context that carries the
  * profile and the fencing token it was granted with the lock, and the store's writes for that
  * profile send the token along, so that Redis refuses a write from a holder whose lock has since
- * passed to someone else (see redis-serializer.ts).
+ * passed to someone else (see redis-lock.ts).
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 

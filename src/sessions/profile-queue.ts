@@ -3,9 +3,9 @@
  * The gateway uses it so that concurrent creates and revokes on one profile reach Deel and the
  * ledger in the same order, and the ledger ends in Deel's state.
  */
-import type { ProfileSerializer } from "./serializer.js";
+import type { ProfileLock } from "./profile-lock.js";
 
-export class ProfileQueue implements ProfileSerializer {
+export class ProfileQueue implements ProfileLock {
   private readonly tails = new Map<string, Promise<unknown>>();
 
   run<T>(key: string, task: () => Promise<T>): Promise<T> {

@@ -171,7 +171,7 @@ function fromStored(raw: string): SessionRecord {
  *
  * Key layout: `<prefix>session:<profileId>` holds one JSON string. Its TTL is the session's expiry
  * plus the retention period, so EXPIRED and REVOKED records stay readable for audit that long and
- * then disappear by themselves. `getMany` is one MGET. Writes made inside the Redis serializer carry
+ * then disappear by themselves. `getMany` is one MGET. Writes made inside the Redis lock carry
  * its fencing token and are refused once the writer has lost the profile's lock (LedgerError
  * `fenced`). Every Redis failure is a LedgerError `unavailable`, raised fast (see redis/connection.ts).
  */

@@ -3,20 +3,36 @@ import { isDeelError } from "../deel/errors.js";
 import { deriveIdempotencyKey } from "../deel/idempotency.js";
 import { checkMagicLinkRequest } from "../deel/magic-link.js";
 import type { DeelApi, MagicLinkRequest, MintedSession } from "../deel/types.js";
-import { classifyFailure } from "../errors.js";
-import { writeAudit, type AuditAction } from "./audit.js";
 import { ProfileQueue } from "./profile-queue.js";
 import { EndedSessionError, SupersededSessionError } from "./errors.js";
 import { intentMayBeLive, ledgerEntry, recordFromIntent, type LedgerEntry, type MintIntent } from "./intent.js";
 import type { SessionRecord } from "./record.js";
-import type { ProfileSerializer } from "./serializer.js";
+import type { ProfileLock } from "./profile-lock.js";
 import type { SessionStore } from "./store.js";
+
+/** The service's operations, as its outcome reports name them. */
+export type SessionAction = "create" | "revoke" | "magic_link";
+
+/**
+ * How one create, revoke or magic link ended: reported once per operation, refused or not, to the
+ * sink the app wires to the audit writer. `error` is absent on success; it is the thrown error as
+ * is (the sink decides what a caller-facing code is, this layer never does).
+ */
+export interface SessionOutcome {
+  action: SessionAction;
+  actor: Actor;
+  profileId: string;
+  deelRequestId: string | undefined;
+  error?: unknown;
+}
 
 export interface ServiceDeps {
   deel: DeelApi;
+  /** Receives every operation's outcome (the audit line). */
+  report?: (outcome: SessionOutcome) => void;
   store: SessionStore;
   /** Per-profile ordering; an in-process queue unless replicas share one. */
-  serializer?: ProfileSerializer;
+  lock?: ProfileLock;
   now?: () => Date;
   /**
    * How old an unresolved mint intent must be before reads answer UNKNOWN: past this, no create
@@ -83,18 +99,20 @@ export class WorkerSessionService {
   private readonly deel: DeelApi;
   private readonly store: SessionStore;
   private readonly now: () => Date;
-  private readonly queue: ProfileSerializer;
+  private readonly queue: ProfileLock;
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly intentStaleAfterMs: number;
   private readonly createGuard: ((profileId: string, sub: string) => Promise<void>) | undefined;
+  private readonly report: (outcome: SessionOutcome) => void;
 
   constructor(deps: ServiceDeps) {
     this.intentStaleAfterMs = deps.intentStaleAfterMs ?? 9_000;
     this.createGuard = deps.createGuard;
+    this.report = deps.report ?? (() => undefined);
     this.deel = deps.deel;
     this.store = deps.store;
     this.now = deps.now ?? (() => new Date());
-    this.queue = deps.serializer ?? new ProfileQueue();
+    this.queue = deps.lock ?? new ProfileQueue();
   }
 
   /**
@@ -267,24 +285,22 @@ export class WorkerSessionService {
   }
 
   /**
-   * Runs one create or revoke, writes its audit line whatever the outcome, and keeps it in
-   * `inFlight` until it settles (for `settle()`).
+   * Runs one create or revoke, reports its outcome whatever it is, and keeps it in `inFlight`
+   * until it settles (for `settle()`).
    */
   private audited<T>(
     actor: Actor,
-    action: AuditAction,
+    action: SessionAction,
     profileId: string,
     work: () => Promise<{ result: T; deelRequestId: string | undefined }>,
   ): Promise<T> {
-    const entry = { action, sub: actor.sub, profileId, requestId: actor.requestId };
     const operation = work().then(
       ({ result, deelRequestId }) => {
-        writeAudit(actor.log, { ...entry, outcome: "OK", deelRequestId });
+        this.report({ action, actor, profileId, deelRequestId });
         return result;
       },
       (error: unknown) => {
-        const outcome = classifyFailure(error)?.code ?? "INTERNAL_SERVER_ERROR";
-        writeAudit(actor.log, { ...entry, outcome, deelRequestId: isDeelError(error) ? error.deelRequestId : undefined });
+        this.report({ action, actor, profileId, deelRequestId: isDeelError(error) ? error.deelRequestId : undefined, error });
         throw error;
       },
     );

@@ -3,7 +3,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { Readable } from "node:stream";
-import { BodyTooLargeError, readBoundedBody } from "../../src/http/bounded-body.js";
+import { BodyTooLargeError, readBoundedBody } from "../../src/base/bounded-body.js";
 
 const bytes = (n: number, fill = "a") => Buffer.alloc(n, fill);
 

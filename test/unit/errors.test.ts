@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { AuthError } from "../../src/auth/errors.js";
 import { DeelError, type DeelErrorKind } from "../../src/deel/errors.js";
-import { classifyFailure } from "../../src/errors.js";
+import { classifyFailure } from "../../src/graphql/failures.js";
 import { LedgerError, SupersededSessionError } from "../../src/sessions/errors.js";
 
 describe("classifyFailure", () => {

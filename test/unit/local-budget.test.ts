@@ -5,7 +5,7 @@
  */
 import { deelFailure } from "../support/deel-errors.js";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import type { Clock } from "../../src/clock.js";
+import type { Clock } from "../../src/base/clock.js";
 import { LocalBudget } from "../../src/deel/local-budget.js";
 
 describe("LocalBudget (fake clock)", () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { checkMagicLinkRequest, magicLinkBody, magicLinkErrorFor, magicLinkFrom } from "../../src/deel/magic-link.js";
 import type { RawResponse } from "../../src/deel/response.js";
-import { checkMagicLinkRedirects } from "../../src/sessions/redirects.js";
+import { checkMagicLinkRedirects } from "../../src/base/redirects.js";
 
 const answer = (status: number, body: unknown): RawResponse => ({
   status,

@@ -1,14 +1,14 @@
+import { isLoopbackHost } from "../../src/base/loopback.js";
 import { describe, expect, it } from "vitest";
 import {
   checkMagicLinkRedirects,
   checkRedirectPath,
   checkSuccessRedirectUrl,
-  isLoopbackHost,
   isNormalizedSuccessRedirectUrl,
   MAX_REDIRECT_PATH_LENGTH,
   redirectPathProblem,
   successRedirectUrlProblem,
-} from "../../src/sessions/redirects.js";
+} from "../../src/base/redirects.js";
 
 describe("a magic link's redirectPath", () => {
   it.each([
@@ -204,7 +204,7 @@ describe("checkMagicLinkRedirects, the one validator", () => {
 
 describe("loopback hosts", () => {
   it("are localhost, 127.0.0.1 and [::1] as URL#hostname spells them", () => {
-    for (const host of ["localhost", "127.0.0.1", "[::1]"]) expect(isLoopbackHost(host)).toBe(true);
-    for (const host of ["::1", "127.0.0.2", "localhost.evil.test", "example.com"]) expect(isLoopbackHost(host)).toBe(false);
+    for (const host of ["localhost", "LocalHost", "127.0.0.1", "[::1]", "::1"]) expect(isLoopbackHost(host)).toBe(true);
+    for (const host of ["127.0.0.2", "localhost.evil.test", "example.com", "[::2]"]) expect(isLoopbackHost(host)).toBe(false);
   });
 });

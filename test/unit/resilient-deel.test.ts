@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { DeelError, type DeelErrorKind } from "../../src/deel/errors.js";
 import { LocalBudget } from "../../src/deel/local-budget.js";
 import { ResilientDeel, type DeelEvent, type ResilientDeelOptions } from "../../src/deel/resilient.js";
-import type { CallOptions, DeelApi, MintedSession, RevokedSession } from "../../src/deel/types.js";
+import type { CallOptions, DeelApi, MintedSession, DeelRevocation } from "../../src/deel/types.js";
 
 /** When every test begins, on the fake clock. Times below are in ms after it. */
 const T0 = Date.UTC(2030, 0, 1);
@@ -78,7 +78,7 @@ class FakeDeel implements DeelApi {
     }));
   }
 
-  revokeSession(profileId: string, options: CallOptions = {}): Promise<RevokedSession> {
+  revokeSession(profileId: string, options: CallOptions = {}): Promise<DeelRevocation> {
     return this.answer("DELETE", profileId, undefined, options, () => ({}));
   }
 

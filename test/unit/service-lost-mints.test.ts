@@ -8,7 +8,7 @@
 import pino from "pino";
 import { MockAgent } from "undici";
 import { afterEach, describe, expect, it } from "vitest";
-import type { Clock } from "../../src/clock.js";
+import type { Clock } from "../../src/base/clock.js";
 import { DeelClient } from "../../src/deel/client.js";
 import { DeelError } from "../../src/deel/errors.js";
 import { LocalBudget } from "../../src/deel/local-budget.js";

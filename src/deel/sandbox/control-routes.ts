@@ -4,7 +4,7 @@
  * They need the organization token and are not recorded.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { BodyTooLargeError } from "../../http/bounded-body.js";
+import { BodyTooLargeError } from "../../base/bounded-body.js";
 import { parseFault, parseFaultOptions } from "./faults.js";
 import { bearer, readRequestBody, send, sendError, sendTooLarge } from "./http.js";
 import { freshState, sessionOf, type SandboxCore, type Settings } from "./state.js";

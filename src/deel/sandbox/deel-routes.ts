@@ -11,8 +11,8 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { randomBytes } from "node:crypto";
-import { BodyTooLargeError } from "../../http/bounded-body.js";
-import { isUuid } from "../profile-id.js";
+import { BodyTooLargeError } from "../../base/bounded-body.js";
+import { isUuid } from "../../base/profile-id.js";
 import { applyFault, takeFault } from "./faults.js";
 import { magicLink } from "./magic-link.js";
 import { bearer, header, randomHex, readRequestBody, send, sendError, sendTooLarge } from "./http.js";

@@ -5,48 +5,11 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { send, sendError } from "./http.js";
-import type { RecordedRequest, SandboxState } from "./state.js";
+import type { FaultRoute, RecordedRequest, SandboxFault, SandboxState } from "./state.js";
 
-/** One way for the sandbox to misbehave on the next matching `workers/session` call. */
-export type SandboxFault =
-  /** Answer this status with Deel's error envelope (e.g. 500, 503, or any 4xx). */
-  | { kind: "status"; status: number }
-  /** 429 envelope; a `Retry-After` header only when `retryAfterSeconds` is given. */
-  | { kind: "rate_limit"; retryAfterSeconds?: number }
-  /** Accept the request and never answer (until the client gives up or the sandbox closes). */
-  | { kind: "hang" }
-  /** An HTML body instead of JSON, with `status` (default 502). */
-  | { kind: "non_json"; status?: number }
-  /** Destroy the socket without answering. */
-  | { kind: "reset" }
-  /**
-   * Any literal answer: truncated JSON, a 201 without a token, a bad `expires_at`, an unexpected 200…
-   * `contentType` defaults to `application/json`; `headers` lets a test send e.g. an HTTP-date
-   * `Retry-After`.
-   */
-  | { kind: "raw"; status: number; body: string; contentType?: string; headers?: Record<string, string> };
+export type { ActiveFault, FaultOptions, FaultRoute, SandboxFault } from "./state.js";
 
-/** Options of one injected fault. */
-export interface FaultOptions {
-  /** How many matching requests the fault applies to. Default: every one (Infinity). */
-  times?: number;
-  /** Only requests with this method. Default: both POST and DELETE. */
-  method?: "POST" | "DELETE";
-  /** Only requests to this route (`magic_link` is `POST /magic-link`). Default: every route faults apply to. */
-  route?: FaultRoute;
-}
-
-/** The routes a fault can be limited to. */
-export type FaultRoute = "create" | "revoke" | "magic_link";
 const FAULT_ROUTES: readonly string[] = ["create", "revoke", "magic_link"];
-
-/** An injected fault with its remaining uses. */
-export interface ActiveFault {
-  fault: SandboxFault;
-  remaining: number;
-  method?: "POST" | "DELETE";
-  route?: FaultRoute;
-}
 
 function isStatus(value: unknown): value is number {
   return typeof value === "number" && Number.isInteger(value) && value >= 100 && value <= 599;

@@ -4,7 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { randomBytes } from "node:crypto";
-import { BodyTooLargeError, readBoundedBody } from "../../http/bounded-body.js";
+import { BodyTooLargeError, readBoundedBody } from "../../base/bounded-body.js";
 import type { RecordedRequest } from "./state.js";
 
 /** Largest request body the sandbox reads. */

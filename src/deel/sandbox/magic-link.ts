@@ -10,7 +10,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createHash } from "node:crypto";
-import { BodyTooLargeError } from "../../http/bounded-body.js";
+import { BodyTooLargeError } from "../../base/bounded-body.js";
 import { applyFault, takeFault } from "./faults.js";
 import { bearer, randomHex, readRequestBody, send, sendError, sendTooLarge } from "./http.js";
 import type { RecordedRequest, SandboxCore, SandboxState } from "./state.js";

@@ -13,7 +13,7 @@
 import { setTimeout as delay } from "node:timers/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { isUuid } from "../profile-id.js";
+import { isUuid } from "../../base/profile-id.js";
 import { handleControl } from "./control-routes.js";
 import { handleDeelRequest } from "./deel-routes.js";
 import { parseFault, parseFaultOptions, type FaultOptions, type SandboxFault } from "./faults.js";

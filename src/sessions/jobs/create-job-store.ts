@@ -1,5 +1,5 @@
-import type { RedisSettings, StoreConfig } from "../../config.js";
-import { assertNever } from "../../errors.js";
+import type { RedisSettings, StoreConfig } from "../store-config.js";
+import { assertNever } from "../../base/assert-never.js";
 import type { Redis } from "../../redis/connection.js";
 import type { JobStore } from "./job-store.js";
 import { MemoryJobStore } from "./memory-job-store.js";

@@ -6,7 +6,8 @@
  * credentials marked refused on the hold (UPSTREAM_CREDENTIALS), or failed (anything else). A write
  * the store refuses means the lease is gone: `onLost` is called and nothing is retried.
  */
-import { classifyFailure } from "../../errors.js";
+import { isDeelError } from "../../deel/errors.js";
+import { isLedgerError } from "../errors.js";
 import type { Actor, WorkerSessionService } from "../service.js";
 import type { Hold } from "./hold.js";
 import type { JobStore } from "./job-store.js";
@@ -28,6 +29,35 @@ export interface RevokeTargetDeps {
   onLost: () => void;
 }
 
+/**
+ * What a failed revoke means for its target, judged on the domain error: Deel refused the
+ * organization's credentials (no revoke can succeed), a passing condition worth another try later
+ * (Deel's budget or Deel itself, the ledger's backend), or a final refusal. `label` is what the
+ * target records as its last error.
+ */
+export type RevokeFailure =
+  | { kind: "credentials"; label: string }
+  | { kind: "transient"; label: string; retryAfterSeconds?: number }
+  | { kind: "final"; label: string };
+
+export function judgeRevokeFailure(error: unknown): RevokeFailure {
+  if (isDeelError(error)) {
+    const label = `deel:${error.kind}`;
+    switch (error.kind) {
+      case "credentials":
+        return { kind: "credentials", label };
+      case "rate_limited":
+      case "unavailable":
+      case "bad_response":
+        return error.retryAfterSeconds === undefined ? { kind: "transient", label } : { kind: "transient", label, retryAfterSeconds: error.retryAfterSeconds };
+      default:
+        return { kind: "final", label };
+    }
+  }
+  if (isLedgerError(error)) return { kind: "transient", label: `ledger:${error.kind}` };
+  return { kind: "final", label: "internal" };
+}
+
 /** One try of one target. Resolves to the target to try again later, or null. */
 export async function revokeTarget(
   deps: RevokeTargetDeps,
@@ -42,26 +72,24 @@ export async function revokeTarget(
     deps.onLost();
     return null;
   }
-  let code: string;
-  let retryAfterSeconds: number | undefined;
+  let failure: RevokeFailure;
   try {
     await deps.sessions.revoke(actor, target.profileId);
     if (!(await deps.jobs.updateTarget(job.id, deps.owner, { ...attempt, state: "revoked", lastError: null }))) deps.onLost();
     return null;
   } catch (error) {
-    const failure = classifyFailure(error);
-    code = failure?.code ?? "INTERNAL_SERVER_ERROR";
-    retryAfterSeconds = failure?.retryAfterSeconds;
+    failure = judgeRevokeFailure(error);
   }
   let next: RevocationTarget;
-  if (code === "UPSTREAM_CREDENTIALS") {
+  if (failure.kind === "credentials") {
     hold.credentialsRefused = true;
-    next = { ...attempt, state: "pending", lastError: code };
-  } else if ((code === "RATE_LIMITED" || code === "UPSTREAM_UNAVAILABLE") && attempt.attempts < deps.maxAttempts) {
+    next = { ...attempt, state: "pending", lastError: failure.label };
+  } else if (failure.kind === "transient" && attempt.attempts < deps.maxAttempts) {
     const backoff = Math.min(RETRY_CAP_MS, RETRY_BASE_MS * 2 ** (attempt.attempts - 1));
-    next = { ...attempt, state: "pending", lastError: code, notBefore: deps.now() + Math.max(backoff, (retryAfterSeconds ?? 0) * 1000) };
+    const wait = Math.max(backoff, Math.min(3600, failure.retryAfterSeconds ?? 0) * 1000);
+    next = { ...attempt, state: "pending", lastError: failure.label, notBefore: deps.now() + wait };
   } else {
-    next = { ...attempt, state: "failed", lastError: code };
+    next = { ...attempt, state: "failed", lastError: failure.label };
   }
   if (!(await deps.jobs.updateTarget(job.id, deps.owner, next))) {
     deps.onLost();

@@ -4,9 +4,9 @@ import { defineLuaCommands, redisKeys, type LuaCommand, type Redis, type RedisWi
 import { LedgerError } from "./errors.js";
 import { runFenced } from "./fencing.js";
 import { ProfileQueue } from "./profile-queue.js";
-import type { ProfileSerializer } from "./serializer.js";
+import type { ProfileLock } from "./profile-lock.js";
 
-export interface RedisProfileSerializerOptions {
+export interface RedisProfileLockOptions {
   /** Key prefix (`REDIS_KEY_PREFIX`). */
   keyPrefix: string;
   /** Lock lifetime; renewed every third of it while the task runs. Default 5000 ms. */
@@ -108,7 +108,7 @@ return 0
  *
  * Redis unreachable → LedgerError `unavailable` at once: no Deel call is made without ordering.
  */
-export class RedisProfileSerializer implements ProfileSerializer {
+export class RedisProfileLock implements ProfileLock {
   private readonly redis: RedisWithCommands<keyof typeof LOCK_COMMANDS>;
   private readonly local = new ProfileQueue();
   private readonly keys: ReturnType<typeof redisKeys>;
@@ -117,7 +117,7 @@ export class RedisProfileSerializer implements ProfileSerializer {
   private readonly maxHoldMs: number;
   private readonly maxPollMs: number;
 
-  constructor(redis: Redis, options: RedisProfileSerializerOptions) {
+  constructor(redis: Redis, options: RedisProfileLockOptions) {
     this.redis = defineLuaCommands(redis, LOCK_COMMANDS);
     this.keys = redisKeys(options.keyPrefix);
     this.lockTtlMs = options.lockTtlMs ?? 5_000;

@@ -3,7 +3,7 @@
  * arrived before it for that profile have finished. In one process an in-memory queue does it
  * (`ProfileQueue`); across replicas a Redis-backed implementation does.
  */
-export interface ProfileSerializer {
+export interface ProfileLock {
   run<T>(profileId: string, task: () => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }

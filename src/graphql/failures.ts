@@ -1,6 +1,7 @@
-import { AuthError } from "./auth/errors.js";
-import { isDeelError, type DeelError } from "./deel/errors.js";
-import { EndedSessionError, isLedgerError, RevocationInProgressError, SupersededSessionError, type LedgerError } from "./sessions/errors.js";
+import { assertNever } from "../base/assert-never.js";
+import { AuthError } from "../auth/errors.js";
+import { isDeelError, type DeelError } from "../deel/errors.js";
+import { EndedSessionError, isLedgerError, RevocationInProgressError, SupersededSessionError, type LedgerError } from "../sessions/errors.js";
 
 /**
  * The gateway's error codes (README: Errors). Every error a caller sees carries one of these (or one of GraphQL's
@@ -100,7 +101,3 @@ export function classifyFailure(error: unknown): Failure | undefined {
   return undefined;
 }
 
-/** Exhaustiveness check for `switch` over a union: unreachable when every case is handled. */
-export function assertNever(value: never): never {
-  throw new Error(`unexpected value: ${String(value)}`);
-}

@@ -12,3 +12,12 @@ const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{
 export function isUuid(value: string): boolean {
   return typeof value === "string" && UUID_PATTERN.test(value);
 }
+
+/**
+ * The ledger's key for a worker profile. Profile ids are UUIDs, which compare case-insensitively;
+ * the ledger, the per-profile ordering and the callers' profile claims all use the lower-case form,
+ * so `6F1E…` and `6f1e…` are one worker everywhere.
+ */
+export function profileKey(profileId: string): string {
+  return profileId.toLowerCase();
+}

@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
-import type { ErrorCode } from "../errors.js";
+import type { SessionOutcome } from "../sessions/service.js";
+import { classifyFailure, type ErrorCode } from "./failures.js";
 
 /** The mutations that leave an audit line. */
 export type AuditAction = "create" | "revoke" | "magic_link" | "revoke_job";
@@ -40,4 +41,17 @@ export function writeAudit(log: Logger, entry: AuditEntry): void {
     },
     `worker session ${entry.action}: ${entry.outcome}`,
   );
+}
+
+/** The audit line of one service operation (create, revoke, magic link; a job's revokes too). */
+export function auditSessionOutcome(outcome: SessionOutcome): void {
+  const code = outcome.error === undefined ? "OK" : (classifyFailure(outcome.error)?.code ?? "INTERNAL_SERVER_ERROR");
+  writeAudit(outcome.actor.log, {
+    action: outcome.action,
+    sub: outcome.actor.sub,
+    profileId: outcome.profileId,
+    outcome: code,
+    deelRequestId: outcome.deelRequestId,
+    requestId: outcome.actor.requestId,
+  });
 }

@@ -14,6 +14,8 @@
  * query or fragment value, and double percent-encoding (`%25`) are refused.
  */
 
+import { isLoopbackHost } from "./loopback.js";
+
 /** Longest `redirectPath` accepted. */
 export const MAX_REDIRECT_PATH_LENGTH = 512;
 /** Longest `onSuccessRedirectUrl` accepted, before and after normalization. */
@@ -27,14 +29,6 @@ const PATH_CHARACTER_LIST = "A-Z a-z 0-9 and - . _ ~ / ? # & = % + ! $ ' ( ) * ,
 const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:/;
 /** A `scheme:` where a query or fragment value begins (after `?`, `&`, `=` or `#`). */
 const SCHEME_IN_VALUE = /[?&=#][A-Za-z][A-Za-z0-9+.-]*:/;
-
-/** Hosts for which plain `http:` is accepted (a developer's own machine). Shared with src/config.ts. */
-export const LOOPBACK_HOSTS: ReadonlySet<string> = new Set(["localhost", "127.0.0.1", "[::1]"]);
-
-/** True when `hostname` (as `URL#hostname` spells it) is a loopback host. */
-export function isLoopbackHost(hostname: string): boolean {
-  return LOOPBACK_HOSTS.has(hostname);
-}
 
 /** True when `text` holds a C0 control, DEL or a C1 control. */
 export function hasControlCharacter(text: string): boolean {

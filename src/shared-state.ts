@@ -7,27 +7,27 @@ import { RedisBudget } from "./deel/redis-budget.js";
 import { closeRedisConnection, createRedisConnection, describeRedisUrl, waitUntilReady } from "./redis/connection.js";
 import { createJobStore } from "./sessions/jobs/create-job-store.js";
 import type { JobStore } from "./sessions/jobs/job-store.js";
-import { RedisProfileSerializer } from "./sessions/redis-serializer.js";
+import { RedisProfileLock } from "./sessions/redis-profile-lock.js";
 import { createStore } from "./sessions/create-store.js";
 import { ProfileQueue } from "./sessions/profile-queue.js";
-import type { ProfileSerializer } from "./sessions/serializer.js";
+import type { ProfileLock } from "./sessions/profile-lock.js";
 import type { SessionStore } from "./sessions/store.js";
 
 /**
  * The stateful parts one gateway process shares with its siblings (or keeps to itself): the
  * ledger, the organization's outbound Deel budget, and per-profile ordering.
  */
-export interface Infrastructure {
+export interface SharedState {
   store: SessionStore;
   /** Null when pacing is off (`DEEL_RATE_LIMIT_RPS=0`). */
   budget: OutboundBudget | null;
-  serializer: ProfileSerializer;
+  lock: ProfileLock;
   /** Revocation jobs (the kill switch), in the ledger's backend. */
   jobs: JobStore;
   close(): Promise<void>;
 }
 
-export interface InfrastructureOptions {
+export interface SharedStateOptions {
   /** A ledger to use instead of the one `SESSION_STORE_URL` names (tests). */
   store?: SessionStore;
   /** Where Redis connection trouble is reported (one line per outage, one on recovery). */
@@ -35,8 +35,8 @@ export interface InfrastructureOptions {
 }
 
 /** Builds the parts that `config` names; a test may hand in its own store. */
-export async function createInfrastructure(config: Config, given: InfrastructureOptions = {}): Promise<Infrastructure> {
-  if (config.store.kind === "redis") return createRedisInfrastructure(config, config.store.url, given);
+export async function createSharedState(config: Config, given: SharedStateOptions = {}): Promise<SharedState> {
+  if (config.store.kind === "redis") return createRedisSharedState(config, config.store.url, given);
   const store = given.store ?? (await createStore(config.store));
   const budget: OutboundBudget | null =
     config.deel.rateLimitRps > 0 ? new LocalBudget({ rps: config.deel.rateLimitRps, marginMs: config.deel.rateLimitMarginMs }) : null;
@@ -44,7 +44,7 @@ export async function createInfrastructure(config: Config, given: Infrastructure
 }
 
 /** Adds the revocation jobs' store, closed before the rest. */
-function withJobs(parts: Omit<Infrastructure, "jobs">, jobs: JobStore): Infrastructure {
+function withJobs(parts: Omit<SharedState, "jobs">, jobs: JobStore): SharedState {
   return {
     ...parts,
     jobs,
@@ -56,13 +56,13 @@ function withJobs(parts: Omit<Infrastructure, "jobs">, jobs: JobStore): Infrastr
 }
 
 /** The parts, closed in the reverse order of their use: ordering, then the budget, then the ledger. */
-function assemble(store: SessionStore, budget: OutboundBudget | null, serializer: ProfileSerializer, after?: () => Promise<void>): Omit<Infrastructure, "jobs"> {
+function assemble(store: SessionStore, budget: OutboundBudget | null, lock: ProfileLock, after?: () => Promise<void>): Omit<SharedState, "jobs"> {
   return {
     store,
     budget,
-    serializer,
+    lock,
     async close() {
-      await serializer.close();
+      await lock.close();
       await budget?.close();
       await store.close();
       await after?.();
@@ -78,7 +78,7 @@ const REDIS_STARTUP_WAIT_MS = 3_000;
  * Deel budget (when `DEEL_RATE_LIMIT_RPS` > 0) and per-profile ordering, over one fail-fast,
  * self-healing connection per process (src/redis/connection.ts).
  */
-async function createRedisInfrastructure(config: Config, url: string, given: InfrastructureOptions): Promise<Infrastructure> {
+async function createRedisSharedState(config: Config, url: string, given: SharedStateOptions): Promise<SharedState> {
   const where = describeRedisUrl(url);
   const log = (given.logger ?? createLogger(config.logLevel)).child({ component: "redis" });
   const connection = createRedisConnection(url, {
@@ -93,12 +93,12 @@ async function createRedisInfrastructure(config: Config, url: string, given: Inf
     config.deel.rateLimitRps > 0
       ? new RedisBudget(connection, { keyPrefix: config.redis.keyPrefix, rps: config.deel.rateLimitRps, marginMs: config.deel.rateLimitMarginMs })
       : null;
-  const serializer = new RedisProfileSerializer(connection, {
+  const lock = new RedisProfileLock(connection, {
     keyPrefix: config.redis.keyPrefix,
     // The Deel deadline already counts from before the wait for the lock; waiting longer is useless.
     acquireTimeoutMs: config.deel.timeoutMs,
     maxHoldMs: Math.max(60_000, 4 * config.deel.timeoutMs),
   });
   const jobs = createJobStore(config.store, { redis: config.redis, connection });
-  return withJobs(assemble(store, budget, serializer, () => closeRedisConnection(connection)), jobs);
+  return withJobs(assemble(store, budget, lock, () => closeRedisConnection(connection)), jobs);
 }

@@ -8,7 +8,7 @@ import { randomUUID } from "node:crypto";
 import { afterAll, expect, it } from "vitest";
 import { Redis } from "ioredis";
 import { createRedisConnection, defineLuaCommands, redisKeys } from "../../src/redis/connection.js";
-import { RedisProfileSerializer, type RedisProfileSerializerOptions } from "../../src/sessions/redis-serializer.js";
+import { RedisProfileLock, type RedisProfileLockOptions } from "../../src/sessions/redis-profile-lock.js";
 import { RedisSessionStore } from "../../src/sessions/redis-store.js";
 import type { SessionRecord } from "../../src/sessions/record.js";
 import { REDIS_URL, ThrowawayRedis, connect, deletePrefix, describeRedis, redisServerInstalled, suiteRedis, uniquePrefix } from "../support/redis.js";
@@ -29,12 +29,12 @@ function record(profileId: string, createdBy: string): SessionRecord {
 describeRedis("per-profile ordering across replicas (Redis lock + fencing)", () => {
   const prefix = uniquePrefix("order");
   const connections: Redis[] = [];
-  const replica = async (options: Partial<RedisProfileSerializerOptions> = {}) => {
+  const replica = async (options: Partial<RedisProfileLockOptions> = {}) => {
     const connection = await connect();
     connections.push(connection);
     return {
       connection,
-      serializer: new RedisProfileSerializer(connection, { keyPrefix: prefix, ...options }),
+      lock: new RedisProfileLock(connection, { keyPrefix: prefix, ...options }),
       store: new RedisSessionStore(connection, { keyPrefix: prefix, retentionMs: 60_000 }),
     };
   };
@@ -57,7 +57,7 @@ describeRedis("per-profile ordering across replicas (Redis lock + fencing)", () 
       order.push(name);
       inside -= 1;
     };
-    await Promise.all(Array.from({ length: 16 }, (_, i) => (i % 2 === 0 ? a : b).serializer.run(profileId, task(i % 2 === 0 ? "A" : "B"))));
+    await Promise.all(Array.from({ length: 16 }, (_, i) => (i % 2 === 0 ? a : b).lock.run(profileId, task(i % 2 === 0 ? "A" : "B"))));
     expect(most).toBe(1);
     expect(order).toHaveLength(16);
     // Fair: neither replica runs all of its queue while the other waits.
@@ -70,7 +70,7 @@ describeRedis("per-profile ordering across replicas (Redis lock + fencing)", () 
       await sleep(200);
       spans.push([start, Date.now()]);
     };
-    await Promise.all([a.serializer.run(randomUUID(), timed), b.serializer.run(randomUUID(), timed)]);
+    await Promise.all([a.lock.run(randomUUID(), timed), b.lock.run(randomUUID(), timed)]);
     const [first, second] = spans.sort((x, y) => x[0] - y[0]) as [[number, number], [number, number]];
     expect(second[0]).toBeLessThan(first[1]);
   });
@@ -80,13 +80,13 @@ describeRedis("per-profile ordering across replicas (Redis lock + fencing)", () 
     const b = await replica({ lockTtlMs: 300 });
     const profileId = randomUUID();
     let aDone = 0;
-    const slow = a.serializer.run(profileId, async () => {
+    const slow = a.lock.run(profileId, async () => {
       await sleep(900);
       aDone = Date.now();
     });
     await sleep(50);
     let bStarted = 0;
-    await b.serializer.run(profileId, async () => {
+    await b.lock.run(profileId, async () => {
       bStarted = Date.now();
     });
     await slow;
@@ -99,7 +99,7 @@ describeRedis("per-profile ordering across replicas (Redis lock + fencing)", () 
     // A replica that died holding the lock: nobody renews or releases it.
     await b.connection.set(redisKeys(prefix).lock(profileId), "dead-replica", "PX", 400);
     const started = Date.now();
-    await b.serializer.run(profileId, async () => undefined);
+    await b.lock.run(profileId, async () => undefined);
     const waited = Date.now() - started;
     expect(waited).toBeGreaterThanOrEqual(350);
     expect(waited).toBeLessThan(1000);
@@ -110,12 +110,12 @@ describeRedis("per-profile ordering across replicas (Redis lock + fencing)", () 
     const a = await replica({ lockTtlMs: 200, maxHoldMs: 0 });
     const b = await replica({ lockTtlMs: 200 });
     const profileId = randomUUID();
-    const stale = a.serializer.run(profileId, async () => {
+    const stale = a.lock.run(profileId, async () => {
       await sleep(500);
       await a.store.put(record(profileId, "stale-replica"));
     });
     await sleep(250);
-    await b.serializer.run(profileId, () => b.store.put(record(profileId, "newer-replica")));
+    await b.lock.run(profileId, () => b.store.put(record(profileId, "newer-replica")));
     await expect(stale).rejects.toMatchObject({ name: "LedgerError", kind: "fenced" });
     expect((await b.store.get(profileId))?.createdBy).toBe("newer-replica");
   });
@@ -124,12 +124,12 @@ describeRedis("per-profile ordering across replicas (Redis lock + fencing)", () 
     const a = await replica();
     const b = await replica({ acquireTimeoutMs: 200 });
     const profileId = randomUUID();
-    const holding = a.serializer.run(profileId, () => sleep(700));
+    const holding = a.lock.run(profileId, () => sleep(700));
     await sleep(30);
     const started = Date.now();
     let ran = false;
     await expect(
-      b.serializer.run(profileId, async () => {
+      b.lock.run(profileId, async () => {
         ran = true;
       }),
     ).rejects.toMatchObject({ name: "LedgerError", kind: "busy" });
@@ -138,18 +138,18 @@ describeRedis("per-profile ordering across replicas (Redis lock + fencing)", () 
     await holding;
     // The one that gave up left the line: the next caller is not held behind a ghost.
     const next = Date.now();
-    await b.serializer.run(profileId, async () => undefined);
+    await b.lock.run(profileId, async () => undefined);
     expect(Date.now() - next).toBeLessThan(200);
   });
 
   it("fails fast with LedgerError unavailable, without running the task, when Redis cannot be reached", async () => {
     const unreachable = createRedisConnection("redis://127.0.0.1:1");
-    const serializer = new RedisProfileSerializer(unreachable, { keyPrefix: prefix });
+    const lock = new RedisProfileLock(unreachable, { keyPrefix: prefix });
     try {
       let ran = false;
       const started = Date.now();
       await expect(
-        serializer.run(randomUUID(), async () => {
+        lock.run(randomUUID(), async () => {
           ran = true;
         }),
       ).rejects.toMatchObject({ name: "LedgerError", kind: "unavailable" });
@@ -167,7 +167,7 @@ describeRedis("Lua scripts as commands of a shared connection", () => {
 
   it("lets several users define their commands on one connection, each as often as it likes", async () => {
     const connection = await opened();
-    const serializers = [new RedisProfileSerializer(connection, { keyPrefix: prefix }), new RedisProfileSerializer(connection, { keyPrefix: prefix })];
+    const serializers = [new RedisProfileLock(connection, { keyPrefix: prefix }), new RedisProfileLock(connection, { keyPrefix: prefix })];
     const stores = [
       new RedisSessionStore(connection, { keyPrefix: prefix, retentionMs: 60_000 }),
       new RedisSessionStore(connection, { keyPrefix: prefix, retentionMs: 60_000 }),

@@ -1,0 +1,15 @@
+/**
+ * Where the session ledger lives. Parsed once from `SESSION_STORE_URL`.
+ */
+export type StoreConfig =
+  | { readonly kind: "memory" }
+  | { readonly kind: "sqlite"; readonly path: string }
+  | { readonly kind: "redis"; readonly url: string };
+
+/** Settings for a Redis-backed deployment (`SESSION_STORE_URL=redis://…`). */
+export interface RedisSettings {
+  /** Prefix of every key (`REDIS_KEY_PREFIX`, default `wsg:`). Replicas of one deployment share it; one prefix = one organization. */
+  readonly keyPrefix: string;
+  /** How long a record stays readable after its session expires (`SESSION_RETENTION_DAYS`, default 7), in ms. */
+  readonly retentionMs: number;
+}
