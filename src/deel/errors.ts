@@ -44,10 +44,20 @@ export interface DeelErrorDetails {
   mayHaveMinted?: boolean;
 }
 
+/**
+ * Whether Deel answered with a 4xx: it judged the request on its merits and refused it. Such an
+ * answer says two things, both decided here only: Deel did not act on the call (so `mayHaveMinted`
+ * defaults to false), and Deel is up and answering (so the circuit breaker counts it as healthy).
+ * Retrying cannot change it. `status` is undefined when no answer came at all.
+ */
+export function deelJudgedRequest(status: number | undefined): boolean {
+  return status !== undefined && status >= 400 && status <= 499;
+}
+
 /** The conservative default of `mayHaveMinted`: only a refusal or a 4xx is sure to have done nothing. */
 function mayHaveMintedByDefault(kind: DeelErrorKind, status: number | undefined): boolean {
   if (kind === "unavailable") return true;
-  if (kind === "bad_response") return !(status !== undefined && status >= 400 && status <= 499);
+  if (kind === "bad_response") return !deelJudgedRequest(status);
   return false;
 }
 
@@ -82,15 +92,28 @@ export class DeelError extends Error {
   }
 }
 
-/** `error` itself when its `mayHaveMinted` already is `mayHaveMinted`, else a copy that says so. */
-export function withMayHaveMinted(error: DeelError, mayHaveMinted: boolean): DeelError {
-  if (error.mayHaveMinted === mayHaveMinted) return error;
-  const details: DeelErrorDetails = { mayHaveMinted };
+/** The details `error` was made with, as they stand now (`mayHaveMinted` resolved, never defaulted again). */
+function detailsOf(error: DeelError): DeelErrorDetails {
+  const details: DeelErrorDetails = { mayHaveMinted: error.mayHaveMinted };
   if (error.status !== undefined) details.status = error.status;
   if (error.deelRequestId !== undefined) details.deelRequestId = error.deelRequestId;
   if (error.retryAfterSeconds !== undefined) details.retryAfterSeconds = error.retryAfterSeconds;
   if (error.cause !== undefined) details.cause = error.cause;
-  return new DeelError(error.kind, error.message, details);
+  return details;
+}
+
+/**
+ * A copy of `error` (same kind, message and cause) with `changes` applied to its details. The one
+ * way to change a `DeelError`: errors are immutable, and a field copied by hand in two places is a
+ * field one of them forgets.
+ */
+export function copyDeelError(error: DeelError, changes: DeelErrorDetails): DeelError {
+  return new DeelError(error.kind, error.message, { ...detailsOf(error), ...changes });
+}
+
+/** `error` itself when its `mayHaveMinted` already is `mayHaveMinted`, else a copy that says so. */
+export function withMayHaveMinted(error: DeelError, mayHaveMinted: boolean): DeelError {
+  return error.mayHaveMinted === mayHaveMinted ? error : copyDeelError(error, { mayHaveMinted });
 }
 
 export function isDeelError(error: unknown): error is DeelError {

@@ -14,7 +14,7 @@
  * No sleeping here: the resilience layer (resilient.ts) sleeps for what this returns.
  */
 import type { Clock } from "../base/clock.js";
-import { DeelError } from "./errors.js";
+import { copyDeelError, type DeelError } from "./errors.js";
 
 export interface RetryPolicyOptions {
   /** Attempts per call, the first included (≥ 1). */
@@ -63,12 +63,5 @@ export class RetryPolicy {
 /** The same error, with the retryAfterSeconds a RATE_LIMITED answer needs (integer ≥ 1). */
 export function withRetryAfter(error: DeelError, fallbackMs: number): DeelError {
   if (error.kind !== "rate_limited" || error.retryAfterSeconds !== undefined) return error;
-  const details: { status?: number; deelRequestId?: string; retryAfterSeconds: number; cause?: unknown; mayHaveMinted: boolean } = {
-    retryAfterSeconds: Math.max(1, Math.ceil(fallbackMs / 1000)),
-    mayHaveMinted: error.mayHaveMinted,
-  };
-  if (error.status !== undefined) details.status = error.status;
-  if (error.deelRequestId !== undefined) details.deelRequestId = error.deelRequestId;
-  if (error.cause !== undefined) details.cause = error.cause;
-  return new DeelError(error.kind, error.message, details);
+  return copyDeelError(error, { retryAfterSeconds: Math.max(1, Math.ceil(fallbackMs / 1000)) });
 }
