@@ -33,3 +33,16 @@ export const systemClock: Clock = {
       signal?.addEventListener("abort", onAbort, { once: true });
     }),
 };
+
+/**
+ * Resolves once `clock.now()` has reached `at` (epoch ms); at once when it already has. Rejects like
+ * `Clock.sleep` when `signal` aborts. The time is read again after every sleep: a timer that fires
+ * early (a coarse timer, a test clock) sleeps the rest, one that fires late (a busy host) ends the
+ * wait at once. Use it for waits that end at an instant, not after a duration.
+ */
+export async function sleepUntil(clock: Clock, at: number, signal?: AbortSignal): Promise<void> {
+  for (let left = at - clock.now(); left > 0; left = at - clock.now()) {
+    await clock.sleep(left, signal);
+  }
+  if (signal?.aborted) throw signal.reason as Error;
+}

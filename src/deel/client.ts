@@ -11,6 +11,8 @@
  */
 import { Pool, type Dispatcher } from "undici";
 import { BodyTooLargeError, readBoundedBody } from "../base/bounded-body.js";
+import { sleepUntil, systemClock, type Clock } from "../base/clock.js";
+import { DEEL_ENDPOINTS, type DeelEndpoint } from "../base/deel-endpoints.js";
 import { DeelError } from "./errors.js";
 import { MAX_IDEMPOTENCY_KEY_LENGTH } from "./idempotency.js";
 import { checkWorkerToken, magicLinkBody, magicLinkErrorFor, magicLinkFrom } from "./magic-link.js";
@@ -28,8 +30,14 @@ export interface DeelClientOptions {
   baseUrl: string;
   /** The organization token (`admin:worker`). Sent only to `baseUrl`'s origin. */
   token: string;
-  /** Whole-call deadline (connect + headers + body), in milliseconds; `CallOptions.deadline` may shorten it. */
+  /**
+   * The safety bound, in milliseconds: the whole-call limit of a call that brings no
+   * `CallOptions.deadline`, and the per-phase limit (connect, headers, body) of the client's own pool.
+   * A call with a deadline (the resilience layer always passes one) is aborted at that deadline.
+   */
   timeoutMs: number;
+  /** Where "now" comes from, and what times the abort at the deadline. Default: the real clock. */
+  clock?: Clock;
   /** A dispatcher to use instead of the client's own pool (tests: MockAgent). Not closed by `close()`. */
   dispatcher?: Dispatcher;
   /** `user-agent` header. */
@@ -40,10 +48,8 @@ export interface DeelClientOptions {
 const POOL_CONNECTIONS = 16;
 const DEFAULT_USER_AGENT = "worker-session-gateway/0.1";
 
-type Operation = "POST /workers/session" | "DELETE /workers/{profile_id}/session" | "POST /magic-link";
-const CREATE: Operation = "POST /workers/session";
-const REVOKE: Operation = "DELETE /workers/{profile_id}/session";
-const MAGIC_LINK: Operation = "POST /magic-link";
+type Operation = DeelEndpoint;
+const { createSession: CREATE, revokeSession: REVOKE, createMagicLink: MAGIC_LINK } = DEEL_ENDPOINTS;
 
 /**
  * HTTP client for Deel's worker-session endpoints. Implements `DeelApi`; every failure is a
@@ -54,6 +60,7 @@ export class DeelClient implements DeelApi {
   private readonly basePath: string;
   private readonly token: string;
   private readonly timeoutMs: number;
+  private readonly clock: Clock;
   private readonly userAgent: string;
   private readonly dispatcher: Dispatcher;
   private readonly ownsDispatcher: boolean;
@@ -80,6 +87,7 @@ export class DeelClient implements DeelApi {
     this.basePath = base.pathname.replace(/\/+$/, "");
     this.token = options.token;
     this.timeoutMs = options.timeoutMs;
+    this.clock = options.clock ?? systemClock;
     this.userAgent = options.userAgent ?? DEFAULT_USER_AGENT;
     if (options.dispatcher) {
       this.dispatcher = options.dispatcher;
@@ -87,7 +95,7 @@ export class DeelClient implements DeelApi {
     } else {
       this.dispatcher = new Pool(this.origin, {
         connections: POOL_CONNECTIONS,
-        // Per-phase bounds as a second line behind the whole-call deadline (undici's defaults are 300 s).
+        // Per-phase bounds as the safety line behind the call's deadline (undici's defaults are 300 s).
         headersTimeout: this.timeoutMs,
         bodyTimeout: this.timeoutMs,
         connect: { timeout: Math.min(this.timeoutMs, 10_000) },
@@ -185,8 +193,11 @@ export class DeelClient implements DeelApi {
   }
 
   /**
-   * One HTTP exchange under the whole-call deadline; transport failures become `unavailable`.
-   * `bearer` is the token that authorizes it: the organization's, or a worker's for the magic link.
+   * One HTTP exchange, aborted at the call's deadline; transport failures become `unavailable`.
+   * The deadline is the caller's (`CallOptions.deadline`: the resilience layer computes it once per
+   * call); this method only turns it into an abort, timed on the client's clock. A call without
+   * one gets `timeoutMs` from now. `bearer` is the token that authorizes it: the organization's,
+   * or a worker's for the magic link.
    */
   private async exchange(
     operation: Operation,
@@ -201,14 +212,21 @@ export class DeelClient implements DeelApi {
     if (callerSignal?.aborted) {
       throw new DeelError("unavailable", `The call to Deel was aborted by the caller before ${operation}`, { mayHaveMinted: false });
     }
-    // The client's own timeout, shortened to the caller's absolute deadline when there is one (the
-    // resilience layer passes what is left of the whole call's deadline to every attempt).
-    const limitMs = options.deadline === undefined ? this.timeoutMs : Math.min(this.timeoutMs, Math.floor(options.deadline - Date.now()));
+    const sentAt = this.clock.now();
+    const abortAt = options.deadline ?? sentAt + this.timeoutMs;
+    const limitMs = Math.floor(abortAt - sentAt);
     if (!(limitMs > 0)) {
       throw new DeelError("unavailable", `The deadline passed before ${operation} could be sent to Deel`, { mayHaveMinted: false });
     }
-    const deadline = AbortSignal.timeout(limitMs);
-    const signal = callerSignal ? AbortSignal.any([deadline, callerSignal]) : deadline;
+    const deadline = new AbortController();
+    const exchanged = new AbortController();
+    // Fires at the deadline as the clock reads it, however late its timer wakes; cleared when the exchange ends.
+    void sleepUntil(this.clock, abortAt, exchanged.signal).then(
+      // The reason AbortSignal.timeout gives, so what a cut-off request reports stays the same.
+      () => deadline.abort(new DOMException("The operation was aborted due to timeout", "TimeoutError")),
+      () => undefined,
+    );
+    const signal = callerSignal ? AbortSignal.any([deadline.signal, callerSignal]) : deadline.signal;
 
     const headers: Record<string, string> = {
       authorization: `Bearer ${bearer}`,
@@ -231,13 +249,13 @@ export class DeelClient implements DeelApi {
         signal,
       });
       const received = await this.readBounded(response.body);
-      return { status: response.statusCode, headers: response.headers, body: received };
+      return { status: response.statusCode, headers: response.headers, body: received, receivedAt: this.clock.now() };
     } catch (error) {
       if (error instanceof DeelError) throw error;
       const cause = this.safeCause(error, bearer);
       // A request cut off by a deadline or an abort may already have been written (this client does
       // not see when it was): Deel may have acted on it. Only a connect-phase failure says it never left.
-      if (deadline.aborted) {
+      if (deadline.signal.aborted) {
         throw new DeelError("unavailable", `Deel did not answer within ${limitMs}ms on ${operation}`, { cause, mayHaveMinted: true });
       }
       if (callerSignal?.aborted) {
@@ -246,6 +264,8 @@ export class DeelClient implements DeelApi {
       const code = errorCode(error);
       const mayHaveMinted = !neverSent(error);
       throw new DeelError("unavailable", `Could not reach Deel on ${operation}${code ? ` (${code})` : ""}`, { cause, mayHaveMinted });
+    } finally {
+      exchanged.abort();
     }
   }
 

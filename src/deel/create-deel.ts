@@ -1,3 +1,4 @@
+import { systemClock, type Clock } from "../base/clock.js";
 import type { BreakerState } from "./breaker.js";
 import type { OutboundBudget } from "./budget.js";
 import { DeelClient } from "./client.js";
@@ -39,11 +40,16 @@ export interface ResilientDeelHandle {
   close(): Promise<void>;
 }
 
-/** Builds the Deel client for `deel`, paced by `budget` when there is one. Watch it with `observe()`. */
-export function createResilientDeel(deel: DeelSettings, budget: OutboundBudget | null): ResilientDeelHandle {
-  const client = new DeelClient({ baseUrl: deel.apiUrl, token: deel.token, timeoutMs: deel.timeoutMs });
+/**
+ * Builds the Deel client for `deel`, paced by `budget` when there is one. Watch it with `observe()`.
+ * `clock` times both layers: the deadline the resilience layer computes is the one the HTTP client
+ * aborts at, so they must read the same time.
+ */
+export function createResilientDeel(deel: DeelSettings, budget: OutboundBudget | null, clock: Clock = systemClock): ResilientDeelHandle {
+  const client = new DeelClient({ baseUrl: deel.apiUrl, token: deel.token, timeoutMs: deel.timeoutMs, clock });
   const api = new ResilientDeel(client, {
     timeoutMs: deel.timeoutMs,
+    clock,
     budget,
     maxAttempts: deel.maxAttempts,
     retryBaseMs: deel.retryBaseMs,

@@ -3,9 +3,10 @@
  * attempts, refusals and circuit-breaker transitions. Types only; observers must be quick and never throw.
  */
 import type { BreakerState } from "./breaker.js";
+import type { DeelEndpoint } from "../base/deel-endpoints.js";
 import type { DeelErrorKind } from "./errors.js";
 
-export type DeelEndpoint = "POST /workers/session" | "DELETE /workers/{profile_id}/session" | "POST /magic-link";
+export type { DeelEndpoint } from "../base/deel-endpoints.js";
 
 /** What the resilience layer reports, for metrics and logs. Observers must be quick and never throw. */
 export type DeelEvent =

@@ -13,7 +13,7 @@
  * two calls one window apart can arrive closer together when the first took longer on the way
  * (a fresh TLS connection, a busy event loop).
  */
-import { systemClock, type Clock } from "../base/clock.js";
+import { sleepUntil, systemClock, type Clock } from "../base/clock.js";
 import type { OutboundBudget } from "./budget.js";
 import { DeelError } from "./errors.js";
 
@@ -78,7 +78,7 @@ export class LocalBudget implements OutboundBudget {
     }
     this.reservations.push(at);
     if (at <= now) return Promise.resolve();
-    return this.wait(at - now, signal);
+    return this.wait(at, signal);
   }
 
   /** Rejects every waiter (`unavailable`) and refuses new calls. */
@@ -89,8 +89,11 @@ export class LocalBudget implements OutboundBudget {
 
   // ---------------------------------------------------------------------------------------------
 
-  /** Sleeps until the reserved slot; the caller's abort ends the wait with `unavailable`. */
-  private async wait(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  /**
+   * Sleeps until the reserved slot `at`, as the clock reads it on waking (never earlier); the
+   * caller's abort ends the wait with `unavailable`.
+   */
+  private async wait(at: number, signal: AbortSignal | undefined): Promise<void> {
     const waiter = new AbortController();
     // The reservation stays when the caller gives up: later callers were booked around it, so it is
     // spent, not reused.
@@ -98,7 +101,7 @@ export class LocalBudget implements OutboundBudget {
     this.waiters.add(waiter);
     signal?.addEventListener("abort", onAbort, { once: true });
     try {
-      await this.clock.sleep(ms, waiter.signal);
+      await sleepUntil(this.clock, at, waiter.signal);
     } catch (error) {
       throw waiter.signal.aborted ? waiter.signal.reason : error;
     } finally {

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { sleepUntil, systemClock, type Clock } from "../base/clock.js";
 import { defineLuaCommands, redisKeys, type LuaCommand, type Redis, type RedisWithCommands } from "../redis/connection.js";
 import type { OutboundBudget } from "./budget.js";
 import { DeelError } from "./errors.js";
@@ -16,6 +17,12 @@ export interface RedisBudgetOptions {
    * more than the one `rps` calls later (`DEEL_RATE_LIMIT_MARGIN_MS`). Default 100 ms.
    */
   marginMs?: number;
+  /**
+   * This replica's clock: what deadlines are measured against, and how a caller sleeps until its
+   * slot. Slots themselves are on Redis's clock (see RESERVE); only durations cross over. Default:
+   * the real clock.
+   */
+  clock?: Clock;
 }
 
 /** The budget's scripts, defined as commands on the connection (see `defineLuaCommands`). */
@@ -82,9 +89,11 @@ export class RedisBudget implements OutboundBudget {
   private readonly key: string;
   private readonly limit: number;
   private readonly windowMs: number;
+  private readonly clock: Clock;
   private waiting = 0;
   private closed = false;
-  private readonly sleepers = new Set<() => void>();
+  /** One per caller sleeping until its slot; aborted on close. */
+  private readonly sleepers = new Set<AbortController>();
 
   constructor(redis: Redis, options: RedisBudgetOptions) {
     if (!Number.isInteger(options.rps) || options.rps < 1) throw new TypeError("RedisBudget: rps must be a positive integer");
@@ -92,6 +101,7 @@ export class RedisBudget implements OutboundBudget {
     this.key = redisKeys(options.keyPrefix).budget;
     this.limit = options.rps;
     this.windowMs = (options.windowMs ?? 1000) + (options.marginMs ?? 100);
+    this.clock = options.clock ?? systemClock;
   }
 
   get queueDepth(): number {
@@ -105,7 +115,7 @@ export class RedisBudget implements OutboundBudget {
     try {
       const member = randomUUID();
       // A duration, not a timestamp: replicas' clocks and Redis's may disagree, durations do not.
-      const maxWaitMs = Math.max(0, deadline - Date.now());
+      const maxWaitMs = Math.max(0, deadline - this.clock.now());
       let reply: [number, number];
       try {
         reply = (await this.redis.wsgBudgetReserve(this.key, this.limit, this.windowMs, Math.floor(maxWaitMs), member)) as [number, number];
@@ -121,7 +131,8 @@ export class RedisBudget implements OutboundBudget {
         });
       }
       if (waitMs <= 0) return;
-      const completed = await this.sleep(waitMs, signal);
+      // The slot on this replica's clock, read after the answer: a little late at worst, never early.
+      const completed = await this.sleepUntil(this.clock.now() + waitMs, signal);
       if (!completed) {
         await this.redis.wsgBudgetCancel(this.key, member).catch(() => undefined);
         throw this.closed ? new DeelError("unavailable", "The gateway is shutting down") : abortError();
@@ -133,22 +144,24 @@ export class RedisBudget implements OutboundBudget {
 
   async close(): Promise<void> {
     this.closed = true;
-    for (const wake of [...this.sleepers]) wake();
+    for (const sleeper of [...this.sleepers]) sleeper.abort();
   }
 
-  /** Resolves true after `ms`, or false when aborted or closed first. */
-  private sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
-    return new Promise<boolean>((resolve) => {
-      const finish = (completed: boolean) => {
-        clearTimeout(timer);
-        signal?.removeEventListener("abort", onAbort);
-        this.sleepers.delete(onAbort);
-        resolve(completed);
-      };
-      const onAbort = () => finish(false);
-      const timer = setTimeout(() => finish(true), ms);
-      signal?.addEventListener("abort", onAbort, { once: true });
-      this.sleepers.add(onAbort);
-    });
+  /** Resolves true once the clock reads `at`, or false when aborted or closed first. */
+  private async sleepUntil(at: number, signal?: AbortSignal): Promise<boolean> {
+    const sleeper = new AbortController();
+    const onAbort = () => sleeper.abort();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    this.sleepers.add(sleeper);
+    try {
+      if (signal?.aborted) return false;
+      await sleepUntil(this.clock, at, sleeper.signal);
+      return true;
+    } catch {
+      return false;
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+      this.sleepers.delete(sleeper);
+    }
   }
 }

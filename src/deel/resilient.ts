@@ -5,9 +5,10 @@
  *                → on a retryable failure: backoff (or Retry-After) if it fits the deadline, again.
  *
  * - Deadline: `timeoutMs` from `CallOptions.startedAt` (or from arrival), capped by
- *   `CallOptions.deadline`. Budget waits, backoff sleeps and attempts all fit inside it; each attempt
- *   gets what is left (the client aborts the undici request at the deadline). No attempt starts with
- *   less than `reserveMs` left.
+ *   `CallOptions.deadline`, computed once per call, here and nowhere else. Budget waits, backoff
+ *   sleeps and attempts all fit inside it; every attempt is handed that same absolute deadline, and
+ *   the client only turns it into an abort of the undici request. No attempt starts with less than
+ *   `reserveMs` left, checked on the clock before each attempt and again after each wait.
  * - Retries and waits: see retry-policy.ts. `unavailable` and `rate_limited` are retried, a garbled
  *   2xx once; 400/401/403/404 and other answers never. Every POST carries an Idempotency-Key, re-sent
  *   unchanged, so Deel replays a success instead of minting a second token. A wait that does not fit
@@ -25,11 +26,12 @@
  *
  * This module never imports graphql; every failure stays a `DeelError`.
  */
-import { systemClock, type Clock } from "../base/clock.js";
+import { sleepUntil, systemClock, type Clock } from "../base/clock.js";
+import { DEEL_ENDPOINTS, type DeelEndpoint } from "../base/deel-endpoints.js";
 import type { OutboundBudget } from "./budget.js";
 import { CircuitBreaker, type BreakerOutcome, type BreakerPermit, type BreakerState } from "./breaker.js";
-import { DeelError, isDeelError, withMayHaveMinted } from "./errors.js";
-import type { DeelEndpoint, DeelEvent, DeelObserver } from "./events.js";
+import { DeelError, deelJudgedRequest, isDeelError, withMayHaveMinted } from "./errors.js";
+import type { DeelEvent, DeelObserver } from "./events.js";
 import { RetryPolicy, withRetryAfter } from "./retry-policy.js";
 import type { CallOptions, DeelApi, MagicLink, MagicLinkRequest, MintedSession, DeelRevocation } from "./types.js";
 
@@ -58,14 +60,7 @@ export interface ResilientDeelOptions {
   random?: () => number;
 }
 
-const CREATE: DeelEndpoint = "POST /workers/session";
-const REVOKE: DeelEndpoint = "DELETE /workers/{profile_id}/session";
-const MAGIC_LINK: DeelEndpoint = "POST /magic-link";
-
-/** A status Deel declares for a call it refused on its merits: retrying cannot change the answer. */
-function isClientError(error: DeelError): boolean {
-  return error.status !== undefined && error.status >= 400 && error.status <= 499;
-}
+const { createSession: CREATE, revokeSession: REVOKE, createMagicLink: MAGIC_LINK } = DEEL_ENDPOINTS;
 
 /**
  * A `DeelApi` with the same shape as the client it wraps, that applies the deadline, budget, retries
@@ -157,7 +152,7 @@ export class ResilientDeel implements DeelApi {
     // One signal for every wait of this call: it fires at the deadline or when the caller aborts.
     const waits = new AbortController();
     const callEnded = new AbortController();
-    void this.clock.sleep(deadline - arrived, callEnded.signal).then(
+    void sleepUntil(this.clock, deadline, callEnded.signal).then(
       () => waits.abort(),
       () => undefined,
     );
@@ -178,14 +173,21 @@ export class ResilientDeel implements DeelApi {
       return last === undefined ? error : withRetryAfter(last, lastWaitMs);
     };
 
+    /**
+     * No attempt starts without its reserve left (e.g. after queueing behind the same profile): one
+     * that could only time out might still reach Deel, unseen by us. Checked on the clock before
+     * every attempt and again after every wait, whatever the wait had planned: a timer that fires
+     * late on a busy host must not send an attempt the deadline no longer has room for.
+     */
+    const refuseIfTooLate = (attempt: number): void => {
+      if (deadline - this.clock.now() >= this.reserveMs) return;
+      const tooLate = new DeelError("unavailable", `Too little of the ${this.timeoutMs}ms deadline was left to call ${endpoint}`, { mayHaveMinted: false });
+      throw refuse(attempt, "deadline", tooLate);
+    };
+
     try {
       for (let attempt = 1; ; attempt += 1) {
-        // No attempt starts without its reserve left (e.g. after queueing behind the same profile):
-        // one that could only time out might still reach Deel, unseen by us.
-        if (deadline - this.clock.now() < this.reserveMs) {
-          const tooLate = new DeelError("unavailable", `Too little of the ${this.timeoutMs}ms deadline was left to call ${endpoint}`, { mayHaveMinted: false });
-          throw refuse(attempt, "deadline", tooLate);
-        }
+        refuseIfTooLate(attempt);
         // 1. An open circuit refuses before the call spends a budget slot.
         try {
           this.breaker.check();
@@ -212,6 +214,9 @@ export class ResilientDeel implements DeelApi {
           } finally {
             this.waitingForSlot.delete(release);
           }
+          // The slot was planned to leave the reserve; a late wake-up may have eaten into it (the
+          // slot is then spent unused, which only ever slows the organization down).
+          refuseIfTooLate(attempt);
         }
         // 3. The circuit may have opened while the call waited; in half_open this takes the one probe.
         let permit: BreakerPermit;
@@ -284,7 +289,7 @@ export class ResilientDeel implements DeelApi {
         return "failure";
       case "bad_response":
         // An answer outside the contract is Deel failing, unless it is a 4xx (it judged the request).
-        return isClientError(error) ? "success" : "failure";
+        return deelJudgedRequest(error.status) ? "success" : "failure";
       case "invalid_input":
         return "neutral";
       default:

@@ -5,6 +5,7 @@
  * except a request id that looks like one.
  */
 import type { IncomingHttpHeaders } from "node:http";
+import { systemClock } from "../base/clock.js";
 import { DeelError, type DeelErrorKind } from "./errors.js";
 import type { MintedSession } from "./types.js";
 
@@ -17,6 +18,11 @@ export interface RawResponse {
   headers: IncomingHttpHeaders;
   /** The body, or undefined when it exceeded MAX_RESPONSE_BYTES. */
   body: Buffer | undefined;
+  /**
+   * When the answer was received (epoch ms, on the client's clock): the "now" an HTTP-date
+   * `Retry-After` is measured from. Absent: read from the real clock when needed.
+   */
+  receivedAt?: number;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -56,7 +62,7 @@ export function extractDeelRequestId(body: unknown): string | undefined {
  * Parses `Retry-After` (delta-seconds or an HTTP-date) into whole seconds ≥ 1, rounding
  * up; undefined when absent or unparseable. A date in the past means "now", i.e. 1.
  */
-export function parseRetryAfter(value: string | undefined, now: number = Date.now()): number | undefined {
+export function parseRetryAfter(value: string | undefined, now: number = systemClock.now()): number | undefined {
   if (value === undefined) return undefined;
   const text = value.trim();
   if (text === "") return undefined;
@@ -125,7 +131,7 @@ export function errorForResponse(operation: string, res: RawResponse): DeelError
   const kind = kindForStatus(status);
   if (kind === "rate_limited" || (kind === "unavailable" && status === 503)) {
     // Honoured by the resilience layer's retries (429, and a 503 that says when to come back).
-    const retryAfterSeconds = parseRetryAfter(firstHeader(res.headers, "retry-after"));
+    const retryAfterSeconds = parseRetryAfter(firstHeader(res.headers, "retry-after"), res.receivedAt ?? systemClock.now());
     if (retryAfterSeconds !== undefined) details.retryAfterSeconds = retryAfterSeconds;
   }
   const prefix = kind === "credentials" ? "Deel refused the organization token: " : "";
