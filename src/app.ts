@@ -5,6 +5,7 @@ import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import { CallerQuota } from "./auth/caller-quota.js";
 import { CallerVerifier } from "./auth/verifier.js";
+import { systemClock, type Clock } from "./base/clock.js";
 import type { Config } from "./config.js";
 import { createResilientDeel, type BreakerState, type ResilientDeelHandle } from "./deel/create-deel.js";
 import type { DeelApi } from "./deel/types.js";
@@ -34,6 +35,12 @@ export interface AppOverrides {
   logger?: Logger;
   store?: SessionStore;
   deel?: DeelApi;
+  /**
+   * The time the Deel layer and the metrics read (deadlines, retries, breaker cooldown, the abort of
+   * a request at its deadline). Default: the real clock. The outbound budget, built with the shared
+   * state, keeps the real clock: hand in another one only with pacing off (DEEL_RATE_LIMIT_RPS=0).
+   */
+  clock?: Clock;
 }
 
 export interface App {
@@ -79,9 +86,10 @@ function watchDeel(stack: ResilientDeelHandle, metrics: GatewayMetrics, logger: 
 export async function createApp(config: Config, overrides: AppOverrides = {}): Promise<App> {
   const logger = overrides.logger ?? createLogger(config.logLevel);
   const shared = await createSharedState(config, { logger, ...(overrides.store === undefined ? {} : { store: overrides.store }) });
-  const deelHandle = overrides.deel === undefined ? createResilientDeel(config.deel, shared.budget) : undefined;
+  const clock = overrides.clock ?? systemClock;
+  const deelHandle = overrides.deel === undefined ? createResilientDeel(config.deel, shared.budget, clock) : undefined;
   const deel: DeelApi = overrides.deel ?? (deelHandle as ResilientDeelHandle).api;
-  const metrics = new GatewayMetrics();
+  const metrics = new GatewayMetrics(clock);
   const store = new CountedStore(shared.store, metrics.storeReads);
   const sessions = new WorkerSessionService({
     deel,

@@ -1,6 +1,8 @@
 import type { ApolloServerPlugin } from "@apollo/server";
 import { Kind, type OperationDefinitionNode } from "graphql";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { systemClock, type Clock } from "../base/clock.js";
+import type { DeelEndpoint } from "../base/deel-endpoints.js";
 
 /** Distinct label values kept; later ones count as "other" (a bound, whatever the schema grows to). */
 const MAX_OPERATION_LABELS = 100;
@@ -35,13 +37,15 @@ export class GatewayMetrics {
   readonly registry = new Registry();
   private readonly operations: Counter<"operation" | "outcome">;
   private readonly operationSeconds: Histogram<"operation">;
+  /** `endpoint` is one of DEEL_ENDPOINTS: the names the Deel layer reports, never a path with an id. */
   private readonly deelCalls: Counter<"endpoint" | "status">;
   private readonly deelSeconds: Histogram<"endpoint">;
   private readonly budgetWaits: Histogram;
   readonly storeReads: Counter<"op">;
   private readonly names = new Set<string>();
 
-  constructor() {
+  /** `clock` times the GraphQL operations (the Deel layer times its own calls). Default: the real clock. */
+  constructor(private readonly clock: Clock = systemClock) {
     collectDefaultMetrics({ register: this.registry });
     const registers = [this.registry];
     this.operations = new Counter({
@@ -104,7 +108,7 @@ export class GatewayMetrics {
     });
   }
 
-  deelCall(endpoint: string, status: number, seconds: number): void {
+  deelCall(endpoint: DeelEndpoint, status: number, seconds: number): void {
     this.deelCalls.inc({ endpoint, status: String(status) });
     this.deelSeconds.observe({ endpoint }, seconds);
   }
@@ -125,7 +129,7 @@ export class GatewayMetrics {
   apolloPlugin(): ApolloServerPlugin {
     return {
       requestDidStart: async () => {
-        const started = process.hrtime.bigint();
+        const started = this.clock.now();
         return {
           willSendResponse: async ({ operation: resolved, response, errors }) => {
             const operation = this.label(resolved);
@@ -137,7 +141,7 @@ export class GatewayMetrics {
               outcome = typeof code === "string" ? code : "INTERNAL_SERVER_ERROR";
             }
             this.operations.inc({ operation, outcome });
-            this.operationSeconds.observe({ operation }, Number(process.hrtime.bigint() - started) / 1e9);
+            this.operationSeconds.observe({ operation }, Math.max(0, this.clock.now() - started) / 1000);
           },
         };
       },

@@ -70,7 +70,7 @@ export async function handleControl(core: SandboxCore, req: IncomingMessage, res
   }
   if (pathname === "/__sandbox/requests" && method === "GET") return json(200, { data: core.st.requests });
   if (pathname === "/__sandbox/reset" && method === "POST") {
-    core.st = freshState();
+    core.st = freshState(core.clock);
     return send(res, undefined, 204, "");
   }
   return sendError(req, res, undefined, 404, "Unknown control route");

@@ -36,8 +36,8 @@ function route(basePath: string, pathname: string): { route: Route; method: stri
   return undefined;
 }
 
-function recordRequest(st: SandboxState, req: IncomingMessage, method: string, rawUrl: string): RecordedRequest {
-  const record: RecordedRequest = { method, path: rawUrl, status: 0, at: Date.now() };
+function recordRequest(st: SandboxState, req: IncomingMessage, method: string, rawUrl: string, at: number): RecordedRequest {
+  const record: RecordedRequest = { method, path: rawUrl, status: 0, at };
   const idempotencyKey = header(req, "idempotency-key");
   if (idempotencyKey !== undefined) record.idempotencyKey = idempotencyKey;
   const requestId = header(req, "x-request-id");
@@ -48,10 +48,9 @@ function recordRequest(st: SandboxState, req: IncomingMessage, method: string, r
   return record;
 }
 
-/** Per-organization rolling one-second window over accepted requests. False when the call is over the limit. */
-function admit(st: SandboxState, rateLimitRps: number): boolean {
+/** Per-organization rolling one-second window over accepted requests, at `now`. False when the call is over the limit. */
+function admit(st: SandboxState, rateLimitRps: number, now: number): boolean {
   if (rateLimitRps <= 0) return true;
-  const now = Date.now();
   while (st.window.length > 0 && st.window[0]! <= now - 1000) st.window.shift();
   if (st.window.length >= rateLimitRps) return false;
   st.window.push(now);
@@ -71,7 +70,7 @@ export async function handleDeelRequest(
 ): Promise<void> {
   const st = core.st;
   const method = (req.method ?? "GET").toUpperCase();
-  const record = recordRequest(st, req, method, rawUrl);
+  const record = recordRequest(st, req, method, rawUrl, core.clock.now());
 
   const matched = route(core.basePath, pathname);
   if (!matched) return sendError(req, res, record, 404, "Not found");
@@ -80,7 +79,7 @@ export async function handleDeelRequest(
   }
   const { route: target } = matched;
   if (target.kind === "me") return me(core, st, req, res, record);
-  if (target.kind === "magic_link") return magicLink(core, st, req, res, record, () => admit(st, core.settings.rateLimitRps));
+  if (target.kind === "magic_link") return magicLink(core, st, req, res, record, () => admit(st, core.settings.rateLimitRps, core.clock.now()));
 
   // Authenticate: the token must belong to the organization.
   const token = bearer(req);
@@ -88,7 +87,7 @@ export async function handleDeelRequest(
     return sendError(req, res, record, 401, "Unauthorized");
   }
   // No rate-limit headers, like Deel.
-  if (!admit(st, core.settings.rateLimitRps)) return sendError(req, res, record, 429, "Too many requests");
+  if (!admit(st, core.settings.rateLimitRps, core.clock.now())) return sendError(req, res, record, 429, "Too many requests");
   // Authorize: the read-only token lacks admin:worker.
   if (token !== core.orgToken) {
     return sendError(req, res, record, 403, "The token lacks the admin:worker scope");
@@ -105,7 +104,7 @@ async function me(core: SandboxCore, st: SandboxState, req: IncomingMessage, res
   const token = bearer(req);
   const profileId = token === undefined ? undefined : st.tokens.get(token);
   const session = profileId === undefined ? undefined : st.sessions.get(profileId);
-  if (profileId === undefined || !session || session.token !== token || session.revoked || session.expiresAt.getTime() <= Date.now()) {
+  if (profileId === undefined || !session || session.token !== token || session.revoked || session.expiresAt.getTime() <= core.clock.now()) {
     return sendError(req, res, record, 401, "Unauthorized");
   }
   const index = core.profiles.findIndex((id) => id.toLowerCase() === profileId);
@@ -187,7 +186,7 @@ function mint(core: SandboxCore, st: SandboxState, raw: Buffer): { body: string 
   const previous = st.sessions.get(id);
   if (previous) st.tokens.delete(previous.token); // one token per worker: the old one stops working
   const token = randomBytes(32).toString("base64url");
-  const expiresAt = new Date(Date.now() + core.settings.tokenLifetimeMs);
+  const expiresAt = new Date(core.clock.now() + core.settings.tokenLifetimeMs);
   st.sessions.set(id, { token, expiresAt, revoked: false });
   st.tokens.set(token, id);
   return { body: JSON.stringify({ data: { token, expires_at: expiresAt.toISOString() } }) };

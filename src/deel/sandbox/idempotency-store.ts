@@ -3,6 +3,7 @@
  * `Idempotency-Key` for 24 hours, a repeat that arrives while the first is still being processed is
  * refused, and a failed attempt is not stored (a retry with the same key is processed fresh).
  */
+import type { Clock } from "../../base/clock.js";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** How many keys are remembered (oldest forgotten first), besides the 24 h expiry. */
@@ -33,13 +34,16 @@ export type IdempotencyDecision =
 export class IdempotencyStore {
   private readonly entries = new Map<string, Entry>();
 
+  /** `clock` dates stored answers and tells when they expire. */
+  constructor(private readonly clock: Clock) {}
+
   /**
    * Decides, at arrival, what a request with `key` gets: the stored answer (replay), a refusal (the
    * first is still in flight), or the key (claimed) when it is unknown or its answer expired.
    */
   begin(key: string): IdempotencyDecision {
     const entry = this.entries.get(key);
-    if (entry?.state === "done" && entry.at + DAY_MS > Date.now()) {
+    if (entry?.state === "done" && entry.at + DAY_MS > this.clock.now()) {
       return { kind: "replay", answer: { status: entry.status, body: entry.body, apiReqId: entry.apiReqId } };
     }
     if (entry?.state === "in_flight") return { kind: "in_flight" };
@@ -55,7 +59,7 @@ export class IdempotencyStore {
 
   /** Stores the successful answer of a claimed key, to be replayed for 24 hours. */
   complete(key: string, answer: StoredAnswer): void {
-    this.entries.set(key, { state: "done", ...answer, at: Date.now() });
+    this.entries.set(key, { state: "done", ...answer, at: this.clock.now() });
   }
 
   /** Forgets the key if `claim` still holds it, i.e. the attempt did not complete. */

@@ -20,11 +20,11 @@ export const MAGIC_LINK_LIFETIME_MS = 10 * 60 * 1000;
 /** Where sandbox links point: a reserved `.test` host, so no link ever resolves. */
 const LINK_ORIGIN = "https://sandbox.letsdeel.test";
 
-/** The lower-cased profile whose current, live token `token` is; undefined for anything else. */
-function liveProfileOf(st: SandboxState, token: string | undefined): string | undefined {
+/** The lower-cased profile whose current token `token` is, live at `now`; undefined for anything else. */
+function liveProfileOf(st: SandboxState, token: string | undefined, now: number): string | undefined {
   const profileId = token === undefined ? undefined : st.tokens.get(token);
   const session = profileId === undefined ? undefined : st.sessions.get(profileId);
-  if (profileId === undefined || !session || session.token !== token || session.revoked || session.expiresAt.getTime() <= Date.now()) {
+  if (profileId === undefined || !session || session.token !== token || session.revoked || session.expiresAt.getTime() <= now) {
     return undefined;
   }
   return profileId;
@@ -62,7 +62,7 @@ export async function magicLink(
   admit: () => boolean,
 ): Promise<void> {
   const token = bearer(req);
-  const profileId = liveProfileOf(st, token);
+  const profileId = liveProfileOf(st, token, core.clock.now());
   if (profileId === undefined || token === undefined) return send(res, record, 401, JSON.stringify({ error: "Unauthorized" }));
   if (!admit()) return sendError(req, res, record, 429, "Too many requests");
   const fault = takeFault(st, "POST", "magic_link");
@@ -82,6 +82,6 @@ export async function magicLink(
   record.magicLink = { profileId, tokenSha256: createHash("sha256").update(token).digest("hex"), redirectPath: body.redirectPath };
   if (body.onSuccessRedirectUrl !== undefined) record.magicLink.onSuccessRedirectUrl = body.onSuccessRedirectUrl;
   const link = `${LINK_ORIGIN}/magic/${randomHex(24)}?redirect=${encodeURIComponent(body.redirectPath)}`;
-  const expiresAt = new Date(Date.now() + MAGIC_LINK_LIFETIME_MS);
+  const expiresAt = new Date(core.clock.now() + MAGIC_LINK_LIFETIME_MS);
   send(res, record, 201, JSON.stringify({ data: { magic_link: link, expires_at: expiresAt.toISOString() } }));
 }

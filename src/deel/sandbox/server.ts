@@ -10,9 +10,9 @@
  * The sandbox never logs and never returns a token except in a mint answer (and through the
  * in-process `state()` helper, which tests use to compare with what the gateway handed out).
  */
-import { setTimeout as delay } from "node:timers/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { systemClock, type Clock } from "../../base/clock.js";
 import { isUuid } from "../../base/profile-id.js";
 import { handleControl } from "./control-routes.js";
 import { handleDeelRequest } from "./deel-routes.js";
@@ -52,6 +52,12 @@ export interface SandboxOptions {
   tokenLifetimeMs?: number;
   /** Requests per rolling second per organization; `0` turns the limit off. Default 5. */
   rateLimitRps?: number;
+  /**
+   * The sandbox's time: arrival times, the rate window, token and link lifetimes, idempotency
+   * expiry and the latency it waits. Default: the real clock. A test that hands in its own decides
+   * when a window ends or a token expires.
+   */
+  clock?: Clock;
 }
 
 /** A running sandbox. */
@@ -102,6 +108,7 @@ class Sandbox implements DeelSandbox {
     for (const id of profiles) if (!isUuid(id)) throw new TypeError(`sandbox profile ${JSON.stringify(id)} is not a UUID`);
     this.profiles = Object.freeze([...profiles]);
     const signal = this.lifetime.signal;
+    const clock = options.clock ?? systemClock;
     this.core = {
       basePath,
       orgToken: this.orgToken,
@@ -113,8 +120,9 @@ class Sandbox implements DeelSandbox {
         tokenLifetimeMs: nonNegative("tokenLifetimeMs", options.tokenLifetimeMs ?? DAY_MS),
         rateLimitRps: nonNegative("rateLimitRps", options.rateLimitRps ?? 5),
       },
-      st: freshState(),
-      sleep: (ms) => (ms <= 0 ? Promise.resolve() : delay(ms, undefined, { signal })),
+      st: freshState(clock),
+      clock,
+      sleep: (ms) => (ms <= 0 ? Promise.resolve() : clock.sleep(ms, signal)),
     };
     this.server = createServer((req, res) => {
       // A client that aborts makes these emit errors; nobody else listens, so swallow them here.
@@ -181,7 +189,7 @@ class Sandbox implements DeelSandbox {
   }
 
   reset(): void {
-    this.core.st = freshState();
+    this.core.st = freshState(this.core.clock);
   }
 
   close(): Promise<void> {

@@ -2,6 +2,7 @@
  * What a running Deel sandbox knows: the state `reset()` forgets, the settings a test may change
  * while it runs, and the core that the route handlers share with the server.
  */
+import type { Clock } from "../../base/clock.js";
 import { IdempotencyStore } from "./idempotency-store.js";
 
 /** One way for the sandbox to misbehave on the next matching `workers/session` call. */
@@ -56,7 +57,7 @@ export interface RecordedRequest {
   requestId?: string;
   /** The status answered, or 0 while unanswered / for a hang or reset. */
   status: number;
-  /** `Date.now()` at arrival. */
+  /** When it arrived, on the sandbox's clock (epoch ms). */
   at: number;
   /**
    * For an accepted `POST /magic-link`: whose live token authorized it (its SHA-256, never the
@@ -107,13 +108,15 @@ export interface SandboxCore {
   readonly settings: Settings;
   /** The current state; `reset()` replaces it. */
   st: SandboxState;
-  /** Waits `ms`; rejects when the sandbox closes first, so no handler outlives it. */
+  /** The sandbox's time: arrivals, the rate window, token and link lifetimes, idempotency expiry. */
+  readonly clock: Clock;
+  /** Waits `ms` on the clock; rejects when the sandbox closes first, so no handler outlives it. */
   sleep(ms: number): Promise<void>;
 }
 
-/** An empty state: no sessions, idempotency records, requests, faults or rate window. */
-export function freshState(): SandboxState {
-  return { sessions: new Map(), tokens: new Map(), idempotency: new IdempotencyStore(), requests: [], faults: [], window: [] };
+/** An empty state on `clock`: no sessions, idempotency records, requests, faults or rate window. */
+export function freshState(clock: Clock): SandboxState {
+  return { sessions: new Map(), tokens: new Map(), idempotency: new IdempotencyStore(clock), requests: [], faults: [], window: [] };
 }
 
 /** Deel's view of a profile's current token (a copy), or undefined when none was ever minted. */
