@@ -1,7 +1,9 @@
 /**
  * Resilience toward Deel, end to end: GraphQL over HTTP into the gateway, the gateway over HTTP into
  * a sandbox with its fault switches on. Attempts are counted at the sandbox, with the
- * Idempotency-Key each one carried.
+ * Idempotency-Key each one carried. Waits (Retry-After, the deadline) run on a clock the test moves
+ * by hand: what is asserted is when the gateway acts on its clock and in which order, never how long
+ * the host took.
  */
 import { randomUUID } from "node:crypto";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -9,6 +11,7 @@ import { CreateWorkerSessionDocument, RevokeWorkerSessionDocument, WorkerSession
 import { MemorySessionStore } from "../../src/sessions/memory-store.js";
 import type { SessionStore } from "../../src/sessions/store.js";
 import { anAdminToken } from "../support/callers.js";
+import { aManualClock, type ManualClock } from "../support/clock.js";
 import { codes, gql, startTestGateway, type GraphQLResponse, type TestGateway, type TestGatewayOptions } from "../support/gateway.js";
 
 /** Every test gateway here: no per-caller quota in the way of the load below. */
@@ -33,10 +36,18 @@ function read(gw: TestGateway, profileId: string) {
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
-async function timed<T>(work: () => Promise<T>): Promise<{ result: T; ms: number }> {
-  const started = performance.now();
-  const result = await work();
-  return { result, ms: performance.now() - started };
+/** Lets real time pass until `condition` holds (the test then checks state, never how long it took). */
+async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await sleep(5);
+}
+/** A promise's outcome, readable while it is still pending. */
+function watch<T>(promise: Promise<T>): { readonly settled: boolean; promise: Promise<T> } {
+  const watched = { settled: false, promise };
+  promise.then(
+    () => (watched.settled = true),
+    () => (watched.settled = true),
+  );
+  return watched;
 }
 function posts(gw: TestGateway) {
   return gw.sandbox.requests.filter((r) => r.method === "POST").map((r) => ({ key: r.idempotencyKey, status: r.status, at: r.at }));
@@ -89,29 +100,6 @@ describe("retries, over HTTP", () => {
     expect(keys[1]).toBe(keys[0]);
   });
 
-  it("a create that meets one 429 with Retry-After: 1 succeeds after waiting about 1 s", async () => {
-    gw.sandbox.injectFault({ kind: "rate_limit", retryAfterSeconds: 1 }, { times: 1 });
-    const { result, ms } = await timed(() => create(gw, P1));
-    expect(result.errors).toBeUndefined();
-    expect(ms).toBeGreaterThanOrEqual(900);
-    expect(ms).toBeLessThan(5_000);
-    const attempts = posts(gw);
-    expect(attempts.map((a) => a.status)).toEqual([429, 201]);
-    expect(attempts[1]?.key).toBe(attempts[0]?.key);
-    expect((attempts[1]?.at ?? 0) - (attempts[0]?.at ?? 0)).toBeGreaterThanOrEqual(900);
-  });
-
-  it("a persistent 429 with Retry-After: 60 gives RATE_LIMITED with retryAfterSeconds well before 60 s", async () => {
-    gw.sandbox.injectFault({ kind: "rate_limit", retryAfterSeconds: 60 });
-    const { result, ms } = await timed(() => create(gw, P1));
-    expect(ms).toBeLessThan(10_000);
-    expect(codes(result)).toEqual(["RATE_LIMITED"]);
-    const seconds = result.errors?.[0]?.extensions?.retryAfterSeconds;
-    expect(Number.isInteger(seconds)).toBe(true);
-    expect(seconds).toBe(60);
-    expect(posts(gw)).toHaveLength(1);
-  });
-
   it("a non-JSON body gives UPSTREAM_UNAVAILABLE without showing that body", async () => {
     gw.sandbox.injectFault({ kind: "non_json", status: 502 });
     const response = await create(gw, P2);
@@ -142,31 +130,86 @@ describe("retries, over HTTP", () => {
   });
 });
 
-describe("the deadline, over HTTP", () => {
-  it("a hanging Deel gives UPSTREAM_UNAVAILABLE within the deadline plus a small margin, also to callers queued behind it", async () => {
-    const gw = await start({ env: { DEEL_TIMEOUT_MS: "600" } });
-    try {
-      const [P1] = gw.sandbox.profiles as [string];
-      gw.sandbox.injectFault({ kind: "hang" });
-      const { result, ms } = await timed(() => create(gw, P1));
-      // It waited for the deadline rather than failing at once. libuv schedules a timer from the loop's
-      // cached clock, so on a loaded machine a 600 ms deadline can end some tens of ms early (seen: 531 ms).
-      expect(codes(result), `after ${ms} ms: ${result.raw.slice(0, 300)}`).toEqual(["UPSTREAM_UNAVAILABLE"]);
-      expect(ms, `${JSON.stringify(gw.sandbox.requests)} ${gw.logs.lines.filter((l) => /"level":(40|50)/.test(l)).join("\n").slice(0, 2000)}`).toBeGreaterThanOrEqual(400);
-      expect(ms).toBeLessThan(2_000);
-      expect(posts(gw)).toEqual([expect.objectContaining({ status: 0 })]);
+describe("waits on the gateway's clock, over HTTP", () => {
+  let gw: TestGateway | undefined;
+  let clock: ManualClock;
+  /** A gateway whose Deel layer runs on a clock that stands still until the test moves it. */
+  async function startOnManualClock(env: Record<string, string> = {}): Promise<TestGateway> {
+    clock = aManualClock();
+    gw = await start({ env: { DEEL_BREAKER_THRESHOLD: "0", ...env }, overrides: { clock } });
+    return gw;
+  }
+  afterEach(async () => {
+    await gw?.close();
+    gw = undefined;
+  });
 
-      // Three at once on one profile: ordered, yet all answered within one deadline, because the
-      // deadline counts from arrival, not from the head of the profile's queue.
-      gw.sandbox.reset();
-      gw.sandbox.injectFault({ kind: "hang" });
-      const { result: all, ms: allMs } = await timed(() => Promise.all([create(gw, P1), revoke(gw, P1), create(gw, P1)]));
-      expect(all.map((r) => codes(r))).toEqual([["UPSTREAM_UNAVAILABLE"], ["UPSTREAM_UNAVAILABLE"], ["UPSTREAM_UNAVAILABLE"]]);
-      expect(allMs).toBeLessThan(2_000);
-      expect(gw.sandbox.requests).toHaveLength(1);
-    } finally {
-      await gw.close();
-    }
+  it("a create that meets one 429 with Retry-After: 1 waits that second on its clock, then succeeds with the same key", async () => {
+    const gw = await startOnManualClock();
+    const [P1] = gw.sandbox.profiles as [string];
+    gw.sandbox.injectFault({ kind: "rate_limit", retryAfterSeconds: 1 }, { times: 1 });
+    const call = watch(create(gw, P1));
+    // The 429 came back and the gateway sleeps for Retry-After (plus at most 10 % jitter)…
+    await until(() => clock.pending().some((ms) => ms >= 1_000 && ms <= 1_100));
+    // …and while its clock stands still, nothing more goes to Deel and the caller has no answer.
+    expect(posts(gw).map((a) => a.status)).toEqual([429]);
+    expect(call.settled).toBe(false);
+    const waited = clock.advanceToNext();
+    expect(waited).toBeGreaterThanOrEqual(1_000);
+    expect(waited).toBeLessThanOrEqual(1_100);
+    const result = await call.promise;
+    expect(result.errors).toBeUndefined();
+    const attempts = posts(gw);
+    expect(attempts.map((a) => a.status)).toEqual([429, 201]);
+    expect(attempts[1]?.key).toBe(attempts[0]?.key);
+  });
+
+  it("a persistent 429 with Retry-After: 60 gives RATE_LIMITED with retryAfterSeconds at once, without waiting on its clock", async () => {
+    const gw = await startOnManualClock();
+    const [P1] = gw.sandbox.profiles as [string];
+    gw.sandbox.injectFault({ kind: "rate_limit", retryAfterSeconds: 60 });
+    // The clock never moves in this test: a call that waited for any part of the 60 s would never end.
+    const result = await create(gw, P1);
+    expect(codes(result)).toEqual(["RATE_LIMITED"]);
+    const seconds = result.errors?.[0]?.extensions?.retryAfterSeconds;
+    expect(Number.isInteger(seconds)).toBe(true);
+    expect(seconds).toBe(60);
+    expect(posts(gw)).toHaveLength(1);
+    expect(clock.pending()).toEqual([]);
+  });
+
+  it("a hanging Deel gives UPSTREAM_UNAVAILABLE at the deadline and not before", async () => {
+    // A deadline long enough that undici's own per-phase bounds (the same 60 s, real time) never play.
+    const gw = await startOnManualClock({ DEEL_TIMEOUT_MS: "60000" });
+    const [P1] = gw.sandbox.profiles as [string];
+    gw.sandbox.injectFault({ kind: "hang" });
+    const first = watch(create(gw, P1));
+    await until(() => gw.sandbox.requests.length === 1);
+    // Deel holds the request: the caller waits for the deadline rather than failing at once.
+    expect(first.settled).toBe(false);
+    // The soonest end of a wait is the deadline itself (counted from when the service took the call,
+    // a little after this clock was read): no earlier wait would let the call end before it.
+    expect(clock.advanceToNext()).toBeGreaterThanOrEqual(60_000);
+    const result = await first.promise;
+    expect(codes(result), result.raw.slice(0, 300)).toEqual(["UPSTREAM_UNAVAILABLE"]);
+    expect(posts(gw)).toEqual([expect.objectContaining({ status: 0 })]);
+    expect(clock.pending()).toEqual([]);
+  });
+
+  it("three calls queued on one hanging profile are all answered by one deadline, counted from their arrival", async () => {
+    // Ordered, yet all answered by one deadline, because the deadline counts from arrival, not from
+    // the head of the profile's queue: once the first has timed out, the two queued behind it have
+    // too little left to call Deel at all.
+    const gw = await startOnManualClock({ DEEL_TIMEOUT_MS: "60000" });
+    const [P1] = gw.sandbox.profiles as [string];
+    gw.sandbox.injectFault({ kind: "hang" });
+    const all = watch(Promise.all([create(gw, P1), revoke(gw, P1), create(gw, P1)]));
+    await until(() => gw.sandbox.requests.length === 1);
+    expect(all.settled).toBe(false);
+    clock.advanceToNext();
+    const answers = await all.promise;
+    expect(answers.map((r) => codes(r))).toEqual([["UPSTREAM_UNAVAILABLE"], ["UPSTREAM_UNAVAILABLE"], ["UPSTREAM_UNAVAILABLE"]]);
+    expect(gw.sandbox.requests).toHaveLength(1);
   });
 });
 
@@ -192,21 +235,27 @@ describe("the outbound budget, over HTTP", () => {
     }
   });
 
-  it("a call that cannot start before its deadline gets RATE_LIMITED at once, not at its deadline", async () => {
+  it("a call that cannot start before its deadline gets RATE_LIMITED at once, before the next window's calls leave", async () => {
     const gw = await start({ env: { DEEL_RATE_LIMIT_RPS: "5", DEEL_TIMEOUT_MS: "1500" }, sandbox: { rateLimitRps: 5, profiles: profiles15 } });
     try {
       const profiles = gw.sandbox.profiles;
-      const timings = await Promise.all(Array.from({ length: 15 }, (_, i) => timed(() => create(gw, profiles[i % profiles.length] as string))));
+      // Each answer with how many POSTs Deel had received when it came back.
+      const answers = await Promise.all(
+        Array.from({ length: 15 }, (_, i) =>
+          create(gw, profiles[i % profiles.length] as string).then((result) => ({ result, postsSeen: gw.sandbox.count({ method: "POST" }) })),
+        ),
+      );
       expect(gw.sandbox.count({ status: 429 })).toBe(0);
-      const limited = timings.filter((t) => t.result.errors !== undefined);
-      const succeeded = timings.filter((t) => t.result.errors === undefined);
+      const limited = answers.filter((a) => a.result.errors !== undefined);
+      const succeeded = answers.filter((a) => a.result.errors === undefined);
       expect(succeeded.length).toBeGreaterThanOrEqual(5);
       expect(limited.length).toBeGreaterThanOrEqual(1);
-      for (const { result, ms } of limited) {
+      for (const { result, postsSeen } of limited) {
         expect(codes(result)).toEqual(["RATE_LIMITED"]);
         const seconds = result.errors?.[0]?.extensions?.retryAfterSeconds;
         expect(Number.isInteger(seconds) && (seconds as number) >= 1).toBe(true);
-        expect(ms).toBeLessThan(1_000);
+        // Refused at once: no call of the next window (a full window later) had left yet.
+        expect(postsSeen).toBeLessThanOrEqual(5);
       }
       expect(gw.sandbox.count({ method: "POST" })).toBe(succeeded.length);
     } finally {
