@@ -38,7 +38,9 @@ export const systemClock: Clock = {
  * Resolves once `clock.now()` has reached `at` (epoch ms); at once when it already has. Rejects like
  * `Clock.sleep` when `signal` aborts. The time is read again after every sleep: a timer that fires
  * early (a coarse timer, a test clock) sleeps the rest, one that fires late (a busy host) ends the
- * wait at once. Use it for waits that end at an instant, not after a duration.
+ * wait at once. Use it for waits that end at an instant, not after a duration. It relies on the
+ * clock's promise: `now()` has moved on by `ms` when `sleep(ms)` resolves (a test clock whose sleeps
+ * end at once must move its time too).
  */
 export async function sleepUntil(clock: Clock, at: number, signal?: AbortSignal): Promise<void> {
   for (let left = at - clock.now(); left > 0; left = at - clock.now()) {
