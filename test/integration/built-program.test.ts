@@ -244,10 +244,10 @@ describe("the built program (node dist/main.js)", () => {
     ["no way to verify callers", { DEEL_API_TOKEN: prodToken }, /AUTH_JWKS_URL or AUTH_JWT_SECRET is required/],
     ["a malformed store URL", { DEEL_API_TOKEN: prodToken, AUTH_JWT_SECRET: TEST_JWT_SECRET, AUTH_ALLOW_ANY_ISSUER: "1", SESSION_STORE_URL: "mysql://root:pw@db" }, /SESSION_STORE_URL must be "memory:", "sqlite:<path>" or "redis:\/\/…"/],
   ])("refuses to start in production with %s, naming the variable and echoing no secret", async (_name, env, message) => {
-    const started = Date.now();
     const { code, output } = await runGatewayProcess({ NODE_ENV: "production", ...env });
-    expect(code).not.toBe(0);
-    expect(Date.now() - started).toBeLessThan(10_000);
+    // It exits by itself with the configuration error's code (78, EX_CONFIG), at start-up: a process
+    // that hung instead would be killed by the runner and report no code at all.
+    expect(code).toBe(78);
     expect(output).toMatch(message);
     for (const secret of [TEST_JWT_SECRET, prodToken, "root:pw"]) expect(output).not.toContain(secret);
   });

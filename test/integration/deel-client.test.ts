@@ -311,10 +311,9 @@ describe("transport failures", () => {
   it("rejects unavailable when the whole-call deadline fires on a hung request", async () => {
     sandbox.injectFault({ kind: "hang" });
     const local = makeClient({ timeoutMs: 300 });
-    const started = Date.now();
     const error = await expectKind(local.createSession(P1, "k"), "unavailable");
+    // The message names what cut the request off: the 300 ms bound, not a transport error.
     expect(error.message).toBe("Deel did not answer within 300ms on POST /workers/session");
-    expect(Date.now() - started).toBeLessThan(5_000);
     await expectKind(local.revokeSession(P1), "unavailable");
     expect(sandbox.requests.map((r) => r.status)).toEqual([0, 0]);
   });

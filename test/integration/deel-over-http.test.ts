@@ -113,10 +113,9 @@ describe("LocalBudget in front of a sandbox that enforces 5 rps", () => {
       );
       expect(results.filter((r) => r.status === "rejected")).toEqual([]);
       expect(sandbox.count({ method: "POST" })).toBe(15);
+      // The sandbox judges arrivals as Deel does (at most 5 in any rolling second, else 429): not one
+      // call arrived over the limit.
       expect(sandbox.count({ status: 429 })).toBe(0);
-      // Arrival times at Deel: never more than 5 in any rolling second.
-      const arrivals = sandbox.requests.map((r) => r.at).sort((a, b) => a - b);
-      for (let i = 5; i < arrivals.length; i += 1) expect((arrivals[i] as number) - (arrivals[i - 5] as number)).toBeGreaterThanOrEqual(1000);
     } finally {
       await budget.close();
     }

@@ -382,9 +382,16 @@ describe("faults", () => {
 
   it("hang: accepts and never answers until the client gives up; recorded with status 0", async () => {
     sandbox.injectFault({ kind: "hang" }, { times: 1 });
-    const started = Date.now();
-    await expect(call("POST", "/workers/session", { body: { data: { profile_id: P1 } }, signal: AbortSignal.timeout(300) })).rejects.toThrow();
-    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+    const controller = new AbortController();
+    let settled = false;
+    const pending = call("POST", "/workers/session", { body: { data: { profile_id: P1 } }, signal: controller.signal }).finally(() => (settled = true));
+    for (let i = 0; i < 100 && sandbox.requests.length === 0; i++) await sleep(10);
+    // Accepted, and no answer while the client still waits; then the client gives up.
+    expect(sandbox.requests).toHaveLength(1);
+    await sleep(50);
+    expect(settled).toBe(false);
+    controller.abort();
+    await expect(pending).rejects.toThrow();
     expect(sandbox.requests).toHaveLength(1);
     expect(sandbox.requests[0]?.status).toBe(0);
     expect(sandbox.state(P1)).toBeUndefined();
@@ -513,9 +520,8 @@ describe("robustness", () => {
     );
     for (let i = 0; i < 100 && local.requests.length === 0; i++) await sleep(10);
     expect(local.requests).toHaveLength(1);
-    const started = Date.now();
+    // The hung request is never answered: a close() that waited for it would never end.
     await local.close();
-    expect(Date.now() - started).toBeLessThan(5_000);
     expect(await failed).toBe("failed");
   });
 
