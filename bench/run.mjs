@@ -8,7 +8,7 @@
 //   BENCH_ROUNDS=<n>          alternating gateway/baseline rounds (default 2)
 //   BENCH_QUICK=1             smoke check: 1 s runs, 1 round, 5,000 memory requests; results go to
 //                             bench/.tmp/results-quick.md unless BENCH_RESULTS says otherwise
-//   BENCH_SCENARIOS=read,write,latency,entities,memory,hostile   run only these
+//   BENCH_SCENARIOS=read,write,latency,entities,memory,hostile,deadline   run only these
 //   BENCH_MEMORY_REQUESTS=<n> requests for the memory scenario (default 100000)
 //   BENCH_ENTITIES_CONNECTIONS=<n>  connections for the _entities runs (default 1: latency, not queueing)
 //   BENCH_CPU_PROF=1          start the gateway with --cpu-prof --cpu-prof-dir bench/.tmp
@@ -37,7 +37,7 @@ const ENTITIES_CONNECTIONS = positive("BENCH_ENTITIES_CONNECTIONS", 1);
 const ENTITIES_DURATION = Math.min(DURATION, 6);
 const CPU_PROF = env.BENCH_CPU_PROF === "1";
 const LOG_LEVEL = env.BENCH_LOG_LEVEL ?? "warn";
-const ALL_SCENARIOS = ["read", "write", "latency", "entities", "memory", "hostile"];
+const ALL_SCENARIOS = ["read", "write", "latency", "entities", "memory", "hostile", "deadline"];
 const SCENARIOS = env.BENCH_SCENARIOS ? env.BENCH_SCENARIOS.split(",").map((s) => s.trim()).filter(Boolean) : ALL_SCENARIOS;
 const RESULTS_FILE = env.BENCH_RESULTS ?? (QUICK ? path.join(TMP_DIR, "results-quick.md") : path.join(BENCH_DIR, "results.md"));
 /** Worker profiles known to the sandbox: enough that concurrent creates never share one. */
@@ -46,6 +46,10 @@ const READ_CONNECTIONS = 32;
 const WRITE_CONNECTIONS = 32;
 const LATENCY_CONNECTIONS = 8;
 const DEEL_LATENCY_MS = 50;
+/** The gateway's DEEL_TIMEOUT_MS: the whole-call deadline the deadline scenario waits out. */
+const DEEL_TIMEOUT_MS = 10_000;
+/** Creates held by a hung Deel at once in the deadline scenario (distinct profiles: no queueing). */
+const DEADLINE_CALLS = QUICK ? 4 : 16;
 /** Callers (distinct `sub`s) the write runs rotate through, so no one caller's mutation quota is the limit. */
 const WRITE_CALLERS = 8;
 const CALLER_QUOTA = env.BENCH_CALLER_QUOTA ?? "100000000"; // effectively off (src/config.ts accepts up to 1e9)
@@ -621,6 +625,48 @@ function percentile(sorted, p) {
 }
 
 /**
+ * Deel hangs: DEADLINE_CALLS concurrent creates (distinct profiles) are held until the gateway's
+ * deadline aborts them. Measures when each caller got its UPSTREAM_UNAVAILABLE, relative to
+ * DEEL_TIMEOUT_MS after it sent the request: the real-time side of what the integration tests prove
+ * on a clock they move by hand (the deadline ends the call, and nothing makes it wait longer).
+ */
+async function scenarioDeadline() {
+  await sandboxControl("POST", "reset");
+  await sandboxControl("POST", "faults", { fault: { kind: "hang" }, times: DEADLINE_CALLS, route: "create" });
+  const overshootMs = [];
+  const problems = [];
+  try {
+    await Promise.all(
+      Array.from({ length: DEADLINE_CALLS }, async (_, i) => {
+        const started = performance.now();
+        const res = await gql(writeTokens[i % writeTokens.length], CREATE_MUTATION, { input: { profileId: profiles[900 + i] } });
+        overshootMs.push(performance.now() - started - DEEL_TIMEOUT_MS);
+        const code = res.json?.errors?.[0]?.extensions?.code;
+        if (code !== "UPSTREAM_UNAVAILABLE") problems.push(`deadline: expected UPSTREAM_UNAVAILABLE, got HTTP ${res.status} ${res.text.slice(0, 200)}`);
+      }),
+    );
+  } finally {
+    await sandboxControl("DELETE", "faults");
+    await sandboxControl("POST", "reset");
+  }
+  problemsByScenario.deadline = problems;
+  overshootMs.sort((a, b) => a - b);
+  const p50 = percentile(overshootMs, 50);
+  const max = overshootMs[overshootMs.length - 1];
+  const errors = problems.length === 0 ? "0" : `${problems.length} unexpected answer(s)`;
+  row(
+    `7. Deadline (Deel hangs, DEEL_TIMEOUT_MS ${DEEL_TIMEOUT_MS}, ${DEADLINE_CALLS} concurrent creates)`,
+    "answer after the deadline: p50 / max (ms)",
+    `${signed(p50, 1)} / ${signed(max, 1)}`,
+    "—",
+    `earliest ${signed(overshootMs[0], 1)} ms`,
+    "max ≤ 500 ms",
+    withErrorFlag(max <= 500 ? "PASS" : "MISS", errors),
+    errors,
+  );
+}
+
+/**
  * Rounds of 8 concurrent attack requests (half anonymous, half with an admin token: refused before
  * any resolver either way), while /healthz is polled back to back. Measures how fast an attack is
  * refused and how long /healthz waits meanwhile.
@@ -844,7 +890,7 @@ async function main() {
     PORT: String(port),
     DEEL_API_URL: sandbox.info.url,
     DEEL_API_TOKEN: ORG_TOKEN,
-    DEEL_TIMEOUT_MS: "10000",
+    DEEL_TIMEOUT_MS: String(DEEL_TIMEOUT_MS),
     DEEL_RATE_LIMIT_RPS: "0",
     AUTH_JWT_SECRET: JWT_SECRET,
     AUTH_ISSUER: ISSUER,
@@ -908,6 +954,7 @@ async function main() {
     entities: scenarioEntities,
     hostile: scenarioHostile,
     memory: scenarioMemory,
+    deadline: scenarioDeadline,
   };
   const titles = {
     read: "1. Read path",
@@ -916,6 +963,7 @@ async function main() {
     entities: "4. Entity batching",
     memory: "5. Memory",
     hostile: "6. Hostile _entities",
+    deadline: "7. Deadline",
   };
   const loadDuring = {};
   for (const name of SCENARIOS) {
