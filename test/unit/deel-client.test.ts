@@ -9,6 +9,7 @@ import { deelFailure, serialize } from "../support/deel-errors.js";
 import { DeelClient, MAX_RESPONSE_BYTES, isUuid, parseRetryAfter, extractDeelRequestId } from "../../src/deel/client.js";
 import { DeelError } from "../../src/deel/errors.js";
 import { deriveIdempotencyKey } from "../../src/deel/idempotency.js";
+import { aManualClock } from "../support/clock.js";
 
 const P1 = "6f1e2d3c-4b5a-4978-8a69-0b1c2d3e4f50";
 const P2 = "a2b4c6d8-e0f2-4416-9a3c-5e7f9b1d3f57";
@@ -189,6 +190,65 @@ describe("mayHaveMinted", () => {
       const error = await deelFailure(local.createSession(P1, "k"));
       expect({ status, mayHaveMinted: error.mayHaveMinted }).toEqual({ status, mayHaveMinted: expected });
     }
+    await mock.close();
+  });
+});
+
+describe("the deadline", () => {
+  const T = Date.UTC(2030, 0, 1);
+  /** A client on a clock the test moves, whose Deel (a MockAgent) answers only after a minute of real time. */
+  function overSlowDeel() {
+    const clock = aManualClock(T);
+    const mock = new MockAgent();
+    mock.disableNetConnect();
+    mock
+      .get("https://deel.example")
+      .intercept({ path: "/rest/v2/workers/session", method: "POST" })
+      .reply(201, { data: { token: "too-late", expires_at: "2030-01-02T00:00:00.000Z" } })
+      .delay(60_000);
+    const client = new DeelClient({ baseUrl: "https://deel.example/rest/v2", token: "mock-org-token-123", timeoutMs: 1_000, dispatcher: mock, clock });
+    return { clock, mock, client };
+  }
+
+  it("aborts at the deadline it is handed, on its clock, not at its own timeoutMs", async () => {
+    const { clock, mock, client } = overSlowDeel();
+    const pending = client.createSession(P1, "k", { deadline: T + 5_000 });
+    // The only wait is the abort, at the caller's deadline.
+    expect(clock.pending()).toEqual([5_000]);
+    clock.advance(4_999);
+    expect(clock.pending()).toEqual([1]);
+    clock.advance(1);
+    const error = await deelFailure(pending);
+    expect({ kind: error.kind, message: error.message, mayHaveMinted: error.mayHaveMinted }).toEqual({
+      kind: "unavailable",
+      message: "Deel did not answer within 5000ms on POST /workers/session",
+      mayHaveMinted: true,
+    });
+    await mock.close();
+  });
+
+  it("bounds a call that brings no deadline by its own timeoutMs", async () => {
+    const { clock, mock, client } = overSlowDeel();
+    const pending = client.createSession(P1, "k");
+    expect(clock.pending()).toEqual([1_000]);
+    clock.advance(1_000);
+    expect((await deelFailure(pending)).message).toBe("Deel did not answer within 1000ms on POST /workers/session");
+    await mock.close();
+  });
+
+  it("clears its abort once the answer is in", async () => {
+    const clock = aManualClock(T);
+    const mock = new MockAgent();
+    mock.disableNetConnect();
+    mock
+      .get("https://deel.example")
+      .intercept({ path: "/rest/v2/workers/session", method: "POST" })
+      .reply(429, {}, { headers: { "retry-after": "Tue, 01 Jan 2030 00:00:30 GMT" } });
+    const client = new DeelClient({ baseUrl: "https://deel.example/rest/v2", token: "mock-org-token-123", timeoutMs: 1_000, dispatcher: mock, clock });
+    const error = await deelFailure(client.createSession(P1, "k", { deadline: T + 5_000 }));
+    // An HTTP-date Retry-After is read against the client's clock: 30 s after its "now".
+    expect({ kind: error.kind, retryAfterSeconds: error.retryAfterSeconds }).toEqual({ kind: "rate_limited", retryAfterSeconds: 30 });
+    expect(clock.pending()).toEqual([]);
     await mock.close();
   });
 });

@@ -124,4 +124,23 @@ describe("LocalBudget (fake clock)", () => {
     expect(sleeps).toEqual([1_100, 1_100]);
     expect(budget.nextSlot()).toBe(3_300);
   });
+
+  it("reads the clock when it wakes: a timer that fires early sleeps the rest, never starts the call before its slot", async () => {
+    let time = 0;
+    const sleeps: number[] = [];
+    const clock: Clock = {
+      now: () => time,
+      // Wakes 100 ms early whenever it can.
+      sleep: (ms) => {
+        sleeps.push(ms);
+        time += ms > 100 ? ms - 100 : ms;
+        return Promise.resolve();
+      },
+    };
+    const budget = new LocalBudget({ rps: 1, marginMs: 100, clock });
+    await budget.acquire(10_000);
+    await budget.acquire(10_000);
+    expect(sleeps).toEqual([1_100, 100]);
+    expect(time).toBe(1_100);
+  });
 });

@@ -7,6 +7,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { DeelError, type DeelErrorKind } from "../../src/deel/errors.js";
+import type { OutboundBudget } from "../../src/deel/budget.js";
 import { LocalBudget } from "../../src/deel/local-budget.js";
 import { ResilientDeel, type DeelEvent, type ResilientDeelOptions } from "../../src/deel/resilient.js";
 import type { CallOptions, DeelApi, MintedSession, DeelRevocation } from "../../src/deel/types.js";
@@ -571,5 +572,22 @@ describe("mayHaveMinted on the error that ends a call", () => {
     const late = await failure(resilient().createSession(P1, "key-late", { startedAt: Date.now() - 4_900 }));
     expect(late.error).toMatchObject({ kind: "unavailable", mayHaveMinted: false });
     expect(deel.attempts.map((a) => a.key)).toEqual(["key-503", "key-paced"]);
+  });
+});
+
+describe("late timers", () => {
+  it("re-reads the clock after a budget wait: a slot that wakes too late for the reserve sends nothing", async () => {
+    // A budget whose timer fires 300 ms after the slot it planned (the latest start the layer allows).
+    const late: OutboundBudget = {
+      queueDepth: 0,
+      close: async () => undefined,
+      acquire: (deadline) => new Promise<void>((resolve) => setTimeout(resolve, deadline - Date.now() + 300)),
+    };
+    const events: DeelEvent[] = [];
+    const { error } = await failure(resilient({ budget: late }, events).createSession(P1, "key-late-slot"));
+    expect({ kind: error.kind, mayHaveMinted: error.mayHaveMinted }).toEqual({ kind: "unavailable", mayHaveMinted: false });
+    expect(error.message).toMatch(/^Too little of the 5000ms deadline was left/);
+    expect(deel.attempts).toEqual([]);
+    expect(events).toEqual([{ type: "rejected", endpoint: "POST /workers/session", attempt: 1, reason: "deadline" }]);
   });
 });
