@@ -1,4 +1,4 @@
-import { profileKey } from "../base/profile-id.js";
+import type { ProfileId } from "../base/profile-id.js";
 import type { AuthError } from "./errors.js";
 
 /** The caller scopes (README: Callers and authorization). */
@@ -17,8 +17,8 @@ export interface Caller {
   /** The JWT `sub`, recorded as `createdBy` / `revokedBy`. */
   sub: string;
   scopes: ReadonlySet<string>;
-  /** Profiles named in the caller's profile claim (lower-cased UUIDs). */
-  profileIds: ReadonlySet<string>;
+  /** Profiles named in the caller's profile claim (its UUIDs, parsed as `ProfileId`s; anything else is dropped). */
+  profileIds: ReadonlySet<ProfileId>;
   /** The token's `exp`, in epoch seconds. */
   expiresAt: number;
 }
@@ -28,8 +28,8 @@ export function hasScope(caller: Caller, scope: Scope): boolean {
 }
 
 /** The reach rule: `worker_sessions:all_profiles`, or the profile is in the caller's claim. */
-export function mayReachProfile(caller: Caller, profileId: string): boolean {
-  return caller.scopes.has(Scope.allProfiles) || caller.profileIds.has(profileKey(profileId));
+export function mayReachProfile(caller: Caller, profileId: ProfileId): boolean {
+  return caller.scopes.has(Scope.allProfiles) || caller.profileIds.has(profileId);
 }
 
 /**

@@ -7,8 +7,7 @@ import {
   type JWTVerifyOptions,
 } from "jose";
 import type { AuthConfig } from "./settings.js";
-import { isUuid } from "../base/profile-id.js";
-import { profileKey } from "../base/profile-id.js";
+import { parseProfileId, type ProfileId } from "../base/profile-id.js";
 import type { Authentication, Caller } from "./caller.js";
 import { AuthError } from "./errors.js";
 
@@ -124,10 +123,14 @@ export class CallerVerifier {
     const scopes = new Set<string>();
     if (typeof payload.scope === "string") for (const s of payload.scope.split(" ")) if (s !== "") scopes.add(s);
     if (Array.isArray(payload.scp)) for (const s of payload.scp) if (typeof s === "string" && s !== "") scopes.add(s);
-    const profileIds = new Set<string>();
+    const profileIds = new Set<ProfileId>();
     const claim = payload[this.profileClaim];
     if (Array.isArray(claim)) {
-      for (const id of claim) if (typeof id === "string" && isUuid(id)) profileIds.add(profileKey(id));
+      // The same constructor as a caller's input: a claim of `6F1E…` reaches the profile `6f1e…`.
+      for (const id of claim) {
+        const parsed = parseProfileId(id);
+        if (parsed.ok) profileIds.add(parsed.value);
+      }
     }
     return { sub, scopes, profileIds, expiresAt: payload.exp };
   }

@@ -1,10 +1,11 @@
 /**
  * Where a worker may be sent by a magic link: the rules for `redirectPath` (a path inside Deel's
  * White Label app) and `onSuccessRedirectUrl` (where Deel sends the worker afterwards). Pure
- * functions, no imports. This module is the one validator for both values: the GraphQL rule refuses
- * with it, the resolver forwards the values it normalizes, and the Deel client's body builder
- * asserts with it that what it sends is already normalized (so it cannot refuse anything the rule
- * accepted). Reasons are in words fit for a BAD_USER_INPUT answer (they never echo the value).
+ * functions. This module holds the rules for both values, and its one constructor,
+ * {@link parseMagicLinkTarget}, is what the GraphQL edge turns a caller's input into: a
+ * `MagicLinkTarget`, which is what the session service and the Deel client take, so nothing below
+ * the edge checks either value again. Reasons are in words fit for a BAD_USER_INPUT answer (they
+ * never echo the value).
  *
  * Both values end up in a link a worker follows, so anything that could turn them into an open
  * redirect is refused. `redirectPath` is held to an ASCII allow-list, in its raw form and in every
@@ -14,7 +15,10 @@
  * query or fragment value, and double percent-encoding (`%25`) are refused.
  */
 
+import { accepted, refused, type Checked } from "./checked.js";
 import { isLoopbackHost } from "./loopback.js";
+
+export type { Checked } from "./checked.js";
 
 /** Longest `redirectPath` accepted. */
 export const MAX_REDIRECT_PATH_LENGTH = 512;
@@ -38,11 +42,6 @@ export function hasControlCharacter(text: string): boolean {
   }
   return false;
 }
-
-/** A checked value: the normalized form to forward, or why it is refused. */
-export type Checked<T> = { ok: true; value: T } | { ok: false; problem: string };
-
-const refused = <T>(problem: string): Checked<T> => ({ ok: false, problem });
 
 /** The value and each of its percent-decoded forms; undefined when an encoding is malformed. */
 function decodedForms(value: string): string[] | undefined {
@@ -94,7 +93,7 @@ export function checkRedirectPath(value: unknown): Checked<string> {
     if (problem !== undefined) return refused(`${rule}: it ${problem}`);
   }
   if (/%25/.test(value)) return refused(`${rule}: it must not be percent-encoded twice ("%25")`);
-  return { ok: true, value };
+  return accepted(value);
 }
 
 /** `redirectPath`'s problem, or undefined when {@link checkRedirectPath} accepts it. */
@@ -128,7 +127,7 @@ function successUrlShape(value: unknown): Checked<URL> {
   if (url.username !== "" || url.password !== "") return refused(`${rule}: it must not carry credentials`);
   // Normalizing percent-encodes what needs it, so the href may be longer than the value.
   if (url.href.length > MAX_SUCCESS_REDIRECT_URL_LENGTH) return refused(`${rule}: at most ${MAX_SUCCESS_REDIRECT_URL_LENGTH} characters`);
-  return { ok: true, value: url };
+  return accepted(url);
 }
 
 /**
@@ -146,7 +145,7 @@ export function checkSuccessRedirectUrl(value: unknown, allowedOrigins: readonly
   const shape = successUrlShape(value);
   if (!shape.ok) return shape;
   if (!allowedOrigins.includes(shape.value.origin)) return refused(`${SUCCESS_URL_RULE}: its origin is not in MAGIC_LINK_REDIRECT_ORIGINS`);
-  return { ok: true, value: shape.value.href };
+  return accepted(shape.value.href);
 }
 
 /** `onSuccessRedirectUrl`'s problem, or undefined when {@link checkSuccessRedirectUrl} accepts it. */
@@ -155,38 +154,31 @@ export function successRedirectUrlProblem(value: unknown, allowedOrigins: readon
   return checked.ok ? undefined : checked.problem;
 }
 
-/**
- * For the Deel client, which does not know the allowed origins: true when `value` is what
- * {@link checkSuccessRedirectUrl} answers for some accepted value, i.e. it passes every rule but the
- * origin list and is its own `href`. Everything the checker accepted passes this.
- */
-export function isNormalizedSuccessRedirectUrl(value: unknown): value is string {
-  const shape = successUrlShape(value);
-  return shape.ok && shape.value.href === value;
-}
-
-/** A magic link's redirect inputs as they are forwarded: normalized, `onSuccessRedirectUrl` only when given. */
-export interface MagicLinkRedirects {
-  redirectPath: string;
-  onSuccessRedirectUrl?: string;
-}
+declare const magicLinkTargetBrand: unique symbol;
 
 /**
- * The one validator for a magic link's redirect inputs: both values normalized, or the first
- * problem. `onSuccessRedirectUrl` undefined or null means none was given.
+ * Where a magic link leads, checked: a `redirectPath` the rules accept (forwarded unchanged) and,
+ * when given, an `onSuccessRedirectUrl` in its normalized form on an allowed origin. Made only by
+ * {@link parseMagicLinkTarget}.
  */
-export function checkMagicLinkRedirects(
+export type MagicLinkTarget = {
+  readonly redirectPath: string;
+  readonly onSuccessRedirectUrl?: string;
+} & { readonly [magicLinkTargetBrand]: "MagicLinkTarget" };
+
+/**
+ * A magic link's redirect inputs as a `MagicLinkTarget`: both values checked and normalized, or
+ * the first problem. `onSuccessRedirectUrl` undefined or null means none was given.
+ */
+export function parseMagicLinkTarget(
   input: { redirectPath?: unknown; onSuccessRedirectUrl?: unknown } | undefined,
   allowedOrigins: readonly string[],
-): Checked<MagicLinkRedirects> {
+): Checked<MagicLinkTarget> {
   const path = checkRedirectPath(input?.redirectPath);
-  if (!path.ok) return path;
-  const redirects: MagicLinkRedirects = { redirectPath: path.value };
+  if (!path.ok) return refused(path.problem);
   const url = input?.onSuccessRedirectUrl;
-  if (url !== undefined && url !== null) {
-    const checked = checkSuccessRedirectUrl(url, allowedOrigins);
-    if (!checked.ok) return checked;
-    redirects.onSuccessRedirectUrl = checked.value;
-  }
-  return { ok: true, value: redirects };
+  if (url === undefined || url === null) return accepted({ redirectPath: path.value } as MagicLinkTarget);
+  const checked = checkSuccessRedirectUrl(url, allowedOrigins);
+  if (!checked.ok) return refused(checked.problem);
+  return accepted({ redirectPath: path.value, onSuccessRedirectUrl: checked.value } as MagicLinkTarget);
 }

@@ -4,8 +4,8 @@
  * Defensive on purpose: undici's defaults trust the peer (300 s timeouts, bodies of any size), and
  * this client carries a key that can impersonate any worker. So: `dispatcher.request` (never
  * `fetch`: no redirect is ever followed, the token cannot travel to another origin), a whole-call
- * deadline, bounded connections and response bodies, ids validated before any URL exists, and
- * errors that never hold a token or the upstream body. It never logs: callers log the `DeelError` it throws.
+ * deadline, bounded connections and response bodies, paths built only from a `ProfileId` (checked at
+ * the edge) and asserted before sending, and errors that never hold a token or the upstream body. It never logs: callers log the `DeelError` it throws.
  * What an answer means (success bodies, error envelopes, status → error kind) is read in response.ts
  * (magic-link.ts for `POST /magic-link`).
  */
@@ -14,14 +14,13 @@ import { BodyTooLargeError, readBoundedBody } from "../base/bounded-body.js";
 import { sleepUntil, systemClock, type Clock } from "../base/clock.js";
 import { DEEL_ENDPOINTS, type DeelEndpoint } from "../base/deel-endpoints.js";
 import { DeelError } from "./errors.js";
-import { MAX_IDEMPOTENCY_KEY_LENGTH } from "./idempotency.js";
+import { MAX_IDEMPOTENCY_KEY_LENGTH } from "../base/idempotency-key.js";
 import { checkWorkerToken, magicLinkBody, magicLinkErrorFor, magicLinkFrom } from "./magic-link.js";
-import { isUuid } from "../base/profile-id.js";
+import type { ProfileId } from "../base/profile-id.js";
 import { MAX_RESPONSE_BYTES, errorForResponse, isEmptyBody, mintedSessionFrom, type RawResponse } from "./response.js";
 import { errorCode, neverSent } from "./transport-errors.js";
 import type { CallOptions, DeelApi, MagicLink, MagicLinkRequest, MintedSession, DeelRevocation } from "./types.js";
 
-export { isUuid } from "../base/profile-id.js";
 export { MAX_RESPONSE_BYTES, extractDeelRequestId, parseRetryAfter } from "./response.js";
 
 /** Construction options. */
@@ -112,7 +111,7 @@ export class DeelClient implements DeelApi {
    * `replayed` is true when Deel answered with `x-original-request-id`; `deelRequestId` is then that
    * original id (a success body carries none of its own).
    */
-  async createSession(profileId: string, idempotencyKey: string, options: CallOptions = {}): Promise<MintedSession> {
+  async createSession(profileId: ProfileId, idempotencyKey: string, options: CallOptions = {}): Promise<MintedSession> {
     const path = this.pathFor(CREATE, profileId);
     if (typeof idempotencyKey !== "string" || idempotencyKey.length === 0 || idempotencyKey.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
       throw new DeelError("invalid_input", `Idempotency key must be 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`);
@@ -136,7 +135,7 @@ export class DeelClient implements DeelApi {
    * Revokes the worker's token (`DELETE {base}/workers/{profileId}/session`). Success is a 204, or a
    * 200 with an empty or `{}` body; any other 2xx is a `bad_response`.
    */
-  async revokeSession(profileId: string, options: CallOptions = {}): Promise<DeelRevocation> {
+  async revokeSession(profileId: ProfileId, options: CallOptions = {}): Promise<DeelRevocation> {
     const path = this.pathFor(REVOKE, profileId);
     const res = await this.exchange(REVOKE, "DELETE", path, options);
     if (res.status === 204) return {};
@@ -175,13 +174,10 @@ export class DeelClient implements DeelApi {
   // ---------------------------------------------------------------------------------------------
 
   /**
-   * Validates the id first (no URL is ever built from an unchecked id), then builds the path and
-   * re-checks it: belt and braces against any future change to the encoding.
+   * Builds the path from a `ProfileId` (a UUID, checked at the edge) and asserts the result before
+   * anything is sent: belt and braces against any future change to the encoding.
    */
-  private pathFor(operation: Operation, profileId: string): string {
-    if (typeof profileId !== "string" || !isUuid(profileId)) {
-      throw new DeelError("invalid_input", "profileId must be a UUID");
-    }
+  private pathFor(operation: Operation, profileId: ProfileId): string {
     const path =
       operation === CREATE ? `${this.basePath}/workers/session` : `${this.basePath}/workers/${encodeURIComponent(profileId)}/session`;
     const expected = operation === CREATE ? `${this.basePath}/workers/session` : `${this.basePath}/workers/${profileId}/session`;

@@ -7,12 +7,12 @@
  * in Deel's envelope or, on 401/500, as `{"error":"…"}`; neither is ever copied into an error, and
  * the link itself never is either (it signs the worker in).
  */
-import { isNormalizedSuccessRedirectUrl, redirectPathProblem } from "../base/redirects.js";
+import { DEEL_ENDPOINTS } from "../base/deel-endpoints.js";
 import { DeelError } from "./errors.js";
 import { errorForResponse, extractDeelRequestId, ISO_DATE_TIME, isRecord, parseJson, type RawResponse } from "./response.js";
 import type { MagicLink, MagicLinkRequest } from "./types.js";
 
-export const MAGIC_LINK_OPERATION = "POST /magic-link";
+const MAGIC_LINK_OPERATION = DEEL_ENDPOINTS.createMagicLink;
 
 /** Largest worker token the client sends (a header value). */
 export const MAX_WORKER_TOKEN_LENGTH = 4096;
@@ -27,24 +27,10 @@ export function checkWorkerToken(token: unknown): asserts token is string {
 }
 
 /**
- * Throws `invalid_input` unless `request` is already what the one validator (src/sessions/redirects.ts)
- * answers for an accepted input: a `redirectPath` it accepts (those are forwarded unchanged), and an
- * `onSuccessRedirectUrl` that passes its rules and is its own normalized `href`. A pure assertion:
- * anything the GraphQL rule accepted and the resolver normalized passes, so WorkerSessionService
- * runs it before the mint, and no value can be refused here after a token was minted for it.
+ * The JSON body of `POST /magic-link`. The request is a `MagicLinkTarget`, checked and normalized
+ * at the GraphQL edge, so it is sent as it is.
  */
-export function checkMagicLinkRequest(request: MagicLinkRequest): void {
-  const { redirectPath, onSuccessRedirectUrl } = request;
-  const pathProblem = redirectPathProblem(redirectPath);
-  if (pathProblem !== undefined) throw new DeelError("invalid_input", pathProblem);
-  if (onSuccessRedirectUrl !== undefined && !isNormalizedSuccessRedirectUrl(onSuccessRedirectUrl)) {
-    throw new DeelError("invalid_input", "onSuccessRedirectUrl must be an absolute https URL (http only for localhost), in its normalized form");
-  }
-}
-
-/** The JSON body of `POST /magic-link`, after {@link checkMagicLinkRequest}: nothing unchecked leaves the client. */
 export function magicLinkBody(request: MagicLinkRequest): string {
-  checkMagicLinkRequest(request);
   const data: Record<string, string> = { redirect_path: request.redirectPath };
   if (request.onSuccessRedirectUrl !== undefined) data.on_success_redirect_url = request.onSuccessRedirectUrl;
   return JSON.stringify({ data });

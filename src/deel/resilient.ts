@@ -28,6 +28,7 @@
  */
 import { sleepUntil, systemClock, type Clock } from "../base/clock.js";
 import { DEEL_ENDPOINTS, type DeelEndpoint } from "../base/deel-endpoints.js";
+import type { ProfileId } from "../base/profile-id.js";
 import type { OutboundBudget } from "./budget.js";
 import { CircuitBreaker, type BreakerOutcome, type BreakerPermit, type BreakerState } from "./breaker.js";
 import { DeelError, deelJudgedRequest, isDeelError, withMayHaveMinted } from "./errors.js";
@@ -120,12 +121,12 @@ export class ResilientDeel implements DeelApi {
     return () => this.observers.delete(observer);
   }
 
-  createSession(profileId: string, idempotencyKey: string, options: CallOptions = {}): Promise<MintedSession> {
+  createSession(profileId: ProfileId, idempotencyKey: string, options: CallOptions = {}): Promise<MintedSession> {
     // The same key on every attempt: that is what makes a retried POST safe.
     return this.call(CREATE, options, (attempt) => this.client.createSession(profileId, idempotencyKey, attempt));
   }
 
-  revokeSession(profileId: string, options: CallOptions = {}): Promise<DeelRevocation> {
+  revokeSession(profileId: ProfileId, options: CallOptions = {}): Promise<DeelRevocation> {
     return this.call(REVOKE, options, (attempt) => this.client.revokeSession(profileId, attempt));
   }
 

@@ -1,3 +1,6 @@
+import type { ProfileId } from "../base/profile-id.js";
+import type { MagicLinkTarget } from "../base/redirects.js";
+
 /** What a successful mint returns. The token is handed to the caller once and never stored. */
 export interface MintedSession {
   token: string;
@@ -12,13 +15,12 @@ export interface DeelRevocation {
   deelRequestId?: string;
 }
 
-/** What `POST /magic-link` is asked for: where the link lands inside Deel, and where Deel sends the worker after. */
-export interface MagicLinkRequest {
-  /** A relative path inside Deel's White Label app (`redirect_path`). */
-  redirectPath: string;
-  /** Where Deel sends the worker once done (`on_success_redirect_url`); omitted when undefined. */
-  onSuccessRedirectUrl?: string;
-}
+/**
+ * What `POST /magic-link` is asked for: where the link lands inside Deel (`redirect_path`), and
+ * where Deel sends the worker after (`on_success_redirect_url`, omitted when undefined). Checked
+ * and normalized where it entered the gateway: the client sends it as it is.
+ */
+export type MagicLinkRequest = MagicLinkTarget;
 
 /** A magic link Deel made from a worker token. The link signs the worker in: never logged. */
 export interface MagicLink {
@@ -52,8 +54,9 @@ export interface CallOptions {
  * resilience layer (retries, budget, breaker) with the same shape.
  */
 export interface DeelApi {
-  createSession(profileId: string, idempotencyKey: string, options?: CallOptions): Promise<MintedSession>;
-  revokeSession(profileId: string, options?: CallOptions): Promise<DeelRevocation>;
+  /** `idempotencyKey` is the header value, made by `deriveIdempotencyKey`. */
+  createSession(profileId: ProfileId, idempotencyKey: string, options?: CallOptions): Promise<MintedSession>;
+  revokeSession(profileId: ProfileId, options?: CallOptions): Promise<DeelRevocation>;
   /**
    * Turns a worker token into a magic link (`POST /magic-link`, authorized by the worker token, not
    * the organization's). Optional so that a fake needing only the two session calls stays small;

@@ -1,6 +1,7 @@
 import DataLoader from "dataloader";
 import type { Logger } from "pino";
 import type { Authentication } from "../auth/caller.js";
+import type { ProfileId } from "../base/profile-id.js";
 import type { CallerQuota } from "../auth/caller-quota.js";
 import type { CallerVerifier } from "../auth/verifier.js";
 import type { ScopedRequest } from "../http/server.js";
@@ -23,7 +24,7 @@ export interface GatewayContext {
   readonly revocations?: RevocationRunner;
   readonly loaders: {
     /** Ledger records by profile id: one store read per tick, cached for this request only. */
-    readonly session: DataLoader<string, SessionView | null>;
+    readonly session: DataLoader<ProfileId, SessionView | null>;
   };
 }
 
@@ -57,7 +58,7 @@ export function createContextFactory(deps: ContextDeps): (req: ScopedRequest) =>
       magicLinkRedirectOrigins,
       ...(deps.revocations === undefined ? {} : { revocations: deps.revocations }),
       loaders: {
-        session: new DataLoader<string, SessionView | null>(
+        session: new DataLoader<ProfileId, SessionView | null>(
           async (ids) => (await sessions.read(ids)).map((entry) => (entry === null ? null : toSessionView(entry.record, entry.status))),
           { maxBatchSize: MAX_BATCH },
         ),

@@ -1,10 +1,10 @@
-import { Arg, Ctx, ID, Mutation, Query, Resolver } from "type-graphql";
-import { profileKey } from "../base/profile-id.js";
-import { writeAudit } from "./audit.js";
+import { Ctx, ID, Mutation, Query, Resolver } from "type-graphql";
+import type { RevocationJobFilters, RevocationJobId } from "../base/revocation-job.js";
 import type { RevocationJob as Job } from "../sessions/jobs/job.js";
 import type { RevocationRunner } from "../sessions/jobs/runner.js";
 import { verifiedCaller } from "./actor.js";
 import type { GatewayContext } from "./context.js";
+import { EdgeArg } from "./edge-arg.js";
 import { RevocationJob, RevocationJobStatus, RevokeWorkerSessionsInput } from "./types/revocation-job.type.js";
 
 function runner(ctx: GatewayContext): RevocationRunner {
@@ -30,8 +30,9 @@ function toView(job: Job): RevocationJob {
 
 /**
  * The kill switch (README: Incident response): `revokeWorkerSessions` starts a revocation job and
- * answers at once with it, RUNNING; `revocationJob` reads its progress. Thin: the shield map has
- * checked the caller and the input; RevocationRunner does the work.
+ * answers at once with it, RUNNING; `revocationJob` reads its progress. Thin: the edge pipeline has
+ * checked the caller and parsed the filters and the id (and writes the job start's audit line);
+ * RevocationRunner does the work.
  */
 @Resolver()
 export class RevocationJobResolver {
@@ -40,24 +41,19 @@ export class RevocationJobResolver {
       "Revoke, in the background, every session of the ledger that matches the filters (the kill switch for a leaked caller or a misbehaving integration). Answers at once with the RUNNING job; poll revocationJob for its progress.",
   })
   async revokeWorkerSessions(
-    @Arg("input", () => RevokeWorkerSessionsInput, { description: "Which sessions to revoke: by creator, by profile, or both." })
-    input: RevokeWorkerSessionsInput,
+    @EdgeArg("input", () => RevokeWorkerSessionsInput, { description: "Which sessions to revoke: by creator, by profile, or both." })
+    filters: RevocationJobFilters,
     @Ctx() ctx: GatewayContext,
   ): Promise<RevocationJob> {
-    const { sub } = verifiedCaller(ctx);
-    const createdBy = input.createdBy ?? null;
-    const profileIds = input.profileIds === undefined || input.profileIds === null ? null : [...new Set(input.profileIds.map(profileKey))];
-    const job = await runner(ctx).startJob({ createdBy, profileIds, onlyActive: input.onlyActive ?? true }, sub);
-    writeAudit(ctx.log, { action: "revoke_job", sub, profileId: null, outcome: "OK", deelRequestId: undefined, requestId: ctx.requestId });
-    return toView(job);
+    return toView(await runner(ctx).startJob(filters, verifiedCaller(ctx).sub));
   }
 
   @Query(() => RevocationJob, { nullable: true, description: "A revocation job's progress, or null if no such job is known (or it is past retention)." })
   async revocationJob(
-    @Arg("id", () => ID, { description: "The job's id, as revokeWorkerSessions answered it." }) id: string,
+    @EdgeArg("id", () => ID, { description: "The job's id, as revokeWorkerSessions answered it." }) id: RevocationJobId,
     @Ctx() ctx: GatewayContext,
   ): Promise<RevocationJob | null> {
-    const job = await runner(ctx).get(id.toLowerCase());
+    const job = await runner(ctx).get(id);
     return job === null ? null : toView(job);
   }
 }

@@ -4,7 +4,8 @@ import { printSchemaWithDirectives } from "@graphql-tools/utils";
 import { parse, type GraphQLSchema } from "graphql";
 import { buildSchema, createResolversMap } from "type-graphql";
 import { MagicLinkResolver } from "./magic-link.resolver.js";
-import { applyPermissions } from "./permissions.js";
+import { applyEdge } from "./edge.js";
+import { workerEntity } from "./edge-input.js";
 import { RevocationJobResolver } from "./revocation-job.resolver.js";
 import { Worker } from "./types/worker.type.js";
 import { WorkerResolver } from "./worker.resolver.js";
@@ -20,7 +21,9 @@ export const FEDERATION_LINK = '@link(url: "https://specs.apollo.dev/federation/
  *  2. it is printed *with* directives, so `@key` survives, behind the federation `@link`;
  *  3. type-graphql's resolvers are extracted as a map, plus `Worker.__resolveReference`;
  *  4. `buildSubgraphSchema` adds `_service`, `_entities` and `_Entity`;
- *  5. the shield permission map wraps every field, deny by default.
+ *  5. the edge pipeline (edge.ts) wraps every guarded field: input parsing, the shield permission
+ *     map (deny by default), the caller quota and audit lines. It fails here, at start-up, when a
+ *     Mutation field has no audit action.
  */
 export async function buildGatewaySchema(): Promise<GraphQLSchema> {
   const typeGraphqlSchema = await buildSchema({
@@ -39,9 +42,10 @@ export async function buildGatewaySchema(): Promise<GraphQLSchema> {
   const resolvers = createResolversMap(typeGraphqlSchema) as Record<string, Record<string, unknown>>;
   resolvers.Worker = {
     ...resolvers.Worker,
-    // An entity reference is only its key: the session is resolved by the guarded field.
-    __resolveReference: (reference: { profileId: string }) => ({ profileId: reference.profileId }),
+    // An entity reference is only its key, parsed here once (edge-input.ts): the session is
+    // resolved by the guarded field, which reads the parsed key.
+    __resolveReference: workerEntity,
   };
   const subgraph = buildSubgraphSchema({ typeDefs: parse(sdl), resolvers: resolvers as never });
-  return applyPermissions(subgraph);
+  return applyEdge(subgraph);
 }

@@ -1,4 +1,3 @@
-import { profileKey } from "../base/profile-id.js";
 import { statusOf, type SessionRecord, type SessionStatus } from "../sessions/record.js";
 import { WorkerSessionStatus } from "./types/worker-session.type.js";
 
@@ -14,5 +13,6 @@ export type SessionView = SessionRecord & { id: string; status: WorkerSessionSta
  * otherwise run two more per worker).
  */
 export function toSessionView(record: SessionRecord, status: SessionStatus = statusOf(record, new Date())): SessionView {
-  return { ...record, id: profileKey(record.profileId), status: WorkerSessionStatus[status] };
+  // The ledger is keyed by ProfileId, already in its one (lower-case) spelling.
+  return { ...record, id: record.profileId, status: WorkerSessionStatus[status] };
 }

@@ -1,8 +1,10 @@
 import type { Logger } from "pino";
 import { isDeelError } from "../deel/errors.js";
+import type { IdempotencyKey } from "../base/idempotency-key.js";
+import type { ProfileId } from "../base/profile-id.js";
+import type { MagicLinkTarget } from "../base/redirects.js";
 import { deriveIdempotencyKey } from "../deel/idempotency.js";
-import { checkMagicLinkRequest } from "../deel/magic-link.js";
-import type { DeelApi, MagicLinkRequest, MintedSession } from "../deel/types.js";
+import type { DeelApi, MintedSession } from "../deel/types.js";
 import { ProfileQueue } from "./profile-queue.js";
 import { EndedSessionError, SupersededSessionError } from "./errors.js";
 import { intentMayBeLive, ledgerEntry, recordFromIntent, type LedgerEntry, type MintIntent } from "./intent.js";
@@ -21,7 +23,7 @@ export type SessionAction = "create" | "revoke" | "magic_link";
 export interface SessionOutcome {
   action: SessionAction;
   actor: Actor;
-  profileId: string;
+  profileId: ProfileId;
   deelRequestId: string | undefined;
   error?: unknown;
 }
@@ -68,11 +70,10 @@ export interface CreatedSession {
   session: SessionRecord;
 }
 
-/** What a magic link is made for: the landing path, the optional return URL, and the mint's idempotency key. */
+/** What a magic link is made for: where it leads (checked at the edge), and the mint's idempotency key. */
 export interface MagicLinkOptions {
-  redirectPath: string;
-  onSuccessRedirectUrl?: string;
-  idempotencyKey?: string;
+  target: MagicLinkTarget;
+  idempotencyKey: IdempotencyKey | undefined;
 }
 
 /** A magic link and the session whose token it was made from. The token itself is not here. */
@@ -84,7 +85,7 @@ export interface CreatedMagicLink {
 }
 
 export interface RevokedSession {
-  profileId: string;
+  profileId: ProfileId;
   revokedAt: Date;
   /** The ledger's record after the revoke, or null when it knew no session for the profile. */
   session: SessionRecord | null;
@@ -120,7 +121,7 @@ export class WorkerSessionService {
    * Deel is derived from (sub, profile, key), so the same caller repeating itself within 24 h gets
    * Deel's replay of the same token, and two callers never share a key.
    */
-  async create(actor: Actor, profileId: string, callerKey: string | undefined): Promise<CreatedSession> {
+  async create(actor: Actor, profileId: ProfileId, callerKey: IdempotencyKey | undefined): Promise<CreatedSession> {
     const idempotencyKey = deriveIdempotencyKey(actor.sub, profileId, callerKey);
     // The Deel deadline counts from here, so time queued behind the same profile is part of it.
     const startedAt = Date.now();
@@ -135,21 +136,18 @@ export class WorkerSessionService {
    * this method, and neither it nor the link is logged. Both Deel calls share one deadline, counted
    * from here, and run in the profile's turn, so no revoke or create on the same worker slips
    * between the mint and the link. A replayed session that was revoked or has expired is refused
-   * before Deel is asked for a link (its token could not sign the worker in).
+   * before Deel is asked for a link (its token could not sign the worker in). The target was checked
+   * at the edge, so nothing here can refuse it after a token was minted for it.
    * One audit line, `magic_link`.
    */
-  async magicLink(actor: Actor, profileId: string, options: MagicLinkOptions): Promise<CreatedMagicLink> {
+  async magicLink(actor: Actor, profileId: ProfileId, options: MagicLinkOptions): Promise<CreatedMagicLink> {
     const idempotencyKey = deriveIdempotencyKey(actor.sub, profileId, options.idempotencyKey);
     const startedAt = Date.now();
-    const request: MagicLinkRequest = { redirectPath: options.redirectPath };
-    if (options.onSuccessRedirectUrl !== undefined) request.onSuccessRedirectUrl = options.onSuccessRedirectUrl;
+    const request = options.target;
     return this.audited(actor, "magic_link", profileId, () =>
       this.queue.run(profileId, async () => {
         const { deel } = this;
         if (deel.createMagicLink === undefined) throw new TypeError("the Deel API in use cannot create magic links");
-        // The link call's own input check, before the mint: a refusal after it would have minted a
-        // token (and killed the worker's previous one) for nothing.
-        checkMagicLinkRequest(request);
         const minted = await this.mintAndRecord(actor, profileId, idempotencyKey, startedAt);
         const { session } = minted.result;
         if (session.revokedAt !== null || session.expiresAt.getTime() <= this.now().getTime()) throw new EndedSessionError();
@@ -168,7 +166,7 @@ export class WorkerSessionService {
    */
   private async mintAndRecord(
     actor: Actor,
-    profileId: string,
+    profileId: ProfileId,
     idempotencyKey: string,
     startedAt: number,
   ): Promise<{ result: CreatedSession; deelRequestId: string | undefined }> {
@@ -231,7 +229,7 @@ export class WorkerSessionService {
    * intent is resolved too: the token it may stand for is dead now, so the ledger records that
    * session (as the intent describes it) as REVOKED.
    */
-  async revoke(actor: Actor, profileId: string): Promise<RevokedSession> {
+  async revoke(actor: Actor, profileId: ProfileId): Promise<RevokedSession> {
     const startedAt = Date.now();
     return this.audited(actor, "revoke", profileId, () =>
       this.queue.run(profileId, async () => {
@@ -291,7 +289,7 @@ export class WorkerSessionService {
   private audited<T>(
     actor: Actor,
     action: SessionAction,
-    profileId: string,
+    profileId: ProfileId,
     work: () => Promise<{ result: T; deelRequestId: string | undefined }>,
   ): Promise<T> {
     const operation = work().then(

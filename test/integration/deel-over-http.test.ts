@@ -13,16 +13,18 @@ import { LocalBudget } from "../../src/deel/local-budget.js";
 import { ResilientDeel, type ResilientDeelOptions } from "../../src/deel/resilient.js";
 import { startDeelSandbox, type DeelSandbox } from "../../src/deel/sandbox/server.js";
 import { deelFailure } from "../support/deel-errors.js";
+import { aProfileId } from "../support/profiles.js";
+import type { ProfileId } from "../../src/base/profile-id.js";
 
 let sandbox: DeelSandbox;
 let client: DeelClient;
-let P1: string;
-let P2: string;
+let P1: ProfileId;
+let P2: ProfileId;
 
 beforeAll(async () => {
   sandbox = await startDeelSandbox({ rateLimitRps: 0 });
   client = new DeelClient({ baseUrl: sandbox.url, token: sandbox.orgToken, timeoutMs: 10_000 });
-  [P1, P2] = sandbox.profiles as [string, string];
+  [P1, P2] = sandbox.profiles.map(aProfileId) as [ProfileId, ProfileId];
 });
 afterAll(async () => {
   await client.close();
@@ -108,7 +110,7 @@ describe("LocalBudget in front of a sandbox that enforces 5 rps", () => {
       const results = await Promise.allSettled(
         Array.from({ length: 15 }, async (_, i) => {
           await budget.acquire(deadline);
-          return client.createSession(profiles[i % profiles.length] as string, `key-${i}`);
+          return client.createSession(aProfileId(profiles[i % profiles.length] as string), `key-${i}`);
         }),
       );
       expect(results.filter((r) => r.status === "rejected")).toEqual([]);

@@ -4,12 +4,13 @@ import { execute, isObjectType, parse } from "graphql";
 import pino from "pino";
 import { describe, expect, it } from "vitest";
 import { CallerQuota } from "../../src/auth/caller-quota.js";
-import { applyPermissions, permissionRuleNames } from "../../src/graphql/permissions.js";
+import { applyEdge } from "../../src/graphql/edge.js";
+import { permissionRuleNames } from "../../src/graphql/permissions.js";
 import { SCHEMA_FILE } from "../../src/graphql/emit-schema.js";
 import type { GatewayContext } from "../../src/graphql/context.js";
 
-/** The real subgraph SDL plus fields the permission map does not name. */
-const schema = applyPermissions(
+/** The real subgraph SDL plus fields the permission map does not name, behind the edge pipeline. */
+const schema = applyEdge(
   buildSubgraphSchema({
     typeDefs: parse(`${readFileSync(SCHEMA_FILE, "utf8")}
       extend type Query { unlisted: String }
@@ -64,5 +65,11 @@ describe("the permission map", () => {
       for (const field of Object.keys(type.getFields())) if (!named.has(`${type.name}.${field}`)) missing.push(`${type.name}.${field}`);
     }
     expect(missing).toEqual([]);
+  });
+
+  it("fails at start-up when a Mutation field has no audit action", () => {
+    const build = () =>
+      applyEdge(buildSubgraphSchema({ typeDefs: parse(`${readFileSync(SCHEMA_FILE, "utf8")}\n      extend type Mutation { forgetWorker(profileId: ID!): Boolean }`) }));
+    expect(build).toThrow(/audit action .*missing: Mutation\.forgetWorker/);
   });
 });

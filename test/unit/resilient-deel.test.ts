@@ -11,6 +11,8 @@ import type { OutboundBudget } from "../../src/deel/budget.js";
 import { LocalBudget } from "../../src/deel/local-budget.js";
 import { ResilientDeel, type DeelEvent, type ResilientDeelOptions } from "../../src/deel/resilient.js";
 import type { CallOptions, DeelApi, MintedSession, DeelRevocation } from "../../src/deel/types.js";
+import { aProfileId } from "../support/profiles.js";
+import type { ProfileId } from "../../src/base/profile-id.js";
 
 /** When every test begins, on the fake clock. Times below are in ms after it. */
 const T0 = Date.UTC(2030, 0, 1);
@@ -20,8 +22,8 @@ const PROFILES = [
   "9c3e4a6d-2f5b-4e7c-9d8a-3b4c5d6e7f8a",
   "ad4f5b7e-3a6c-4f8d-8e9b-4c5d6e7f8a9b",
   "be5a6c8f-4b7d-4a9e-9f0c-5d6e7f8a9b0c",
-] as const;
-const [P1, P2] = PROFILES;
+].map(aProfileId);
+const [P1, P2] = PROFILES as [ProfileId, ProfileId, ...ProfileId[]];
 
 type Method = "POST" | "DELETE";
 /** How the fake answers an attempt that does not succeed. */
@@ -454,7 +456,7 @@ describe("the circuit breaker", () => {
     const layer = resilient({ budget: budget(5), breakerThreshold: 5 });
     const ended: number[] = [];
     const calls = Array.from({ length: 40 }, (_, i) =>
-      layer.createSession(PROFILES[i % 5] as string, `stampede-${i}`).finally(() => ended.push(now())),
+      layer.createSession(PROFILES[i % 5] as ProfileId, `stampede-${i}`).finally(() => ended.push(now())),
     );
     const { value: results } = await success(Promise.allSettled(calls));
     // The first 5 take the budget's burst and fail; the circuit opens, and everybody queued behind

@@ -11,8 +11,9 @@ import { WORKER_TOKEN_LIFETIME_MS } from "../../src/sessions/intent.js";
 import { MemorySessionStore } from "../../src/sessions/memory-store.js";
 import { WorkerSessionService } from "../../src/sessions/service.js";
 import { aClock } from "../support/clock.js";
+import { aProfileId } from "../support/profiles.js";
 
-const P = "6f1e2d3c-4b5a-4978-8a69-0b1c2d3e4f50";
+const P = aProfileId("6f1e2d3c-4b5a-4978-8a69-0b1c2d3e4f50");
 const actor = { sub: "caller-1", requestId: "req-1", log: pino({ level: "silent" }) };
 const START = Date.parse("2030-01-01T00:00:00Z");
 const STALE_MS = 9_000;

@@ -19,9 +19,10 @@ import { MemorySessionStore } from "../../src/sessions/memory-store.js";
 import { SupersededSessionError } from "../../src/sessions/errors.js";
 import { WorkerSessionService } from "../../src/sessions/service.js";
 import { aClock } from "../support/clock.js";
+import { aProfileId, anIdempotencyKey } from "../support/profiles.js";
 
-const P1 = "6f1e2d3c-4b5a-4978-8a69-0b1c2d3e4f50";
-const P2 = "7a2b3c4d-5e6f-4a8b-9c0d-1e2f3a4b5c6d";
+const P1 = aProfileId("6f1e2d3c-4b5a-4978-8a69-0b1c2d3e4f50");
+const P2 = aProfileId("7a2b3c4d-5e6f-4a8b-9c0d-1e2f3a4b5c6d");
 const ORIGIN = "https://deel.example";
 const SESSION_PATH = "/rest/v2/workers/session";
 const actor = { sub: "caller-1", requestId: "req-1", log: pino({ level: "silent" }) };
@@ -215,12 +216,12 @@ describe("a lost mint's UNKNOWN", () => {
     const { answers, service, clock } = scriptedDeel();
     const first = START + WORKER_TOKEN_LIFETIME_MS;
     answers.push(minted(first), lost(), minted(first, true));
-    await service.create(actor, P1, "key-1");
+    await service.create(actor, P1, anIdempotencyKey("key-1"));
     clock.advance(1000);
     await expect(service.create(caller("caller-2"), P1, undefined)).rejects.toBeInstanceOf(DeelError);
     clock.advance(STALE_MS);
     // The same caller repeats its first create: Deel replays the token the ledger already holds.
-    await expect(service.create(actor, P1, "key-1")).resolves.toMatchObject({ session: { createdBy: "caller-1", expiresAt: new Date(first) } });
+    await expect(service.create(actor, P1, anIdempotencyKey("key-1"))).resolves.toMatchObject({ session: { createdBy: "caller-1", expiresAt: new Date(first) } });
     expect((await service.read([P1]))[0]).toMatchObject({ status: "UNKNOWN", record: { createdBy: "caller-2", createdAt: new Date(START + 1000) } });
   });
 
@@ -229,9 +230,9 @@ describe("a lost mint's UNKNOWN", () => {
     answers.push(lost(), minted(START + WORKER_TOKEN_LIFETIME_MS, true), minted(START + 1000, true));
     await expect(service.create(actor, P1, undefined)).rejects.toBeInstanceOf(DeelError);
     clock.advance(STALE_MS);
-    await service.create(caller("caller-2"), P1, "key-2");
+    await service.create(caller("caller-2"), P1, anIdempotencyKey("key-2"));
     expect((await service.read([P1]))[0]).toMatchObject({ status: "UNKNOWN", record: { createdBy: "caller-1" } });
-    await expect(service.create(caller("caller-2"), P1, "key-3")).rejects.toBeInstanceOf(SupersededSessionError);
+    await expect(service.create(caller("caller-2"), P1, anIdempotencyKey("key-3"))).rejects.toBeInstanceOf(SupersededSessionError);
     expect((await service.read([P1]))[0]).toMatchObject({ status: "UNKNOWN", record: { createdBy: "caller-1" } });
   });
 

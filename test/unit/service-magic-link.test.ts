@@ -1,14 +1,17 @@
 /**
- * WorkerSessionService.magicLink checks the link call's input before it mints: a value the Deel
- * client would refuse must never cost the worker its current token.
+ * WorkerSessionService.magicLink takes a MagicLinkTarget, which only the edge's constructor makes:
+ * a value the Deel client would refuse cannot reach it, so it can never cost the worker its current
+ * token. (The refusals themselves are the edge's: test/unit/edge-input.test.ts.)
  */
 import pino from "pino";
 import { describe, expect, it, vi } from "vitest";
+import { parseMagicLinkTarget } from "../../src/base/redirects.js";
 import type { DeelApi } from "../../src/deel/types.js";
 import { MemorySessionStore } from "../../src/sessions/memory-store.js";
 import { WorkerSessionService } from "../../src/sessions/service.js";
+import { aProfileId } from "../support/profiles.js";
 
-const P = "6f1e2d3c-4b5a-4978-8a69-0b1c2d3e4f50";
+const P = aProfileId("6f1e2d3c-4b5a-4978-8a69-0b1c2d3e4f50");
 const actor = { sub: "caller-1", requestId: "req-1", log: pino({ level: "silent" }) };
 
 function fakeDeel() {
@@ -19,29 +22,22 @@ function fakeDeel() {
 }
 
 describe("WorkerSessionService.magicLink", () => {
-  it.each([
-    ["an onSuccessRedirectUrl not normalized (upper-case scheme)", { redirectPath: "/x", onSuccessRedirectUrl: "HTTPS://app.example.com/done" }],
-    ["an onSuccessRedirectUrl not normalized (no slashes)", { redirectPath: "/x", onSuccessRedirectUrl: "https:app.example.com/x" }],
-    ["an onSuccessRedirectUrl in plain http", { redirectPath: "/x", onSuccessRedirectUrl: "http://app.example.com/" }],
-    ["a redirectPath with a ..; segment", { redirectPath: "/..;/admin" }],
-    ["a protocol-relative redirectPath", { redirectPath: "//evil.com" }],
-  ])("refuses %s as invalid_input before minting", async (_name, options) => {
-    const { deel, createSession, createMagicLink } = fakeDeel();
-    const store = new MemorySessionStore();
-    const service = new WorkerSessionService({ deel, store });
-
-    await expect(service.magicLink(actor, P, options)).rejects.toMatchObject({ kind: "invalid_input" });
-    expect(createSession).not.toHaveBeenCalled();
-    expect(createMagicLink).not.toHaveBeenCalled();
-    expect(await store.get(P)).toBeNull();
-  });
-
-  it("mints and asks for the link with normalized values", async () => {
+  it("mints and asks for the link with the target as the edge normalized it", async () => {
     const { deel, createSession, createMagicLink } = fakeDeel();
     const service = new WorkerSessionService({ deel, store: new MemorySessionStore() });
-    const options = { redirectPath: "/contracts/123/sign?step=2&lang=en", onSuccessRedirectUrl: "https://app.example.com/done" };
-    await expect(service.magicLink(actor, P, options)).resolves.toMatchObject({ magicLink: "https://app.deel.test/magic/1" });
+    const parsed = parseMagicLinkTarget(
+      { redirectPath: "/contracts/123/sign?step=2&lang=en", onSuccessRedirectUrl: "HTTPS://app.example.com/done" },
+      ["https://app.example.com"],
+    );
+    if (!parsed.ok) throw new Error(parsed.problem);
+    await expect(service.magicLink(actor, P, { target: parsed.value, idempotencyKey: undefined })).resolves.toMatchObject({
+      magicLink: "https://app.deel.test/magic/1",
+    });
     expect(createSession).toHaveBeenCalledTimes(1);
-    expect(createMagicLink).toHaveBeenCalledWith("t1", options, expect.anything());
+    expect(createMagicLink).toHaveBeenCalledWith(
+      "t1",
+      { redirectPath: "/contracts/123/sign?step=2&lang=en", onSuccessRedirectUrl: "https://app.example.com/done" },
+      expect.anything(),
+    );
   });
 });

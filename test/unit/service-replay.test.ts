@@ -8,8 +8,9 @@ import type { CallOptions, DeelApi, MintedSession } from "../../src/deel/types.j
 import { MemorySessionStore } from "../../src/sessions/memory-store.js";
 import { SupersededSessionError } from "../../src/sessions/errors.js";
 import { WorkerSessionService } from "../../src/sessions/service.js";
+import { aProfileId, anIdempotencyKey } from "../support/profiles.js";
 
-const P = "6f1e2d3c-4b5a-4978-8a69-0b1c2d3e4f50";
+const P = aProfileId("6f1e2d3c-4b5a-4978-8a69-0b1c2d3e4f50");
 const actor = { sub: "caller-1", requestId: "req-1", log: pino({ level: "silent" }) };
 
 function deelAnswering(minted: MintedSession): DeelApi {
@@ -48,11 +49,11 @@ describe("a replayed mint", () => {
     const older = new Date("2030-01-01T00:00:00Z");
     const service = new WorkerSessionService({ deel: deelAnswering({ token: "t1", expiresAt: older, replayed: true }), store });
     // The replayed token was replaced at Deel: it is dead, and is not handed out.
-    await expect(service.create(actor, P, "key")).rejects.toBeInstanceOf(SupersededSessionError);
+    await expect(service.create(actor, P, anIdempotencyKey("key"))).rejects.toBeInstanceOf(SupersededSessionError);
     expect(await store.get(P)).toMatchObject({ expiresAt: newer, createdBy: "earlier", revokedBy: "earlier" });
 
     const same = new WorkerSessionService({ deel: deelAnswering({ token: "t3", expiresAt: newer, replayed: true }), store });
-    const replayed = await same.create(actor, P, "key");
+    const replayed = await same.create(actor, P, anIdempotencyKey("key"));
     expect(replayed.session).toMatchObject({ createdBy: "earlier", revokedBy: "earlier" });
     expect(replayed.session.revokedAt).not.toBeNull();
   });

@@ -6,6 +6,7 @@
  * credentials marked refused on the hold (UPSTREAM_CREDENTIALS), or failed (anything else). A write
  * the store refuses means the lease is gone: `onLost` is called and nothing is retried.
  */
+import { storedProfileId } from "../../base/profile-id.js";
 import { isDeelError } from "../../deel/errors.js";
 import { isLedgerError } from "../errors.js";
 import type { Actor, WorkerSessionService } from "../service.js";
@@ -74,7 +75,7 @@ export async function revokeTarget(
   }
   let failure: RevokeFailure;
   try {
-    await deps.sessions.revoke(actor, target.profileId);
+    await deps.sessions.revoke(actor, storedProfileId(target.profileId));
     if (!(await deps.jobs.updateTarget(job.id, deps.owner, { ...attempt, state: "revoked", lastError: null }))) deps.onLost();
     return null;
   } catch (error) {
