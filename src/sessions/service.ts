@@ -2,7 +2,7 @@ import type { Logger } from "pino";
 import { isDeelError } from "../deel/errors.js";
 import { deriveIdempotencyKey } from "../deel/idempotency.js";
 import { checkMagicLinkRequest } from "../deel/magic-link.js";
-import type { DeelApi, MagicLinkRequest, MintedSession } from "../deel/types.js";
+import type { CallOptions, DeelApi, MagicLinkRequest, MintedSession } from "../deel/types.js";
 import { ProfileQueue } from "./profile-queue.js";
 import { EndedSessionError, SupersededSessionError } from "./errors.js";
 import { intentMayBeLive, ledgerEntry, recordFromIntent, type LedgerEntry, type MintIntent } from "./intent.js";
@@ -229,14 +229,15 @@ export class WorkerSessionService {
   /**
    * Revokes the worker's token at Deel, then marks the ledger's record REVOKED. An unresolved mint
    * intent is resolved too: the token it may stand for is dead now, so the ledger records that
-   * session (as the intent describes it) as REVOKED.
+   * session (as the intent describes it) as REVOKED. `deel.maxAttempts` bounds the Deel call's own
+   * retries (a revocation job passes 1: it retries on its own schedule).
    */
-  async revoke(actor: Actor, profileId: string): Promise<RevokedSession> {
+  async revoke(actor: Actor, profileId: string, deel: Pick<CallOptions, "maxAttempts"> = {}): Promise<RevokedSession> {
     const startedAt = Date.now();
     return this.audited(actor, "revoke", profileId, () =>
       this.queue.run(profileId, async () => {
         const [intent] = await this.store.getIntents([profileId]);
-        const revoked = await this.deel.revokeSession(profileId, { requestId: actor.requestId, startedAt });
+        const revoked = await this.deel.revokeSession(profileId, { ...deel, requestId: actor.requestId, startedAt });
         const revokedAt = this.now();
         let session: SessionRecord | null;
         if (intent === null || intent === undefined || !intentMayBeLive(intent, revokedAt)) {
