@@ -10,6 +10,7 @@ import type { Config } from "./config.js";
 import { createResilientDeel, type BreakerState, type ResilientDeelHandle } from "./deel/create-deel.js";
 import type { DeelApi } from "./deel/types.js";
 import { assertNever } from "./base/assert-never.js";
+import { systemBackgroundClock } from "./base/clock.js";
 import { auditSessionOutcome } from "./graphql/audit.js";
 import { createContextFactory } from "./graphql/context.js";
 import { createApolloServer } from "./graphql/server.js";
@@ -115,8 +116,11 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       // DEEL_RATE_LIMIT_RPS revokes in flight keep the shared budget busy; interactive calls queue
       // behind at most one window of them.
       concurrency: config.deel.rateLimitRps > 0 ? config.deel.rateLimitRps : 5,
+      // The job is the one retry layer for its revokes (each try is one Deel attempt): 8 tries,
+      // 1 s doubling to 30 s apart (or Deel's Retry-After): about a minute and a half of trouble.
       maxAttempts: 8,
     },
+    clock: systemBackgroundClock,
   });
   revocations.start();
   if (deelHandle !== undefined) watchDeel(deelHandle, metrics, logger);

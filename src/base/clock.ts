@@ -48,3 +48,36 @@ export async function sleepUntil(clock: Clock, at: number, signal?: AbortSignal)
   }
   if (signal?.aborted) throw signal.reason as Error;
 }
+
+/**
+ * A clock that can also wait in the background: for loops that last as long as the process (a
+ * lease's renewal, the look for orphaned jobs), whose waits must never keep the process alive by
+ * themselves. A fake clock implements `sleepInBackground` as its `sleep`.
+ */
+export interface BackgroundClock extends Clock {
+  /** As `sleep`, except that the pending wait alone does not keep the process alive (an unref'd timer). */
+  sleepInBackground(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+/** The real clock, with background waits. */
+export const systemBackgroundClock: BackgroundClock = {
+  now: () => systemClock.now(),
+  sleep: (ms, signal) => systemClock.sleep(ms, signal),
+  sleepInBackground: (ms, signal) =>
+    new Promise<void>((resolve, reject) => {
+      if (signal?.aborted) {
+        reject(signal.reason as Error);
+        return;
+      }
+      const onAbort = () => {
+        clearTimeout(timer);
+        reject(signal?.reason as Error);
+      };
+      const timer = setTimeout(() => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      }, Math.max(0, ms));
+      timer.unref();
+      signal?.addEventListener("abort", onAbort, { once: true });
+    }),
+};

@@ -13,6 +13,7 @@
  *   2xx once; 400/401/403/404 and other answers never. Every POST carries an Idempotency-Key, re-sent
  *   unchanged, so Deel replays a success instead of minting a second token. A wait that does not fit
  *   ends the call with the last error (a 429 → `rate_limited` with `retryAfterSeconds`).
+ *   `CallOptions.maxAttempts` lowers the attempts of one call (a caller with its own retries passes 1).
  *   `POST /magic-link` is the exception: Deel takes no Idempotency-Key there, and it is retried by
  *   the same rules all the same. A retry after a lost answer makes a second link for the same worker
  *   token; that is harmless: the caller receives one link only, the other is never seen by anyone,
@@ -246,7 +247,7 @@ export class ResilientDeel implements DeelApi {
           last = error;
           mayHaveMinted ||= error.mayHaveMinted;
 
-          const retryInMs = aborted ? undefined : this.retry.delayAfter(error, attempt, garbledRetried, deadline);
+          const retryInMs = aborted || attempt >= (options.maxAttempts ?? Infinity) ? undefined : this.retry.delayAfter(error, attempt, garbledRetried, deadline);
           const end: DeelEvent = { type: "attempt_end", endpoint, attempt, outcome: error.kind, durationMs };
           if (error.status !== undefined) end.status = error.status;
           if (retryInMs !== undefined) end.retryInMs = retryInMs;

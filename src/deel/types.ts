@@ -47,6 +47,11 @@ export interface CallOptions {
    * so that time spent queued is part of it. Default: when the call reaches the layer.
    */
   startedAt?: number;
+  /**
+   * Most attempts for this call, the first included; the resilience layer never makes more than its
+   * own `maxAttempts` either. A caller that retries on its own schedule (a revocation job) passes 1.
+   */
+  maxAttempts?: number;
 }
 
 /**

@@ -4,7 +4,7 @@ import type { IdempotencyKey } from "../base/idempotency-key.js";
 import type { ProfileId } from "../base/profile-id.js";
 import type { MagicLinkTarget } from "../base/redirects.js";
 import { deriveIdempotencyKey } from "../deel/idempotency.js";
-import type { DeelApi, MintedSession } from "../deel/types.js";
+import type { CallOptions, DeelApi, MintedSession } from "../deel/types.js";
 import { ProfileQueue } from "./profile-queue.js";
 import { EndedSessionError, SupersededSessionError } from "./errors.js";
 import { intentMayBeLive, ledgerEntry, recordFromIntent, type LedgerEntry, type MintIntent } from "./intent.js";
@@ -227,14 +227,15 @@ export class WorkerSessionService {
   /**
    * Revokes the worker's token at Deel, then marks the ledger's record REVOKED. An unresolved mint
    * intent is resolved too: the token it may stand for is dead now, so the ledger records that
-   * session (as the intent describes it) as REVOKED.
+   * session (as the intent describes it) as REVOKED. `deel.maxAttempts` bounds the Deel call's own
+   * retries (a revocation job passes 1: it retries on its own schedule).
    */
-  async revoke(actor: Actor, profileId: ProfileId): Promise<RevokedSession> {
+  async revoke(actor: Actor, profileId: ProfileId, deel: Pick<CallOptions, "maxAttempts"> = {}): Promise<RevokedSession> {
     const startedAt = Date.now();
     return this.audited(actor, "revoke", profileId, () =>
       this.queue.run(profileId, async () => {
         const [intent] = await this.store.getIntents([profileId]);
-        const revoked = await this.deel.revokeSession(profileId, { requestId: actor.requestId, startedAt });
+        const revoked = await this.deel.revokeSession(profileId, { ...deel, requestId: actor.requestId, startedAt });
         const revokedAt = this.now();
         let session: SessionRecord | null;
         if (intent === null || intent === undefined || !intentMayBeLive(intent, revokedAt)) {

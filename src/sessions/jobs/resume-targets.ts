@@ -1,12 +1,11 @@
 /**
- * Takeover of a revocation job's targets that an earlier holder left `in_progress`. Promises: one
- * whose ledger record was revoked at or after the job's start is recorded revoked without calling
- * Deel; every other open target goes back in the queue, an interrupted one no sooner than
- * INTERRUPTED_RETRY_DELAY_MS from now. If the store refuses a write (the lease is gone), `onLost`
- * is called and nothing is returned.
+ * Takeover of the targets an earlier holder of a job left open. Promises: a target left
+ * `in_progress` whose ledger record was revoked at or after the job's start was revoked (by that
+ * holder, or by someone since) and is answered as `revoked`, to be written without a Deel call;
+ * every other open target is answered to try, one left `in_progress` no sooner than
+ * INTERRUPTED_RETRY_DELAY_MS from `now`. It only reads the ledger: the caller writes.
  */
 import type { SessionStore } from "../store.js";
-import type { JobStore } from "./job-store.js";
 import type { RevocationJob, RevocationTarget } from "./job.js";
 import { READ_BATCH } from "./targets.js";
 
@@ -17,40 +16,31 @@ import { READ_BATCH } from "./targets.js";
  */
 export const INTERRUPTED_RETRY_DELAY_MS = 5_000;
 
-export interface ResumeDeps {
-  jobs: JobStore;
-  store: SessionStore;
-  /** The lease owner id of the runner resuming the job. */
-  owner: string;
-  now: () => number;
-  /** Called when the store refuses a write: another runner holds the job now. */
-  onLost: () => void;
+export interface ResumedTargets {
+  /** Targets the ledger shows revoked since the job began: to be written `revoked`, no Deel call. */
+  revoked: RevocationTarget[];
+  /** Targets to try, with the earliest time of their next try. */
+  toTry: RevocationTarget[];
 }
 
-/**
- * Targets an earlier holder left `in_progress`: one whose ledger record was revoked at or after the
- * job's start was revoked (by that holder, or by someone else since) and is counted so, without a
- * Deel call; any other goes back in the queue.
- */
-export async function resumeTargets(deps: ResumeDeps, job: RevocationJob, open: RevocationTarget[]): Promise<RevocationTarget[]> {
+/** Sorts the job's open targets (none settled) into those already revoked and those to try; `now` is epoch ms. */
+export async function resumeTargets(store: SessionStore, job: RevocationJob, open: readonly RevocationTarget[], now: number): Promise<ResumedTargets> {
   const interrupted = open.filter((target) => target.state === "in_progress");
-  if (interrupted.length === 0) return open;
-  const done = new Set<string>();
+  const revokedIds = new Set<string>();
   for (let start = 0; start < interrupted.length; start += READ_BATCH) {
     const batch = interrupted.slice(start, start + READ_BATCH);
-    const records = await deps.store.getMany(batch.map((target) => target.profileId));
+    const records = await store.getMany(batch.map((target) => target.profileId));
     for (const [i, record] of records.entries()) {
-      const target = batch[i] as RevocationTarget;
       if (record === null || record === undefined || record.revokedAt === null || record.revokedAt.getTime() < job.startedAt.getTime()) continue;
-      if (!(await deps.jobs.updateTarget(job.id, deps.owner, { ...target, state: "revoked", lastError: null }))) {
-        deps.onLost();
-        return [];
-      }
-      done.add(target.profileId);
+      revokedIds.add((batch[i] as RevocationTarget).profileId);
     }
   }
-  const retryAt = deps.now() + INTERRUPTED_RETRY_DELAY_MS;
-  return open
-    .filter((target) => !done.has(target.profileId))
-    .map((target) => (target.state === "in_progress" ? { ...target, notBefore: Math.max(target.notBefore, retryAt) } : target));
+  const retryAt = now + INTERRUPTED_RETRY_DELAY_MS;
+  const revoked: RevocationTarget[] = [];
+  const toTry: RevocationTarget[] = [];
+  for (const target of open) {
+    if (revokedIds.has(target.profileId)) revoked.push({ ...target, state: "revoked", lastError: null });
+    else toTry.push(target.state === "in_progress" ? { ...target, notBefore: Math.max(target.notBefore, retryAt) } : target);
+  }
+  return { revoked, toTry };
 }

@@ -1,34 +1,28 @@
 /**
- * One try of one revocation target. Promises: the target is written `in_progress` (attempts + 1)
- * before Deel is called, so a later holder knows Deel may have been reached; the revoke goes through
- * `WorkerSessionService.revoke` as the given actor; then the target is written revoked, pending with
- * a backoff wait (RATE_LIMITED / UPSTREAM_UNAVAILABLE below `maxAttempts`), pending with the
- * credentials marked refused on the hold (UPSTREAM_CREDENTIALS), or failed (anything else). A write
- * the store refuses means the lease is gone: `onLost` is called and nothing is retried.
+ * What one revoke try means for its target, decided on the domain error and nothing else (never a
+ * caller-facing code). Promises:
+ *
+ * - `judgeRevokeFailure` is the one judge of a failed revoke: Deel refused the organization's
+ *   credentials, a passing condition worth another try later, or a final refusal.
+ * - `targetAfterFailure` is the one retry schedule of a job: a passing failure below `maxAttempts`
+ *   goes back `pending` after 1 s, doubled per try, at most RETRY_CAP_MS (Deel's Retry-After wins
+ *   when longer, up to an hour); a refused credential goes back `pending` untouched (the job stops
+ *   FAILED and a new job tries it); anything else is `failed`.
+ *
+ * The job is the only layer that retries a target: its revoke asks Deel for one attempt
+ * (`maxAttempts: 1`), so a try here is one Deel call, and the count of tries is durable across
+ * holders (`RevocationTarget.attempts`).
  */
-import { storedProfileId } from "../../base/profile-id.js";
+import { assertNever } from "../../base/assert-never.js";
 import { isDeelError } from "../../deel/errors.js";
 import { isLedgerError } from "../errors.js";
-import type { Actor, WorkerSessionService } from "../service.js";
-import type { Hold } from "./hold.js";
-import type { JobStore } from "./job-store.js";
-import type { RevocationJob, RevocationTarget } from "./job.js";
+import type { RevocationTarget } from "./job.js";
 
 /** Waits between tries of one target: doubled per try from this, capped (Deel's Retry-After wins when longer). */
 export const RETRY_BASE_MS = 1_000;
 export const RETRY_CAP_MS = 30_000;
-
-export interface RevokeTargetDeps {
-  jobs: JobStore;
-  sessions: WorkerSessionService;
-  /** The lease owner id of the runner making the try. */
-  owner: string;
-  /** Revoke attempts per target (after RATE_LIMITED / UPSTREAM_UNAVAILABLE) before it counts as failed. */
-  maxAttempts: number;
-  now: () => number;
-  /** Called when the store refuses a write: another runner holds the job now. */
-  onLost: () => void;
-}
+/** The longest Retry-After a target honours. */
+const RETRY_AFTER_CAP_MS = 3_600_000;
 
 /**
  * What a failed revoke means for its target, judged on the domain error: Deel refused the
@@ -59,42 +53,33 @@ export function judgeRevokeFailure(error: unknown): RevokeFailure {
   return { kind: "final", label: "internal" };
 }
 
-/** One try of one target. Resolves to the target to try again later, or null. */
-export async function revokeTarget(
-  deps: RevokeTargetDeps,
-  job: RevocationJob,
-  target: RevocationTarget,
-  actor: Actor,
-  hold: Hold,
-): Promise<RevocationTarget | null> {
-  const attempt: RevocationTarget = { ...target, state: "in_progress", attempts: target.attempts + 1 };
-  // Written before Deel is called: a holder taking over knows Deel may have been reached.
-  if (!(await deps.jobs.updateTarget(job.id, deps.owner, attempt))) {
-    deps.onLost();
-    return null;
+/** The target as written before its Deel call: `in_progress`, one more try. */
+export function targetInProgress(target: RevocationTarget): RevocationTarget {
+  return { ...target, state: "in_progress", attempts: target.attempts + 1 };
+}
+
+/** The target after its revoke succeeded. */
+export function targetRevoked(attempt: RevocationTarget): RevocationTarget {
+  return { ...attempt, state: "revoked", lastError: null };
+}
+
+/**
+ * The target after a failed try (`attempt` as written before the call): pending with its next
+ * try's earliest time, pending untouched (credentials refused), or failed. `now` is epoch ms.
+ */
+export function targetAfterFailure(attempt: RevocationTarget, failure: RevokeFailure, now: number, maxAttempts: number): RevocationTarget {
+  switch (failure.kind) {
+    case "credentials":
+      return { ...attempt, state: "pending", lastError: failure.label };
+    case "transient": {
+      if (attempt.attempts >= maxAttempts) return { ...attempt, state: "failed", lastError: failure.label };
+      const backoff = Math.min(RETRY_CAP_MS, RETRY_BASE_MS * 2 ** (attempt.attempts - 1));
+      const wait = Math.max(backoff, Math.min(RETRY_AFTER_CAP_MS, (failure.retryAfterSeconds ?? 0) * 1000));
+      return { ...attempt, state: "pending", lastError: failure.label, notBefore: now + wait };
+    }
+    case "final":
+      return { ...attempt, state: "failed", lastError: failure.label };
+    default:
+      return assertNever(failure);
   }
-  let failure: RevokeFailure;
-  try {
-    await deps.sessions.revoke(actor, storedProfileId(target.profileId));
-    if (!(await deps.jobs.updateTarget(job.id, deps.owner, { ...attempt, state: "revoked", lastError: null }))) deps.onLost();
-    return null;
-  } catch (error) {
-    failure = judgeRevokeFailure(error);
-  }
-  let next: RevocationTarget;
-  if (failure.kind === "credentials") {
-    hold.credentialsRefused = true;
-    next = { ...attempt, state: "pending", lastError: failure.label };
-  } else if (failure.kind === "transient" && attempt.attempts < deps.maxAttempts) {
-    const backoff = Math.min(RETRY_CAP_MS, RETRY_BASE_MS * 2 ** (attempt.attempts - 1));
-    const wait = Math.max(backoff, Math.min(3600, failure.retryAfterSeconds ?? 0) * 1000);
-    next = { ...attempt, state: "pending", lastError: failure.label, notBefore: deps.now() + wait };
-  } else {
-    next = { ...attempt, state: "failed", lastError: failure.label };
-  }
-  if (!(await deps.jobs.updateTarget(job.id, deps.owner, next))) {
-    deps.onLost();
-    return null;
-  }
-  return next.state === "pending" && !hold.credentialsRefused ? next : null;
 }

@@ -13,7 +13,7 @@ import type { RevocationFilters } from "./job.js";
 export const READ_BATCH = 500;
 
 /** The profiles whose sessions match the filters now. */
-export async function matchingTargets(store: SessionStore, sessions: WorkerSessionService, filters: RevocationFilters): Promise<string[]> {
+export async function matchingTargets(store: SessionStore, sessions: Pick<WorkerSessionService, "read">, filters: RevocationFilters): Promise<string[]> {
   let candidates: string[];
   if (filters.createdBy !== null) {
     candidates = (await store.listByCreator(filters.createdBy)).map((record) => record.profileId);
