@@ -1,8 +1,9 @@
 import { setTimeout as delay } from "node:timers/promises";
 import { randomUUID } from "node:crypto";
-import { defineLuaCommands, redisKeys, type LuaCommand, type Redis, type RedisWithCommands } from "../redis/connection.js";
+import { defineLuaCommands, type LuaCommand, type Redis, type RedisWithCommands } from "../redis/connection.js";
+import { redisKeys } from "../redis/keys.js";
 import { LedgerError } from "./errors.js";
-import { runFenced } from "./fencing.js";
+import type { Fence } from "./fencing.js";
 import { ProfileQueue } from "./profile-queue.js";
 import type { ProfileLock } from "./profile-lock.js";
 
@@ -101,9 +102,9 @@ return 0
  *   with a small backoff and bounded by `acquireTimeoutMs` (then LedgerError `busy`);
  * - hold: renewed (compare-and-PEXPIRE) every ttl/3 while the task runs, so a slow Deel call keeps
  *   the lock, while a crashed replica's lock lapses within one ttl;
- * - fence: each acquisition INCRs `<prefix>fence:<id>`; the task runs with that number as its fence
- *   (fencing.ts), and the Redis store refuses ledger writes whose fence is no longer the latest: a
- *   replica that was paused past its lock's expiry cannot overwrite what the next holder recorded;
+ * - fence: each acquisition INCRs `<prefix>fence:<id>`; the task is handed that number as its fence
+ *   (fencing.ts), and the ledger's writes are conditioned on it still being the latest: a replica
+ *   that was paused past its lock's expiry cannot overwrite what the next holder recorded;
  * - release: compare-and-delete, so a late release never frees someone else's lock.
  *
  * Redis unreachable → LedgerError `unavailable` at once: no Deel call is made without ordering.
@@ -126,7 +127,7 @@ export class RedisProfileLock implements ProfileLock {
     this.maxPollMs = options.maxPollMs ?? 25;
   }
 
-  run<T>(profileId: string, task: () => Promise<T>): Promise<T> {
+  run<T>(profileId: string, task: (fence: Fence) => Promise<T>): Promise<T> {
     return this.local.run(profileId, () => this.locked(profileId, task));
   }
 
@@ -134,7 +135,7 @@ export class RedisProfileLock implements ProfileLock {
     await this.local.close();
   }
 
-  private async locked<T>(profileId: string, task: () => Promise<T>): Promise<T> {
+  private async locked<T>(profileId: string, task: (fence: Fence) => Promise<T>): Promise<T> {
     const token = randomUUID();
     const fence = await this.acquire(profileId, token);
     const lockKey = this.keys.lock(profileId);
@@ -149,7 +150,7 @@ export class RedisProfileLock implements ProfileLock {
     }, Math.max(50, Math.floor(this.lockTtlMs / 3)));
     renewal.unref();
     try {
-      return await runFenced({ profileId, token: fence }, task);
+      return await task({ kind: "token", profileId, token: fence });
     } finally {
       clearInterval(renewal);
       // Best effort: if Redis is away, the lock lapses by itself within lockTtlMs.

@@ -8,7 +8,8 @@ import { afterAll, expect, it } from "vitest";
 import type { Redis } from "ioredis";
 import { RedisBudget } from "../../src/deel/redis-budget.js";
 import { DeelError } from "../../src/deel/errors.js";
-import { createRedisConnection, redisKeys } from "../../src/redis/connection.js";
+import { createRedisConnection } from "../../src/redis/connection.js";
+import { redisKeys } from "../../src/redis/keys.js";
 import { connect, deletePrefix, describeRedis, uniquePrefix } from "../support/redis.js";
 import { maxInAnyWindow } from "../support/windows.js";
 

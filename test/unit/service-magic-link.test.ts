@@ -5,7 +5,8 @@
 import pino from "pino";
 import { describe, expect, it, vi } from "vitest";
 import type { DeelApi } from "../../src/deel/types.js";
-import { MemorySessionStore } from "../../src/sessions/memory-store.js";
+import { memoryLedger } from "../../src/sessions/create-store.js";
+import { intentStaleAfterMs } from "../../src/sessions/intent.js";
 import { WorkerSessionService } from "../../src/sessions/service.js";
 
 const P = "6f1e2d3c-4b5a-4978-8a69-0b1c2d3e4f50";
@@ -27,8 +28,8 @@ describe("WorkerSessionService.magicLink", () => {
     ["a protocol-relative redirectPath", { redirectPath: "//evil.com" }],
   ])("refuses %s as invalid_input before minting", async (_name, options) => {
     const { deel, createSession, createMagicLink } = fakeDeel();
-    const store = new MemorySessionStore();
-    const service = new WorkerSessionService({ deel, store });
+    const store = memoryLedger();
+    const service = new WorkerSessionService({ deel, store, intentStaleAfterMs: intentStaleAfterMs(8000) });
 
     await expect(service.magicLink(actor, P, options)).rejects.toMatchObject({ kind: "invalid_input" });
     expect(createSession).not.toHaveBeenCalled();
@@ -38,7 +39,7 @@ describe("WorkerSessionService.magicLink", () => {
 
   it("mints and asks for the link with normalized values", async () => {
     const { deel, createSession, createMagicLink } = fakeDeel();
-    const service = new WorkerSessionService({ deel, store: new MemorySessionStore() });
+    const service = new WorkerSessionService({ deel, store: memoryLedger(), intentStaleAfterMs: intentStaleAfterMs(8000) });
     const options = { redirectPath: "/contracts/123/sign?step=2&lang=en", onSuccessRedirectUrl: "https://app.example.com/done" };
     await expect(service.magicLink(actor, P, options)).resolves.toMatchObject({ magicLink: "https://app.deel.test/magic/1" });
     expect(createSession).toHaveBeenCalledTimes(1);
