@@ -1,6 +1,6 @@
 /**
  * The kill switch's part of every backend: the ledger's createdBy index, and the revocation jobs'
- * store (lease, targets, counts, the block on creates). The same suites run on memory and SQLite
+ * store (lease, targets, counts, the block on creates). The same suites run on SQLite (a file and :memory:)
  * (test/unit/job-store.test.ts) and on Redis (test/integration/redis-job-store.test.ts).
  */
 import { randomUUID } from "node:crypto";

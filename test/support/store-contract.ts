@@ -1,5 +1,5 @@
 /**
- * One contract for every ledger: the same suite runs against the memory and SQLite stores (unit
+ * One contract for every ledger: the same suite runs against SQLite, a file and :memory: (unit
  * tier) and the Redis store (integration tier). Each backend brings a factory; the few things only
  * some stores can show (a round trip counted, a retention TTL, writers that really race) are
  * capabilities the factory may offer.
