@@ -1,5 +1,5 @@
-import { setTimeout as delay } from "node:timers/promises";
 import { randomUUID } from "node:crypto";
+import { systemClock, type Clock } from "../base/clock.js";
 import { defineLuaCommands, type LuaCommand, type Redis, type RedisWithCommands } from "../redis/connection.js";
 import { redisKeys } from "../redis/keys.js";
 import { LedgerError } from "./errors.js";
@@ -21,6 +21,8 @@ export interface RedisProfileLockOptions {
   maxHoldMs?: number;
   /** Longest pause between two attempts while waiting. Default 25 ms. */
   maxPollMs?: number;
+  /** Times the wait for a lock and the longest hold. Default: the system clock. */
+  clock?: Clock;
 }
 
 /** A waiter that has not asked for this long has gone away (crashed, gave up) and loses its place. */
@@ -117,6 +119,7 @@ export class RedisProfileLock implements ProfileLock {
   private readonly acquireTimeoutMs: number;
   private readonly maxHoldMs: number;
   private readonly maxPollMs: number;
+  private readonly clock: Clock;
 
   constructor(redis: Redis, options: RedisProfileLockOptions) {
     this.redis = defineLuaCommands(redis, LOCK_COMMANDS);
@@ -125,6 +128,7 @@ export class RedisProfileLock implements ProfileLock {
     this.acquireTimeoutMs = options.acquireTimeoutMs ?? 15_000;
     this.maxHoldMs = options.maxHoldMs ?? 60_000;
     this.maxPollMs = options.maxPollMs ?? 25;
+    this.clock = options.clock ?? systemClock;
   }
 
   run<T>(profileId: string, task: (fence: Fence) => Promise<T>): Promise<T> {
@@ -139,9 +143,9 @@ export class RedisProfileLock implements ProfileLock {
     const token = randomUUID();
     const fence = await this.acquire(profileId, token);
     const lockKey = this.keys.lock(profileId);
-    const startedAt = Date.now();
+    const startedAt = this.clock.now();
     const renewal = setInterval(() => {
-      if (Date.now() - startedAt > this.maxHoldMs) {
+      if (this.clock.now() - startedAt > this.maxHoldMs) {
         clearInterval(renewal);
         return;
       }
@@ -161,7 +165,7 @@ export class RedisProfileLock implements ProfileLock {
   /** Waits for the profile's lock; resolves to the fencing token. */
   private async acquire(profileId: string, token: string): Promise<number> {
     const keys = [this.keys.lock(profileId), this.keys.fence(profileId), this.keys.waiters(profileId), this.keys.waiterSeen(profileId)] as const;
-    const deadline = Date.now() + this.acquireTimeoutMs;
+    const deadline = this.clock.now() + this.acquireTimeoutMs;
     let pause = 2;
     for (;;) {
       let reply: [number, number];
@@ -173,7 +177,7 @@ export class RedisProfileLock implements ProfileLock {
       }
       const [taken, value] = reply;
       if (Number(taken) === 1) return Number(value);
-      const left = deadline - Date.now();
+      const left = deadline - this.clock.now();
       if (left <= 0) {
         await this.redis.wsgLockLeave(this.keys.waiters(profileId), this.keys.waiterSeen(profileId), token).catch(() => undefined);
         throw new LedgerError(
@@ -182,7 +186,7 @@ export class RedisProfileLock implements ProfileLock {
         );
       }
       const jitter = Math.random() * pause;
-      await delay(Math.min(left, pause + jitter, Number(value) > 0 ? Number(value) + 1 : Number.POSITIVE_INFINITY));
+      await this.clock.sleep(Math.min(left, pause + jitter, Number(value) > 0 ? Number(value) + 1 : Number.POSITIVE_INFINITY));
       pause = Math.min(pause * 2, this.maxPollMs);
     }
   }
