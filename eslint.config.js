@@ -11,8 +11,9 @@ import tseslint from "typescript-eslint";
 const LAYERS = {
   base: [],
   redis: ["base"],
+  storage: ["base", "redis"],
   deel: ["base", "redis"],
-  sessions: ["base", "redis", "deel"],
+  sessions: ["base", "redis", "storage", "deel"],
   auth: ["base"],
   http: ["base"],
   graphql: ["base", "deel", "sessions", "auth", "http"],

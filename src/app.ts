@@ -22,6 +22,7 @@ import { createHttpServer, gatewayRequestListener, type ScopedRequest } from "./
 import { createSharedState } from "./shared-state.js";
 import { CountedStore } from "./sessions/counted-store.js";
 import { RevocationInProgressError } from "./sessions/errors.js";
+import { intentStaleAfterMs } from "./sessions/intent.js";
 import { RevocationRunner } from "./sessions/jobs/runner.js";
 import { WorkerSessionService } from "./sessions/service.js";
 import type { SessionStore } from "./sessions/store.js";
@@ -97,8 +98,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     report: auditSessionOutcome,
     store,
     lock: shared.lock,
-    // Past the Deel deadline (plus a margin), no create can still be waiting on Deel.
-    intentStaleAfterMs: config.deel.timeoutMs + 1000,
+    intentStaleAfterMs: intentStaleAfterMs(config.deel.timeoutMs),
     // The kill switch: creates for a running revocation job's profiles (or by its createdBy) are refused.
     createGuard: async (profileId, sub) => {
       const blocking = await shared.jobs.blockingJob(profileId, sub);

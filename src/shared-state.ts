@@ -8,7 +8,9 @@ import { closeRedisConnection, createRedisConnection, describeRedisUrl, waitUnti
 import { createJobStore } from "./sessions/jobs/create-job-store.js";
 import type { JobStore } from "./sessions/jobs/job-store.js";
 import { RedisProfileLock } from "./sessions/redis-profile-lock.js";
-import { createStore } from "./sessions/create-store.js";
+import { createStorage, retentionOf } from "./sessions/create-store.js";
+import { Ledger } from "./sessions/ledger.js";
+import type { Storage } from "./storage/storage.js";
 import { ProfileQueue } from "./sessions/profile-queue.js";
 import type { ProfileLock } from "./sessions/profile-lock.js";
 import type { SessionStore } from "./sessions/store.js";
@@ -37,26 +39,35 @@ export interface SharedStateOptions {
 /** Builds the parts that `config` names; a test may hand in its own store. */
 export async function createSharedState(config: Config, given: SharedStateOptions = {}): Promise<SharedState> {
   if (config.store.kind === "redis") return createRedisSharedState(config, config.store.url, given);
-  const store = given.store ?? (await createStore(config.store));
+  const storage = createStorage(config.store);
+  const store = given.store ?? ledgerOn(storage, config);
   const budget: OutboundBudget | null =
     config.deel.rateLimitRps > 0 ? new LocalBudget({ rps: config.deel.rateLimitRps, marginMs: config.deel.rateLimitMarginMs }) : null;
-  return withJobs(assemble(store, budget, new ProfileQueue()), createJobStore(config.store));
+  return withJobs(assemble(store, budget, new ProfileQueue()), storage, config);
 }
 
-/** Adds the revocation jobs' store, closed before the rest. */
-function withJobs(parts: Omit<SharedState, "jobs">, jobs: JobStore): SharedState {
+/** The ledger on the shared storage (the storage is closed last, by the shared state). */
+function ledgerOn(storage: Storage, config: Config): SessionStore {
+  return new Ledger(storage, { retentionMs: retentionOf(config.store, { redis: config.redis }), ownsStorage: false });
+}
+
+/** Adds the revocation jobs' store, on the ledger's storage; closed before the rest, the storage after. */
+function withJobs(parts: Omit<SharedState, "jobs">, storage: Storage, config: Config, after?: () => Promise<void>): SharedState {
+  const jobs = createJobStore(storage, { retentionMs: retentionOf(config.store, { redis: config.redis }) });
   return {
     ...parts,
     jobs,
     async close() {
       await jobs.close();
       await parts.close();
+      await storage.close();
+      await after?.();
     },
   };
 }
 
 /** The parts, closed in the reverse order of their use: ordering, then the budget, then the ledger. */
-function assemble(store: SessionStore, budget: OutboundBudget | null, lock: ProfileLock, after?: () => Promise<void>): Omit<SharedState, "jobs"> {
+function assemble(store: SessionStore, budget: OutboundBudget | null, lock: ProfileLock): Omit<SharedState, "jobs"> {
   return {
     store,
     budget,
@@ -65,7 +76,6 @@ function assemble(store: SessionStore, budget: OutboundBudget | null, lock: Prof
       await lock.close();
       await budget?.close();
       await store.close();
-      await after?.();
     },
   };
 }
@@ -88,7 +98,8 @@ async function createRedisSharedState(config: Config, url: string, given: Shared
   if (!(await waitUntilReady(connection, REDIS_STARTUP_WAIT_MS))) {
     log.warn({ redis: where }, `Redis did not answer within ${REDIS_STARTUP_WAIT_MS} ms; starting unready and reconnecting in the background`);
   }
-  const store = given.store ?? (await createStore(config.store, { redis: config.redis, connection }));
+  const storage = createStorage(config.store, { redis: config.redis, connection });
+  const store = given.store ?? ledgerOn(storage, config);
   const budget: OutboundBudget | null =
     config.deel.rateLimitRps > 0
       ? new RedisBudget(connection, { keyPrefix: config.redis.keyPrefix, rps: config.deel.rateLimitRps, marginMs: config.deel.rateLimitMarginMs })
@@ -99,6 +110,5 @@ async function createRedisSharedState(config: Config, url: string, given: Shared
     acquireTimeoutMs: config.deel.timeoutMs,
     maxHoldMs: Math.max(60_000, 4 * config.deel.timeoutMs),
   });
-  const jobs = createJobStore(config.store, { redis: config.redis, connection });
-  return withJobs(assemble(store, budget, lock, () => closeRedisConnection(connection)), jobs);
+  return withJobs(assemble(store, budget, lock), storage, config, () => closeRedisConnection(connection));
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { sleepUntil, systemClock, type Clock } from "../base/clock.js";
-import { defineLuaCommands, redisKeys, type LuaCommand, type Redis, type RedisWithCommands } from "../redis/connection.js";
+import { defineLuaCommands, type LuaCommand, type Redis, type RedisWithCommands } from "../redis/connection.js";
+import { redisKeys } from "../redis/keys.js";
 import type { OutboundBudget } from "./budget.js";
 import { DeelError } from "./errors.js";
 

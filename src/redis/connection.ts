@@ -118,35 +118,17 @@ export async function closeRedisConnection(client: Redis): Promise<void> {
   client.disconnect(false);
 }
 
-/** Key names under one prefix (`REDIS_KEY_PREFIX`, default `wsg:`). One prefix = one organization. */
-export function redisKeys(prefix: string) {
-  return {
-    /** The ledger's record for a profile: one JSON string. */
-    session: (profileId: string) => `${prefix}session:${profileId}`,
-    /** The createdBy index: the profiles whose current record a caller (`sub`) minted (a set). */
-    creator: (sub: string) => `${prefix}creator:${sub}`,
-    /** A mint under way for a profile (see sessions/intent.ts): one JSON string. */
-    intent: (profileId: string) => `${prefix}intent:${profileId}`,
-    /** The per-profile lock (token of the holder, with a TTL). */
-    lock: (profileId: string) => `${prefix}lock:${profileId}`,
-    /** The per-profile fencing counter: INCR on every lock acquisition. */
-    fence: (profileId: string) => `${prefix}fence:${profileId}`,
-    /** Waiters for a profile's lock, in arrival order (sorted set), and when each last asked. */
-    waiters: (profileId: string) => `${prefix}lockq:${profileId}`,
-    waiterSeen: (profileId: string) => `${prefix}lockq-seen:${profileId}`,
-    /** The organization's outbound Deel budget: a sorted set of reserved call slots. */
-    budget: `${prefix}deel-budget`,
-  };
-}
-
 /**
  * A Lua script run as a custom command of a connection (ioredis `defineCommand`). ioredis sends it
  * by its SHA1 (EVALSHA, one short round trip), and the whole script (EVAL) on a connection's first
  * use of it and again after Redis answers NOSCRIPT (a restart or SCRIPT FLUSH emptied its cache).
  */
 export interface LuaCommand {
-  /** How many of the call's leading arguments are keys (`KEYS[1..n]`); the rest are `ARGV`. */
-  readonly numberOfKeys: number;
+  /**
+   * How many of the call's leading arguments are keys (`KEYS[1..n]`); the rest are `ARGV`. Null: the
+   * call's first argument says how many keys follow (a script over any number of keys).
+   */
+  readonly numberOfKeys: number | null;
   readonly lua: string;
 }
 
@@ -167,7 +149,7 @@ const definedScripts = new WeakMap<Redis, Map<string, string>>();
  * command, or that is already defined with another script, throws, instead of letting one user run
  * another's script.
  *
- * Keys are passed to Redis as given (`REDIS_KEY_PREFIX` is already part of them, see `redisKeys`);
+ * Keys are passed to Redis as given (`REDIS_KEY_PREFIX` is already part of them, see keys.ts);
  * on a connection opened with ioredis's own `keyPrefix`, that prefix is added to the script's keys
  * exactly as to any other command's.
  */
@@ -183,7 +165,7 @@ export function defineLuaCommands<const Name extends string>(client: Redis, comm
     if (existing !== undefined || name in client || `${name}Buffer` in client) {
       throw new Error(`Cannot define the Redis command ${name}: the name is already taken on this connection`);
     }
-    client.defineCommand(name, { numberOfKeys: command.numberOfKeys, lua: command.lua });
+    client.defineCommand(name, command.numberOfKeys === null ? { lua: command.lua } : { numberOfKeys: command.numberOfKeys, lua: command.lua });
     defined.set(name, command.lua);
   }
   return client as RedisWithCommands<Name>;

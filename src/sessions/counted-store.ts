@@ -1,13 +1,17 @@
+import type { WriteFence } from "./fencing.js";
 import type { MintIntent } from "./intent.js";
 import type { SessionRecord } from "./record.js";
-import type { SessionStore } from "./store.js";
+import type { ProfileState, SessionStore } from "./store.js";
 
 /** Something that counts ledger reads (a Prometheus counter in the app). */
 export interface ReadCounter {
   inc(labels: { op: "get" | "get_many" }): void;
 }
 
-/** Wraps a store so that every read is counted: the benchmark and /metrics show reads per request. */
+/**
+ * Wraps a store so that every read is counted: the benchmark and /metrics show reads per request.
+ * A batch read (`getMany`, `getStates`: one round trip each) counts as one `get_many`.
+ */
 export class CountedStore implements SessionStore {
   constructor(
     private readonly inner: SessionStore,
@@ -24,20 +28,25 @@ export class CountedStore implements SessionStore {
     return this.inner.getMany(profileIds);
   }
 
-  put(record: SessionRecord): Promise<void> {
-    return this.inner.put(record);
+  getStates(profileIds: readonly string[]): Promise<ProfileState[]> {
+    this.reads.inc({ op: "get_many" });
+    return this.inner.getStates(profileIds);
   }
 
-  markRevoked(profileId: string, revokedAt: Date, revokedBy: string): Promise<SessionRecord | null> {
-    return this.inner.markRevoked(profileId, revokedAt, revokedBy);
+  put(record: SessionRecord, fence: WriteFence): Promise<void> {
+    return this.inner.put(record, fence);
   }
 
-  beginMint(intent: MintIntent): Promise<boolean> {
-    return this.inner.beginMint(intent);
+  markRevoked(profileId: string, revokedAt: Date, revokedBy: string, fence: WriteFence): Promise<SessionRecord | null> {
+    return this.inner.markRevoked(profileId, revokedAt, revokedBy, fence);
   }
 
-  endMint(profileId: string, upTo?: Date): Promise<void> {
-    return this.inner.endMint(profileId, upTo);
+  beginMint(intent: MintIntent, fence: WriteFence): Promise<boolean> {
+    return this.inner.beginMint(intent, fence);
+  }
+
+  endMint(profileId: string, fence: WriteFence, upTo?: Date): Promise<void> {
+    return this.inner.endMint(profileId, fence, upTo);
   }
 
   listByCreator(createdBy: string): Promise<SessionRecord[]> {

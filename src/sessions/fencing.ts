@@ -1,27 +1,45 @@
 /**
- * Fencing tokens between the cross-replica lock and the Redis store, without widening the
- * `SessionStore` interface: the lock runs each task inside an async context that carries the
- * profile and the fencing token it was granted with the lock, and the store's writes for that
- * profile send the token along, so that Redis refuses a write from a holder whose lock has since
- * passed to someone else (see redis-lock.ts).
+ * Fences: what a ledger write carries to prove that its writer still holds the profile's turn.
+ *
+ * `ProfileLock.run(profileId, (fence) => task)` hands each task its fence, and the task passes it to
+ * every ledger write it makes for that profile. The Redis lock's fence is the profile's fencing
+ * counter as this holder's acquisition left it: the write is a condition of the same conditional
+ * write, refused (LedgerError `fenced`) once a later holder has taken the lock, so a holder paused
+ * past its lock's expiry cannot overwrite what the next one recorded. The in-process queue's fence
+ * always holds: nothing else writes the profile's state in that deployment.
+ *
+ * A write outside any profile's turn (a test seeding a ledger, an operator's tool) says so with
+ * `unfenced(why)`: never a default, always a choice that reads as one.
  */
-import { AsyncLocalStorage } from "node:async_hooks";
 
-export interface Fence {
-  profileId: string;
-  /** The value of the profile's fence counter when this holder took the lock. */
-  token: number;
+/** The fence of a turn given by the Redis lock: the profile's fencing counter when the turn began. */
+export interface TokenFence {
+  readonly kind: "token";
+  readonly profileId: string;
+  readonly token: number;
 }
 
-const storage = new AsyncLocalStorage<Fence>();
-
-/** Runs `task` with `fence` as the current fence for its profile. */
-export function runFenced<T>(fence: Fence, task: () => Promise<T>): Promise<T> {
-  return storage.run(fence, task);
+/** The fence of a turn given by the in-process queue: the process is the profile's only writer. */
+export interface QueueFence {
+  readonly kind: "queue";
 }
 
-/** The fencing token of the task running now, if it holds the lock of `profileId`. */
-export function currentFence(profileId: string): number | undefined {
-  const fence = storage.getStore();
-  return fence !== undefined && fence.profileId === profileId ? fence.token : undefined;
+/** A deliberate write outside any profile's turn; `reason` says why (for the reader of the call). */
+export interface Unfenced {
+  readonly kind: "unfenced";
+  readonly reason: string;
+}
+
+/** What a `ProfileLock` hands a task. */
+export type Fence = TokenFence | QueueFence;
+
+/** What every ledger write takes. */
+export type WriteFence = Fence | Unfenced;
+
+/** The in-process queue's fence (it always holds). */
+export const QUEUE_FENCE: QueueFence = Object.freeze({ kind: "queue" });
+
+/** Marks a ledger write as made outside any profile's turn, on purpose. */
+export function unfenced(reason: string): Unfenced {
+  return { kind: "unfenced", reason };
 }

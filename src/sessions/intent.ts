@@ -25,6 +25,14 @@ export interface MintIntent {
 /** How long a worker token lives at Deel: the longest a token behind a lost answer can matter. */
 export const WORKER_TOKEN_LIFETIME_MS = 24 * 3600 * 1000;
 
+/**
+ * How old an unresolved intent must be before reads answer UNKNOWN: past the Deel deadline, plus a
+ * margin, no create can still be waiting on Deel for it. The one place this is decided.
+ */
+export function intentStaleAfterMs(deelTimeoutMs: number): number {
+  return deelTimeoutMs + 1000;
+}
+
 /** A profile's state as reads show it: the ledger's record, or what an unresolved intent implies. */
 export interface LedgerEntry {
   record: SessionRecord;
@@ -62,7 +70,7 @@ export function intentMayBeLive(intent: MintIntent, now: Date): boolean {
  * expire), until a revoke or a later create resolves it, or until that latest expiry has passed
  * (`WORKER_TOKEN_LIFETIME_MS` after it began: the record stands again).
  */
-export function ledgerEntry(record: SessionRecord | null, intent: MintIntent | null, now: Date, staleAfterMs: number): LedgerEntry | null {
+export function entryAt(record: SessionRecord | null, intent: MintIntent | null, now: Date, staleAfterMs: number): LedgerEntry | null {
   if (intent !== null && now.getTime() - intent.startedAt.getTime() >= staleAfterMs && intentMayBeLive(intent, now)) {
     return { status: "UNKNOWN", record: recordFromIntent(intent) };
   }

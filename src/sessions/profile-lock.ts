@@ -1,9 +1,12 @@
+import type { Fence } from "./fencing.js";
+
 /**
  * Orders creates and revokes per profile: a task for a profile starts only after the tasks that
  * arrived before it for that profile have finished. In one process an in-memory queue does it
- * (`ProfileQueue`); across replicas a Redis-backed implementation does.
+ * (`ProfileQueue`); across replicas a Redis-backed implementation does. Each task is handed the
+ * fence of its turn, to pass to every ledger write it makes for the profile (see fencing.ts).
  */
 export interface ProfileLock {
-  run<T>(profileId: string, task: () => Promise<T>): Promise<T>;
+  run<T>(profileId: string, task: (fence: Fence) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }

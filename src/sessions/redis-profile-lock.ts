@@ -1,8 +1,9 @@
-import { setTimeout as delay } from "node:timers/promises";
 import { randomUUID } from "node:crypto";
-import { defineLuaCommands, redisKeys, type LuaCommand, type Redis, type RedisWithCommands } from "../redis/connection.js";
+import { systemClock, type Clock } from "../base/clock.js";
+import { defineLuaCommands, type LuaCommand, type Redis, type RedisWithCommands } from "../redis/connection.js";
+import { redisKeys } from "../redis/keys.js";
 import { LedgerError } from "./errors.js";
-import { runFenced } from "./fencing.js";
+import type { Fence } from "./fencing.js";
 import { ProfileQueue } from "./profile-queue.js";
 import type { ProfileLock } from "./profile-lock.js";
 
@@ -20,6 +21,8 @@ export interface RedisProfileLockOptions {
   maxHoldMs?: number;
   /** Longest pause between two attempts while waiting. Default 25 ms. */
   maxPollMs?: number;
+  /** Times the wait for a lock and the longest hold. Default: the system clock. */
+  clock?: Clock;
 }
 
 /** A waiter that has not asked for this long has gone away (crashed, gave up) and loses its place. */
@@ -101,9 +104,9 @@ return 0
  *   with a small backoff and bounded by `acquireTimeoutMs` (then LedgerError `busy`);
  * - hold: renewed (compare-and-PEXPIRE) every ttl/3 while the task runs, so a slow Deel call keeps
  *   the lock, while a crashed replica's lock lapses within one ttl;
- * - fence: each acquisition INCRs `<prefix>fence:<id>`; the task runs with that number as its fence
- *   (fencing.ts), and the Redis store refuses ledger writes whose fence is no longer the latest: a
- *   replica that was paused past its lock's expiry cannot overwrite what the next holder recorded;
+ * - fence: each acquisition INCRs `<prefix>fence:<id>`; the task is handed that number as its fence
+ *   (fencing.ts), and the ledger's writes are conditioned on it still being the latest: a replica
+ *   that was paused past its lock's expiry cannot overwrite what the next holder recorded;
  * - release: compare-and-delete, so a late release never frees someone else's lock.
  *
  * Redis unreachable → LedgerError `unavailable` at once: no Deel call is made without ordering.
@@ -116,6 +119,7 @@ export class RedisProfileLock implements ProfileLock {
   private readonly acquireTimeoutMs: number;
   private readonly maxHoldMs: number;
   private readonly maxPollMs: number;
+  private readonly clock: Clock;
 
   constructor(redis: Redis, options: RedisProfileLockOptions) {
     this.redis = defineLuaCommands(redis, LOCK_COMMANDS);
@@ -124,9 +128,10 @@ export class RedisProfileLock implements ProfileLock {
     this.acquireTimeoutMs = options.acquireTimeoutMs ?? 15_000;
     this.maxHoldMs = options.maxHoldMs ?? 60_000;
     this.maxPollMs = options.maxPollMs ?? 25;
+    this.clock = options.clock ?? systemClock;
   }
 
-  run<T>(profileId: string, task: () => Promise<T>): Promise<T> {
+  run<T>(profileId: string, task: (fence: Fence) => Promise<T>): Promise<T> {
     return this.local.run(profileId, () => this.locked(profileId, task));
   }
 
@@ -134,13 +139,13 @@ export class RedisProfileLock implements ProfileLock {
     await this.local.close();
   }
 
-  private async locked<T>(profileId: string, task: () => Promise<T>): Promise<T> {
+  private async locked<T>(profileId: string, task: (fence: Fence) => Promise<T>): Promise<T> {
     const token = randomUUID();
     const fence = await this.acquire(profileId, token);
     const lockKey = this.keys.lock(profileId);
-    const startedAt = Date.now();
+    const startedAt = this.clock.now();
     const renewal = setInterval(() => {
-      if (Date.now() - startedAt > this.maxHoldMs) {
+      if (this.clock.now() - startedAt > this.maxHoldMs) {
         clearInterval(renewal);
         return;
       }
@@ -149,7 +154,7 @@ export class RedisProfileLock implements ProfileLock {
     }, Math.max(50, Math.floor(this.lockTtlMs / 3)));
     renewal.unref();
     try {
-      return await runFenced({ profileId, token: fence }, task);
+      return await task({ kind: "token", profileId, token: fence });
     } finally {
       clearInterval(renewal);
       // Best effort: if Redis is away, the lock lapses by itself within lockTtlMs.
@@ -160,7 +165,7 @@ export class RedisProfileLock implements ProfileLock {
   /** Waits for the profile's lock; resolves to the fencing token. */
   private async acquire(profileId: string, token: string): Promise<number> {
     const keys = [this.keys.lock(profileId), this.keys.fence(profileId), this.keys.waiters(profileId), this.keys.waiterSeen(profileId)] as const;
-    const deadline = Date.now() + this.acquireTimeoutMs;
+    const deadline = this.clock.now() + this.acquireTimeoutMs;
     let pause = 2;
     for (;;) {
       let reply: [number, number];
@@ -172,7 +177,7 @@ export class RedisProfileLock implements ProfileLock {
       }
       const [taken, value] = reply;
       if (Number(taken) === 1) return Number(value);
-      const left = deadline - Date.now();
+      const left = deadline - this.clock.now();
       if (left <= 0) {
         await this.redis.wsgLockLeave(this.keys.waiters(profileId), this.keys.waiterSeen(profileId), token).catch(() => undefined);
         throw new LedgerError(
@@ -181,7 +186,7 @@ export class RedisProfileLock implements ProfileLock {
         );
       }
       const jitter = Math.random() * pause;
-      await delay(Math.min(left, pause + jitter, Number(value) > 0 ? Number(value) + 1 : Number.POSITIVE_INFINITY));
+      await this.clock.sleep(Math.min(left, pause + jitter, Number(value) > 0 ? Number(value) + 1 : Number.POSITIVE_INFINITY));
       pause = Math.min(pause * 2, this.maxPollMs);
     }
   }

@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import { systemClock, type Clock } from "../base/clock.js";
 import { isDeelError } from "../deel/errors.js";
 import type { IdempotencyKey } from "../base/idempotency-key.js";
 import type { ProfileId } from "../base/profile-id.js";
@@ -7,7 +8,8 @@ import { deriveIdempotencyKey } from "../deel/idempotency.js";
 import type { CallOptions, DeelApi, MintedSession } from "../deel/types.js";
 import { ProfileQueue } from "./profile-queue.js";
 import { EndedSessionError, SupersededSessionError } from "./errors.js";
-import { intentMayBeLive, ledgerEntry, recordFromIntent, type LedgerEntry, type MintIntent } from "./intent.js";
+import type { Fence } from "./fencing.js";
+import { entryAt, intentMayBeLive, recordFromIntent, type LedgerEntry, type MintIntent } from "./intent.js";
 import type { SessionRecord } from "./record.js";
 import type { ProfileLock } from "./profile-lock.js";
 import type { SessionStore } from "./store.js";
@@ -35,12 +37,13 @@ export interface ServiceDeps {
   store: SessionStore;
   /** Per-profile ordering; an in-process queue unless replicas share one. */
   lock?: ProfileLock;
-  now?: () => Date;
+  /** Every timestamp and deadline of the service. Default: the system clock. */
+  clock?: Clock;
   /**
    * How old an unresolved mint intent must be before reads answer UNKNOWN: past this, no create
-   * can still be waiting on Deel (the Deel deadline plus a margin). Default 9 s.
+   * can still be waiting on Deel (`intentStaleAfterMs(DEEL_TIMEOUT_MS)`, see intent.ts).
    */
-  intentStaleAfterMs?: number;
+  intentStaleAfterMs: number;
   /**
    * Asked before every mint, inside the profile's turn and before any Deel call: throws (a
    * RevocationInProgressError) while a revocation job refuses creates for the profile or the caller.
@@ -99,7 +102,7 @@ export interface RevokedSession {
 export class WorkerSessionService {
   private readonly deel: DeelApi;
   private readonly store: SessionStore;
-  private readonly now: () => Date;
+  private readonly clock: Clock;
   private readonly queue: ProfileLock;
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly intentStaleAfterMs: number;
@@ -107,12 +110,12 @@ export class WorkerSessionService {
   private readonly report: (outcome: SessionOutcome) => void;
 
   constructor(deps: ServiceDeps) {
-    this.intentStaleAfterMs = deps.intentStaleAfterMs ?? 9_000;
+    this.intentStaleAfterMs = deps.intentStaleAfterMs;
     this.createGuard = deps.createGuard;
     this.report = deps.report ?? (() => undefined);
     this.deel = deps.deel;
     this.store = deps.store;
-    this.now = deps.now ?? (() => new Date());
+    this.clock = deps.clock ?? systemClock;
     this.queue = deps.lock ?? new ProfileQueue();
   }
 
@@ -124,9 +127,9 @@ export class WorkerSessionService {
   async create(actor: Actor, profileId: ProfileId, callerKey: IdempotencyKey | undefined): Promise<CreatedSession> {
     const idempotencyKey = deriveIdempotencyKey(actor.sub, profileId, callerKey);
     // The Deel deadline counts from here, so time queued behind the same profile is part of it.
-    const startedAt = Date.now();
+    const startedAt = this.clock.now();
     return this.audited(actor, "create", profileId, () =>
-      this.queue.run(profileId, () => this.mintAndRecord(actor, profileId, idempotencyKey, startedAt)),
+      this.queue.run(profileId, (fence) => this.mintAndRecord(actor, profileId, idempotencyKey, startedAt, fence)),
     );
   }
 
@@ -142,13 +145,13 @@ export class WorkerSessionService {
    */
   async magicLink(actor: Actor, profileId: ProfileId, options: MagicLinkOptions): Promise<CreatedMagicLink> {
     const idempotencyKey = deriveIdempotencyKey(actor.sub, profileId, options.idempotencyKey);
-    const startedAt = Date.now();
+    const startedAt = this.clock.now();
     const request = options.target;
     return this.audited(actor, "magic_link", profileId, () =>
-      this.queue.run(profileId, async () => {
+      this.queue.run(profileId, async (fence) => {
         const { deel } = this;
         if (deel.createMagicLink === undefined) throw new TypeError("the Deel API in use cannot create magic links");
-        const minted = await this.mintAndRecord(actor, profileId, idempotencyKey, startedAt);
+        const minted = await this.mintAndRecord(actor, profileId, idempotencyKey, startedAt, fence);
         const { session } = minted.result;
         if (session.revokedAt !== null || session.expiresAt.getTime() <= this.now().getTime()) throw new EndedSessionError();
         const link = await deel.createMagicLink(minted.result.token, request, { requestId: actor.requestId, startedAt });
@@ -169,6 +172,7 @@ export class WorkerSessionService {
     profileId: ProfileId,
     idempotencyKey: string,
     startedAt: number,
+    fence: Fence,
   ): Promise<{ result: CreatedSession; deelRequestId: string | undefined }> {
     // The intent is in the ledger before Deel is asked, so that a token whose answer is lost
     // (the process dies, the answer never arrives) is known to exist, as UNKNOWN.
@@ -177,13 +181,13 @@ export class WorkerSessionService {
     // An older unresolved intent stays in place of this one (see intent.ts): a lost mint stays
     // UNKNOWN whatever later creates that mint nothing (refused, replayed) do.
     const intent: MintIntent = { profileId, createdBy: actor.sub, startedAt: this.now() };
-    const own = await this.store.beginMint(intent);
+    const own = await this.store.beginMint(intent, fence);
     // This mint minted nothing new (Deel refused, or replayed an earlier answer): it resolves its own
     // intent, never an older one, which still stands for a token this answer says nothing about.
-    const resolved = () => (own ? this.endMint(actor, intent) : Promise.resolve());
+    const resolved = () => (own ? this.endMint(actor, intent, fence) : Promise.resolve());
     // This mint's fresh token is recorded: Deel replaced every older token with it, so every intent
     // begun at or before this one is resolved.
-    const replacedOlder = () => this.endMint(actor, intent);
+    const replacedOlder = () => this.endMint(actor, intent, fence);
     let minted: MintedSession;
     try {
       minted = await this.deel.createSession(profileId, idempotencyKey, { requestId: actor.requestId, startedAt });
@@ -217,7 +221,7 @@ export class WorkerSessionService {
         throw new SupersededSessionError();
       }
     }
-    await this.store.put(fresh);
+    await this.store.put(fresh, fence);
     // A replay recorded here (typically this call's own first attempt) says nothing of a token an
     // older intent stands for: only a token Deel minted for this call replaced it.
     await (minted.replayed ? resolved() : replacedOlder());
@@ -231,21 +235,21 @@ export class WorkerSessionService {
    * retries (a revocation job passes 1: it retries on its own schedule).
    */
   async revoke(actor: Actor, profileId: ProfileId, deel: Pick<CallOptions, "maxAttempts"> = {}): Promise<RevokedSession> {
-    const startedAt = Date.now();
+    const startedAt = this.clock.now();
     return this.audited(actor, "revoke", profileId, () =>
-      this.queue.run(profileId, async () => {
+      this.queue.run(profileId, async (fence) => {
         const [intent] = await this.store.getIntents([profileId]);
         const revoked = await this.deel.revokeSession(profileId, { ...deel, requestId: actor.requestId, startedAt });
         const revokedAt = this.now();
         let session: SessionRecord | null;
         if (intent === null || intent === undefined || !intentMayBeLive(intent, revokedAt)) {
-          session = await this.store.markRevoked(profileId, revokedAt, actor.sub);
+          session = await this.store.markRevoked(profileId, revokedAt, actor.sub, fence);
           // A dead intent (any token it stood for has expired) is tidied away with the revoke.
-          if (intent !== null && intent !== undefined) await this.store.endMint(profileId);
+          if (intent !== null && intent !== undefined) await this.store.endMint(profileId, fence);
         } else {
           session = { ...recordFromIntent(intent), revokedAt, revokedBy: actor.sub };
-          await this.store.put(session);
-          await this.store.endMint(profileId);
+          await this.store.put(session, fence);
+          await this.store.endMint(profileId, fence);
         }
         return { result: { profileId, revokedAt, session }, deelRequestId: revoked.deelRequestId };
       }),
@@ -254,21 +258,25 @@ export class WorkerSessionService {
 
   /**
    * What reads show for each profile, in order: the ledger's record with its status, UNKNOWN for a
-   * mint whose answer was lost, or null. One batched read of records and one of intents.
+   * mint whose answer was lost, or null. One read of records and intents together.
    */
   async read(profileIds: readonly string[]): Promise<Array<LedgerEntry | null>> {
-    const [records, intents] = await Promise.all([this.store.getMany(profileIds), this.store.getIntents(profileIds)]);
+    const states = await this.store.getStates(profileIds);
     const now = this.now();
-    return records.map((record, i) => ledgerEntry(record, intents[i] ?? null, now, this.intentStaleAfterMs));
+    return states.map((state) => entryAt(state.record, state.intent, now, this.intentStaleAfterMs));
+  }
+
+  private now(): Date {
+    return new Date(this.clock.now());
   }
 
   /**
    * Resolves a mint's intent. A ledger that fails here leaves the intent behind, which reads later
    * show as UNKNOWN rather than lose the session just recorded: logged, not thrown.
    */
-  private async endMint(actor: Actor, intent: MintIntent): Promise<void> {
+  private async endMint(actor: Actor, intent: MintIntent, fence: Fence): Promise<void> {
     try {
-      await this.store.endMint(intent.profileId, intent.startedAt);
+      await this.store.endMint(intent.profileId, fence, intent.startedAt);
     } catch (error) {
       actor.log.warn({ err: error, profileId: intent.profileId }, "could not clear a mint intent; reads may show UNKNOWN until a revoke or a new create");
     }

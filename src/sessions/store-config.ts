@@ -1,5 +1,6 @@
 /**
- * Where the session ledger lives. Parsed once from `SESSION_STORE_URL`.
+ * Where the session ledger lives. Parsed once from `SESSION_STORE_URL`. `memory:` is a SQLite
+ * database in process memory (`:memory:`): the same rules, forgotten on restart.
  */
 export type StoreConfig =
   | { readonly kind: "memory" }

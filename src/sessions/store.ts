@@ -1,22 +1,34 @@
+import type { WriteFence } from "./fencing.js";
 import type { MintIntent } from "./intent.js";
 import type { SessionRecord } from "./record.js";
+
+/** What the ledger holds for one profile: its record and its unresolved mint intent, each or null. */
+export interface ProfileState {
+  record: SessionRecord | null;
+  intent: MintIntent | null;
+}
 
 /**
  * Where the ledger lives. One record per profile: a new session replaces the old one, as Deel
  * keeps one token per worker.
+ *
+ * Every write takes the fence of the profile's turn (see fencing.ts) and is refused with LedgerError
+ * `fenced` once that turn has passed to another holder; `unfenced(why)` writes outside any turn.
  */
 export interface SessionStore {
   /** The record for one profile, or null. */
   get(profileId: string): Promise<SessionRecord | null>;
   /** One result per id, in the order of `profileIds`, in one round trip to the backing store. */
   getMany(profileIds: readonly string[]): Promise<Array<SessionRecord | null>>;
+  /** Record and intent per id, in the order of `profileIds`, in one round trip (what a read shows). */
+  getStates(profileIds: readonly string[]): Promise<ProfileState[]>;
   /** Writes the record of a newly minted session, replacing any earlier one for that profile. */
-  put(record: SessionRecord): Promise<void>;
+  put(record: SessionRecord, fence: WriteFence): Promise<void>;
   /**
-   * Marks the profile's session revoked, unless it already is. Returns the record as it now
-   * stands, or null when the ledger knows no session for the profile.
+   * Marks the profile's session revoked, unless it already is (the first revokedAt and revokedBy
+   * stay). Returns the record as it now stands, or null when the ledger knows no session for the profile.
    */
-  markRevoked(profileId: string, revokedAt: Date, revokedBy: string): Promise<SessionRecord | null>;
+  markRevoked(profileId: string, revokedAt: Date, revokedBy: string, fence: WriteFence): Promise<SessionRecord | null>;
   /**
    * Notes that a mint for `intent.profileId` is under way, before Deel is asked. The profile keeps
    * its OLDEST unresolved intent (see intent.ts): an earlier one begun at or before
@@ -24,13 +36,13 @@ export interface SessionStore {
    * startedAt and createdBy) and the call answers false; otherwise `intent` is written (replacing a
    * dead or a later one) and the call answers true.
    */
-  beginMint(intent: MintIntent): Promise<boolean>;
+  beginMint(intent: MintIntent, fence: WriteFence): Promise<boolean>;
   /**
    * Clears the profile's intent if it began at or before `upTo` (a fresh token minted by a mint
    * begun at `upTo` replaced every older one at Deel; a later mint's intent stays), or whatever it
    * is when `upTo` is not given (a revoke at Deel resolves them all).
    */
-  endMint(profileId: string, upTo?: Date): Promise<void>;
+  endMint(profileId: string, fence: WriteFence, upTo?: Date): Promise<void>;
   /**
    * Every record whose `createdBy` is `createdBy` (the kill switch's target list), in no particular
    * order. Served by an index in every store: a replaced record leaves its old creator's entry.

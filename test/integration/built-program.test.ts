@@ -15,7 +15,7 @@ import {
 } from "../generated/operations.js";
 import { aCallerToken, TEST_AUDIENCE, TEST_ISSUER, TEST_JWT_SECRET } from "../support/callers.js";
 import { startDeelSandbox, type DeelSandbox } from "../../src/deel/sandbox/server.js";
-import { SqliteSessionStore } from "../../src/sessions/sqlite-store.js";
+import { createStore } from "../../src/sessions/create-store.js";
 import { codes, gql } from "../support/gateway.js";
 import { startMinimalDeel, type MinimalDeel } from "../support/minimal-deel.js";
 import { runGatewayProcess, startGatewayProcess } from "../support/process.js";
@@ -206,7 +206,7 @@ describe("the built program (node dist/main.js)", () => {
     expect(response.data?.createWorkerSession.session.status).toBe("ACTIVE");
     expect(await exit).toBe(0);
 
-    const ledger = new SqliteSessionStore(join(dir, "ledger.db"));
+    const ledger = await createStore({ kind: "sqlite", path: join(dir, "ledger.db") });
     try {
       expect(await ledger.get(profile)).toMatchObject({ profileId: profile, createdBy: "drain-test", revokedAt: null });
     } finally {
@@ -228,7 +228,7 @@ describe("the built program (node dist/main.js)", () => {
     expect(await gateway.stop("SIGTERM")).toBe(0);
     await inFlight; // cut off by the 200 ms drain, or answered: either way Deel minted
     expect(sandbox.state(profile)?.revoked).toBe(false);
-    const ledger = new SqliteSessionStore(join(dir, "ledger.db"));
+    const ledger = await createStore({ kind: "sqlite", path: join(dir, "ledger.db") });
     try {
       expect((await ledger.get(profile))?.expiresAt.getTime()).toBe(sandbox.state(profile)?.expiresAt.getTime());
     } finally {

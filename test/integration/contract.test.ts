@@ -226,6 +226,9 @@ describe("the error table", () => {
           getMany: async () => {
             throw new Error("disk on fire at /var/lib/secret-path");
           },
+          getStates: async () => {
+            throw new Error("disk on fire at /var/lib/secret-path");
+          },
           put: async () => undefined,
           markRevoked: async () => null,
           beginMint: async () => true,

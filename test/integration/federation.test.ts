@@ -1,22 +1,26 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Scope } from "../../src/auth/caller.js";
-import { MemorySessionStore } from "../../src/sessions/memory-store.js";
+import { createStorage } from "../../src/sessions/create-store.js";
+import { Ledger } from "../../src/sessions/ledger.js";
 import { CreateWorkerSessionDocument } from "../generated/operations.js";
 import { aCallerToken, anAdminToken, aWorkerToken } from "../support/callers.js";
 import { codes, gql, startTestGateway, type TestGateway } from "../support/gateway.js";
 import { composeSupergraph, startApolloGatewayRouter, startHrSubgraph, type Running } from "../support/supergraph.js";
 
 /** A ledger that counts the calls made at the store interface. */
-class CountingStore extends MemorySessionStore {
+class CountingStore extends Ledger {
   gets = 0;
   batches: number[] = [];
+  constructor() {
+    super(createStorage({ kind: "memory" }), { retentionMs: null });
+  }
   override get(profileId: string) {
     this.gets += 1;
     return super.get(profileId);
   }
-  override getMany(profileIds: readonly string[]) {
+  override getStates(profileIds: readonly string[]) {
     this.batches.push(profileIds.length);
-    return super.getMany(profileIds);
+    return super.getStates(profileIds);
   }
   reset() {
     this.gets = 0;

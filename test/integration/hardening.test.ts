@@ -1,7 +1,8 @@
 import { request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LIMITS } from "../../src/graphql/limits.js";
-import { MemorySessionStore } from "../../src/sessions/memory-store.js";
+import { createStorage } from "../../src/sessions/create-store.js";
+import { Ledger } from "../../src/sessions/ledger.js";
 import { CreateWorkerSessionDocument, WorkerSessionDocument } from "../generated/operations.js";
 import { aCallerToken, anAdminToken } from "../support/callers.js";
 import { codes, gql, startTestGateway, type TestGateway } from "../support/gateway.js";
@@ -50,11 +51,17 @@ describe("NODE_ENV=production", () => {
   it("masks an internal error as INTERNAL_SERVER_ERROR with a generic message and no stack trace, and logs the original", async () => {
     const secret = "ledger disk /var/lib/wsg/ledger.db is corrupt";
     /** A ledger whose reads fail with a plain Error: no known error type, so nothing may reach the caller. */
-    class BrokenReadStore extends MemorySessionStore {
+    class BrokenReadStore extends Ledger {
+      constructor() {
+        super(createStorage({ kind: "memory" }), { retentionMs: null });
+      }
       override async get(): Promise<never> {
         throw new Error(secret);
       }
       override async getMany(): Promise<never> {
+        throw new Error(secret);
+      }
+      override async getStates(): Promise<never> {
         throw new Error(secret);
       }
     }
@@ -246,7 +253,10 @@ describe("operations endpoints", () => {
     expect(ready.statusCode).toBe(200);
     await ready.body.dump();
 
-    class DownStore extends MemorySessionStore {
+    class DownStore extends Ledger {
+      constructor() {
+        super(createStorage({ kind: "memory" }), { retentionMs: null });
+      }
       override async ping(): Promise<void> {
         throw new Error("store down");
       }

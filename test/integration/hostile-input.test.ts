@@ -1,18 +1,22 @@
 import { request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Scope } from "../../src/auth/caller.js";
-import type { SessionRecord } from "../../src/sessions/record.js";
-import { MemorySessionStore } from "../../src/sessions/memory-store.js";
+import type { ProfileState } from "../../src/sessions/store.js";
+import { createStorage } from "../../src/sessions/create-store.js";
+import { Ledger } from "../../src/sessions/ledger.js";
 import { CreateWorkerSessionDocument, WorkerSessionDocument } from "../generated/operations.js";
 import { aCallerToken, anAdminToken } from "../support/callers.js";
 import { codes, gql, startTestGateway, type TestGateway } from "../support/gateway.js";
 
 /** A ledger that counts batch reads, to prove a refused request read nothing. */
-class CountingStore extends MemorySessionStore {
+class CountingStore extends Ledger {
   batchReads = 0;
-  override getMany(profileIds: readonly string[]): Promise<Array<SessionRecord | null>> {
+  constructor() {
+    super(createStorage({ kind: "memory" }), { retentionMs: null });
+  }
+  override getStates(profileIds: readonly string[]): Promise<ProfileState[]> {
     this.batchReads += 1;
-    return super.getMany(profileIds);
+    return super.getStates(profileIds);
   }
 }
 

@@ -17,12 +17,12 @@ import { createApp } from "../../src/app.js";
 import { loadConfig } from "../../src/config.js";
 import { startDeelSandbox, type DeelSandbox } from "../../src/deel/sandbox/server.js";
 import { createLogger } from "../../src/http/logger.js";
-import { RedisSessionStore } from "../../src/sessions/redis-store.js";
 import { CreateWorkerSessionDocument, RevocationJobDocument, RevokeWorkerSessionsDocument } from "../generated/operations.js";
 import { aCallerToken, anAdminToken, TEST_AUDIENCE, TEST_ISSUER, TEST_JWT_SECRET } from "../support/callers.js";
 import { gql } from "../support/gateway.js";
 import { startGatewayProcess, type GatewayProcess } from "../support/process.js";
-import { connect, deletePrefix, describeRedis, REDIS_URL, uniquePrefix } from "../support/redis.js";
+import type { SessionStore } from "../../src/sessions/store.js";
+import { connect, deletePrefix, describeRedis, REDIS_URL, redisLedger, uniquePrefix } from "../support/redis.js";
 
 const SESSIONS = 200;
 /** A is killed once at least this many targets are revoked. */
@@ -84,7 +84,7 @@ describeRedis("the kill switch across two gateway processes, one killed midway",
   let a: GatewayProcess;
   let b: GatewayProcess;
   let redis: Redis;
-  let ledger: RedisSessionStore;
+  let ledger: SessionStore;
   let operator: string;
 
   beforeAll(async () => {
@@ -93,7 +93,7 @@ describeRedis("the kill switch across two gateway processes, one killed midway",
     const leaked = await aCallerToken({ sub: "svc-leaked" });
     await seed(sandbox, prefix, profiles, leaked);
     redis = await connect();
-    ledger = new RedisSessionStore(redis, { keyPrefix: prefix, retentionMs: 7 * 24 * 3600 * 1000 });
+    ledger = redisLedger(redis, prefix, 7 * 24 * 3600 * 1000);
     [a, b] = await Promise.all([startGatewayProcess(gatewayEnv(sandbox, prefix)), startGatewayProcess(gatewayEnv(sandbox, prefix))]);
   }, 60_000);
 

@@ -1,14 +1,23 @@
 /**
  * The kill switch's contract (test/support/job-store-contract.ts) on Redis: the createdBy index kept
- * by the ledger's put script, and the jobs' store, whose lease runs on Redis's clock. Each replica is
- * its own connection; each test its own key prefix.
+ * by the ledger's put, and the jobs' store, whose leases run on the real clock. Each replica is its
+ * own connection; each test its own key prefix.
  */
-import { RedisJobStore } from "../../src/sessions/jobs/redis-job-store.js";
+import { createStorage } from "../../src/sessions/create-store.js";
+import { LedgerJobStore } from "../../src/sessions/jobs/ledger-job-store.js";
+import type { Redis } from "../../src/redis/connection.js";
 import { creatorIndexContract, jobStoreContract } from "../support/job-store-contract.js";
-import { deletePrefix, describeRedis, suiteRedis, uniquePrefix, freshRedisLedger } from "../support/redis.js";
+import { deletePrefix, describeRedis, suiteRedis, uniquePrefix, freshRedisLedger, REDIS_URL } from "../support/redis.js";
 import { DAY } from "../support/store-contract.js";
 
 const RETENTION_MS = 7 * DAY;
+
+/** The jobs' store of one replica: its own connection, the shared prefix. */
+function jobsOn(connection: Redis, keyPrefix: string): LedgerJobStore {
+  return new LedgerJobStore(createStorage({ kind: "redis", url: REDIS_URL }, { redis: { keyPrefix, retentionMs: RETENTION_MS }, connection }), {
+    retentionMs: RETENTION_MS,
+  });
+}
 
 describeRedis("the kill switch's contract on Redis", () => {
   const { opened } = suiteRedis("jobs");
@@ -18,8 +27,8 @@ describeRedis("the kill switch's contract on Redis", () => {
   jobStoreContract("Redis", async () => {
     const own = uniquePrefix("rjob");
     return {
-      jobs: new RedisJobStore(await opened(), { keyPrefix: own, retentionMs: RETENTION_MS }),
-      other: async () => new RedisJobStore(await opened(), { keyPrefix: own, retentionMs: RETENTION_MS }),
+      jobs: jobsOn(await opened(), own),
+      other: async () => jobsOn(await opened(), own),
       passTime: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
       close: async () => {
         await deletePrefix(own);

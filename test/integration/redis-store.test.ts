@@ -5,13 +5,14 @@
  */
 import { randomUUID } from "node:crypto";
 import { describe, expect, it, vi } from "vitest";
-import { RedisSessionStore } from "../../src/sessions/redis-store.js";
 import { LedgerError } from "../../src/sessions/errors.js";
-import { runFenced } from "../../src/sessions/fencing.js";
-import { createRedisConnection, redisKeys } from "../../src/redis/connection.js";
+import type { TokenFence } from "../../src/sessions/fencing.js";
+import { createStorage } from "../../src/sessions/create-store.js";
+import { Ledger } from "../../src/sessions/ledger.js";
+import { redisKeys } from "../../src/redis/keys.js";
 import { intentContract } from "../support/intent-contract.js";
-import { describeRedis, freshRedisLedger, suiteRedis } from "../support/redis.js";
-import { aSessionRecord as record, DAY, storeContract } from "../support/store-contract.js";
+import { describeRedis, freshRedisLedger, redisLedger, suiteRedis } from "../support/redis.js";
+import { aSessionRecord as record, DAY, SEED, storeContract } from "../support/store-contract.js";
 
 const RETENTION_MS = 7 * DAY;
 
@@ -31,13 +32,13 @@ describeRedis("the store contract on Redis", () => {
     });
     const keys = redisKeys(prefix);
     return {
-      store: new RedisSessionStore(connection, { keyPrefix: prefix, retentionMs: RETENTION_MS }),
-      otherWriter: async () => new RedisSessionStore(await opened(), { keyPrefix: prefix, retentionMs: RETENTION_MS }),
+      store: redisLedger(connection, prefix, RETENTION_MS),
+      otherWriter: async () => redisLedger(await opened(), prefix, RETENTION_MS),
       // Redis expires keys by its own clock, so records are written at the real time.
       now: () => Date.now(),
       commands: () => issued,
       remainingTtlMs: (profileId) => connection.pttl(keys.session(profileId)),
-      withRetention: async (retentionMs) => new RedisSessionStore(await opened(), { keyPrefix: prefix, retentionMs }),
+      withRetention: async (retentionMs) => redisLedger(await opened(), prefix, retentionMs),
       retentionMs: RETENTION_MS,
       close: async () => undefined,
     };
@@ -46,9 +47,9 @@ describeRedis("the store contract on Redis", () => {
   describe("Redis-only guarantees", () => {
     it("keeps one readable JSON string per profile under the prefix", async () => {
       const connection = await opened();
-      const store = new RedisSessionStore(connection, { keyPrefix: prefix, retentionMs: RETENTION_MS });
+      const store = redisLedger(connection, prefix, RETENTION_MS);
       const written = record();
-      await store.put(written);
+      await store.put(written, SEED);
       const raw = await connection.get(`${prefix}session:${written.profileId}`);
       expect(JSON.parse(raw!)).toEqual({
         profileId: written.profileId,
@@ -62,37 +63,41 @@ describeRedis("the store contract on Redis", () => {
 
     it("refuses a write whose fencing token is no longer the profile's latest, and keeps the newer state", async () => {
       const connection = await opened();
-      const store = new RedisSessionStore(connection, { keyPrefix: prefix, retentionMs: RETENTION_MS });
+      const store = redisLedger(connection, prefix, RETENTION_MS);
       const keys = redisKeys(prefix);
       const profileId = randomUUID();
+      const fence = (token: number): TokenFence => ({ kind: "token", profileId, token });
       const stale = await connection.incr(keys.fence(profileId));
       const current = await connection.incr(keys.fence(profileId));
       const newer = record({ profileId, createdBy: "current-holder" });
-      await runFenced({ profileId, token: current }, () => store.put(newer));
-      await expect(runFenced({ profileId, token: stale }, () => store.put(record({ profileId, createdBy: "stale-holder" })))).rejects.toMatchObject({
+      await store.put(newer, fence(current));
+      await expect(store.put(record({ profileId, createdBy: "stale-holder" }), fence(stale))).rejects.toMatchObject({
         name: "LedgerError",
         kind: "fenced",
       });
-      await expect(runFenced({ profileId, token: stale }, () => store.markRevoked(profileId, new Date(), "stale-holder"))).rejects.toBeInstanceOf(
-        LedgerError,
-      );
+      await expect(store.markRevoked(profileId, new Date(), "stale-holder", fence(stale))).rejects.toBeInstanceOf(LedgerError);
+      await expect(store.beginMint({ profileId, createdBy: "stale-holder", startedAt: new Date() }, fence(stale))).rejects.toMatchObject({ kind: "fenced" });
       expect(await store.get(profileId)).toEqual(newer);
-      // A fence for another profile does not apply.
+      expect(await store.getIntents([profileId])).toEqual([null]);
+      // A fence belongs to one profile: handing it to another profile's write is a mistake, refused.
       const elsewhere = record();
-      await runFenced({ profileId, token: stale }, () => store.put(elsewhere));
-      expect(await store.get(elsewhere.profileId)).toEqual(elsewhere);
+      await expect(store.put(elsewhere, fence(current))).rejects.toBeInstanceOf(TypeError);
+      expect(await store.get(elsewhere.profileId)).toBeNull();
     });
 
     it("fails fast with a LedgerError while Redis cannot be reached, and ping rejects", async () => {
-      const unreachable = createRedisConnection("redis://127.0.0.1:1");
-      const store = new RedisSessionStore(unreachable, { keyPrefix: prefix, retentionMs: RETENTION_MS, ownsConnection: true });
+      // The storage opens (and owns) its own connection to a port nobody listens on.
+      const store = new Ledger(createStorage({ kind: "redis", url: "redis://127.0.0.1:1" }, { redis: { keyPrefix: prefix, retentionMs: RETENTION_MS } }), {
+        retentionMs: RETENTION_MS,
+      });
       try {
         const started = Date.now();
         await expect(store.ping()).rejects.toMatchObject({ name: "LedgerError", kind: "unavailable" });
         await expect(store.get(randomUUID())).rejects.toMatchObject({ kind: "unavailable" });
         await expect(store.getMany([randomUUID()])).rejects.toMatchObject({ kind: "unavailable" });
-        await expect(store.put(record())).rejects.toMatchObject({ kind: "unavailable" });
-        await expect(store.markRevoked(randomUUID(), new Date(), "x")).rejects.toMatchObject({ kind: "unavailable" });
+        await expect(store.getStates([randomUUID()])).rejects.toMatchObject({ kind: "unavailable" });
+        await expect(store.put(record(), SEED)).rejects.toMatchObject({ kind: "unavailable" });
+        await expect(store.markRevoked(randomUUID(), new Date(), "x", SEED)).rejects.toMatchObject({ kind: "unavailable" });
         expect(Date.now() - started).toBeLessThan(500);
       } finally {
         await store.close();

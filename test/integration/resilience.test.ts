@@ -8,7 +8,7 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { CreateWorkerSessionDocument, RevokeWorkerSessionDocument, WorkerSessionDocument } from "../generated/operations.js";
-import { MemorySessionStore } from "../../src/sessions/memory-store.js";
+import { memoryLedger } from "../../src/sessions/create-store.js";
 import type { SessionStore } from "../../src/sessions/store.js";
 import { anAdminToken } from "../support/callers.js";
 import { aManualClock, type ManualClock } from "../support/clock.js";
@@ -297,22 +297,23 @@ describe("per-profile ordering under load", () => {
   it("after 200 random concurrent creates and revokes on 5 profiles, every ledger record equals Deel's state", async () => {
     // A ledger whose writes take a random 0–10 ms: without per-profile ordering, a create and a
     // revoke applied at Deel in one order would then land in the ledger in the other.
-    const ledger = new MemorySessionStore();
+    const ledger = memoryLedger();
     const pause = () => sleep(Math.random() * 10);
     const slowLedger: SessionStore = {
       get: (profileId) => ledger.get(profileId),
       getMany: (profileIds) => ledger.getMany(profileIds),
-      beginMint: (intent) => ledger.beginMint(intent),
-      endMint: (profileId, startedAt) => ledger.endMint(profileId, startedAt),
+      getStates: (profileIds) => ledger.getStates(profileIds),
+      beginMint: (intent, fence) => ledger.beginMint(intent, fence),
+      endMint: (profileId, fence, startedAt) => ledger.endMint(profileId, fence, startedAt),
       getIntents: (profileIds) => ledger.getIntents(profileIds),
       listByCreator: (createdBy) => ledger.listByCreator(createdBy),
-      put: async (record) => {
+      put: async (record, fence) => {
         await pause();
-        return ledger.put(record);
+        return ledger.put(record, fence);
       },
-      markRevoked: async (profileId, revokedAt, revokedBy) => {
+      markRevoked: async (profileId, revokedAt, revokedBy, fence) => {
         await pause();
-        return ledger.markRevoked(profileId, revokedAt, revokedBy);
+        return ledger.markRevoked(profileId, revokedAt, revokedBy, fence);
       },
       ping: () => ledger.ping(),
       close: () => ledger.close(),

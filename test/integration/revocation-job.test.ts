@@ -6,6 +6,7 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Scope } from "../../src/auth/caller.js";
+import { unfenced } from "../../src/sessions/fencing.js";
 import {
   CreateWorkerSessionDocument,
   RevocationJobDocument,
@@ -105,7 +106,7 @@ describe("a revocation job on one gateway, against a sandbox enforcing 5 request
   it("revokes by profile ids, and counts a profile Deel no longer knows as failed", async () => {
     const [ours, gone] = [afterwards, randomUUID()];
     // A ledger record for a profile the sandbox does not know: Deel answers 404 to its revoke.
-    await gw.app.store.put({ profileId: gone, createdAt: new Date(), expiresAt: new Date(Date.now() + 3_600_000), revokedAt: null, createdBy: "svc-x", revokedBy: null });
+    await gw.app.store.put({ profileId: gone, createdAt: new Date(), expiresAt: new Date(Date.now() + 3_600_000), revokedAt: null, createdBy: "svc-x", revokedBy: null }, unfenced("the test seeds the ledger directly"));
     const started = await startJob(gw, { profileIds: [ours, gone.toUpperCase()] }, operator);
     expect(started.errors).toBeUndefined();
     expect(started.data?.revokeWorkerSessions).toMatchObject({ total: 2, createdBy: null });

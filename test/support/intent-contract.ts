@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { WORKER_TOKEN_LIFETIME_MS, type MintIntent } from "../../src/sessions/intent.js";
 import type { SessionStore } from "../../src/sessions/store.js";
-import { aSessionRecord, type StoreBackend } from "./store-contract.js";
+import { aSessionRecord, SEED, type StoreBackend } from "./store-contract.js";
 
 const P1 = "6f1e2d3c-4b5a-4978-8a69-0b1c2d3e4f50";
 const P2 = "7a2b3c4d-5e6f-4a8b-9c0d-1e2f3a4b5c6d";
@@ -27,26 +27,26 @@ export function intentContract(name: string, open: () => Promise<StoreBackend>):
 
     it("reads back an intent per id, in order, null where there is none", async () => {
       const intent = anIntent({}, backend.now());
-      await store.beginMint(intent);
+      await store.beginMint(intent, SEED);
       expect(await store.getIntents([P2, P1, P2])).toEqual([null, intent, null]);
       expect(await store.getIntents([])).toEqual([]);
     });
 
     it("keeps intents apart from records: neither shows in the other's reads", async () => {
-      await store.beginMint(anIntent({}, backend.now()));
+      await store.beginMint(anIntent({}, backend.now()), SEED);
       expect(await store.getMany([P1])).toEqual([null]);
-      await store.put(aSessionRecord({ profileId: P2 }, backend.now()));
+      await store.put(aSessionRecord({ profileId: P2 }, backend.now()), SEED);
       expect(await store.getIntents([P2])).toEqual([null]);
     });
 
     it("keeps the oldest unresolved intent: a later mint's beginMint leaves it as it is and answers false", async () => {
       const first = anIntent({}, backend.now());
       const later = anIntent({ createdBy: "caller-2", startedAt: new Date(backend.now() + 1000) });
-      expect(await store.beginMint(first)).toBe(true);
-      expect(await store.beginMint(later)).toBe(false);
+      expect(await store.beginMint(first, SEED)).toBe(true);
+      expect(await store.beginMint(later, SEED)).toBe(false);
       expect(await store.getIntents([P1])).toEqual([first]);
       // The same instant again (a fixed clock): the one already there stays.
-      expect(await store.beginMint({ ...first, createdBy: "caller-3" })).toBe(false);
+      expect(await store.beginMint({ ...first, createdBy: "caller-3" }, SEED)).toBe(false);
       expect(await store.getIntents([P1])).toEqual([first]);
     });
 
@@ -54,53 +54,53 @@ export function intentContract(name: string, open: () => Promise<StoreBackend>):
       const at = backend.now();
       const later = anIntent({ createdBy: "caller-2", startedAt: new Date(at + 1000) });
       const first = anIntent({}, at);
-      await store.beginMint(later);
-      expect(await store.beginMint(first)).toBe(true);
+      await store.beginMint(later, SEED);
+      expect(await store.beginMint(first, SEED)).toBe(true);
       expect(await store.getIntents([P1])).toEqual([first]);
       const stillLive = anIntent({ createdBy: "caller-4", startedAt: new Date(at + WORKER_TOKEN_LIFETIME_MS - 1) });
-      expect(await store.beginMint(stillLive)).toBe(false);
+      expect(await store.beginMint(stillLive, SEED)).toBe(false);
       const next = anIntent({ createdBy: "caller-5", startedAt: new Date(at + WORKER_TOKEN_LIFETIME_MS) });
-      expect(await store.beginMint(next)).toBe(true);
+      expect(await store.beginMint(next, SEED)).toBe(true);
       expect(await store.getIntents([P1])).toEqual([next]);
     });
 
     it("clears the intent only when it began at or before upTo; a later mint's intent stays", async () => {
       const intent = anIntent({}, backend.now());
-      await store.beginMint(intent);
-      await store.endMint(P1, new Date(intent.startedAt.getTime() - 1));
+      await store.beginMint(intent, SEED);
+      await store.endMint(P1, SEED, new Date(intent.startedAt.getTime() - 1));
       expect(await store.getIntents([P1])).toEqual([intent]);
-      await store.endMint(P1, intent.startedAt);
+      await store.endMint(P1, SEED, intent.startedAt);
       expect(await store.getIntents([P1])).toEqual([null]);
-      await store.beginMint(intent);
-      await store.endMint(P1, new Date(intent.startedAt.getTime() + 5000));
+      await store.beginMint(intent, SEED);
+      await store.endMint(P1, SEED, new Date(intent.startedAt.getTime() + 5000));
       expect(await store.getIntents([P1])).toEqual([null]);
     });
 
     it("compares start times as numbers, not as text", async () => {
       // 999 999 999 999 < 1 000 000 000 000, though "999999999999" > "1000000000000" as text.
       const intent = anIntent({ startedAt: new Date(999_999_999_999) });
-      await store.beginMint(intent);
-      expect(await store.beginMint(anIntent({ createdBy: "caller-2", startedAt: new Date(1_000_000_000_000) }))).toBe(false);
+      await store.beginMint(intent, SEED);
+      expect(await store.beginMint(anIntent({ createdBy: "caller-2", startedAt: new Date(1_000_000_000_000) }), SEED)).toBe(false);
       expect(await store.getIntents([P1])).toEqual([intent]);
-      await store.endMint(P1, new Date(1_000_000_000_000));
+      await store.endMint(P1, SEED, new Date(1_000_000_000_000));
       expect(await store.getIntents([P1])).toEqual([null]);
     });
 
     it("clears any intent of the profile when no start time is given (a revoke), and only that profile's", async () => {
-      await store.beginMint(anIntent({}, backend.now()));
-      await store.beginMint(anIntent({ profileId: P2 }, backend.now()));
-      await store.endMint(P1);
+      await store.beginMint(anIntent({}, backend.now()), SEED);
+      await store.beginMint(anIntent({ profileId: P2 }, backend.now()), SEED);
+      await store.endMint(P1, SEED);
       expect(await store.getIntents([P1, P2])).toEqual([null, expect.objectContaining({ profileId: P2 })]);
-      await store.endMint(P1);
+      await store.endMint(P1, SEED);
       expect(await store.getIntents([P1])).toEqual([null]);
     });
 
     it("shows an intent to another writer on the same ledger, which can clear it", async () => {
       const intent = anIntent({}, backend.now());
-      await store.beginMint(intent);
+      await store.beginMint(intent, SEED);
       const other = await backend.otherWriter();
       expect(await other.getIntents([P1])).toEqual([intent]);
-      await other.endMint(P1, intent.startedAt);
+      await other.endMint(P1, SEED, intent.startedAt);
       expect(await store.getIntents([P1])).toEqual([null]);
     });
   });

@@ -1,6 +1,6 @@
 /**
  * The kill switch's part of every backend: the ledger's createdBy index, and the revocation jobs'
- * store (lease, targets, counts, the block on creates). The same suites run on memory and SQLite
+ * store (lease, targets, counts, the block on creates). The same suites run on SQLite (a file and :memory:)
  * (test/unit/job-store.test.ts) and on Redis (test/integration/redis-job-store.test.ts).
  */
 import { randomUUID } from "node:crypto";
@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { JobStore } from "../../src/sessions/jobs/job-store.js";
 import { pendingTarget, type NewRevocationJob, type RevocationFilters } from "../../src/sessions/jobs/job.js";
 import type { SessionStore } from "../../src/sessions/store.js";
-import { aSessionRecord, type StoreBackend } from "./store-contract.js";
+import { aSessionRecord, SEED, type StoreBackend } from "./store-contract.js";
 
 export interface JobBackend {
   jobs: JobStore;
@@ -48,7 +48,7 @@ export function creatorIndexContract(name: string, open: () => Promise<StoreBack
       const sub = leaked();
       const mine = [aSessionRecord({ createdBy: sub }, backend.now()), aSessionRecord({ createdBy: sub }, backend.now())];
       const theirs = aSessionRecord({ createdBy: "someone-else" }, backend.now());
-      for (const record of [...mine, theirs]) await store.put(record);
+      for (const record of [...mine, theirs]) await store.put(record, SEED);
       const listed = await store.listByCreator(sub);
       expect(listed.map((r) => r.profileId).sort()).toEqual(mine.map((r) => r.profileId).sort());
       expect(listed.find((r) => r.profileId === mine[0]!.profileId)).toEqual(mine[0]);
@@ -58,9 +58,9 @@ export function creatorIndexContract(name: string, open: () => Promise<StoreBack
     it("moves a replaced record to its new creator: the old creator no longer lists it", async () => {
       const [first, second] = [leaked(), leaked()];
       const record = aSessionRecord({ createdBy: first }, backend.now());
-      await store.put(record);
+      await store.put(record, SEED);
       const replaced = { ...record, createdBy: second, expiresAt: new Date(record.expiresAt.getTime() + 1000) };
-      await store.put(replaced);
+      await store.put(replaced, SEED);
       expect(await store.listByCreator(first)).toEqual([]);
       expect(await store.listByCreator(second)).toEqual([replaced]);
     });
@@ -68,9 +68,9 @@ export function creatorIndexContract(name: string, open: () => Promise<StoreBack
     it("keeps a revoked record listed under its creator, as revoked", async () => {
       const sub = leaked();
       const record = aSessionRecord({ createdBy: sub }, backend.now());
-      await store.put(record);
+      await store.put(record, SEED);
       const at = new Date(backend.now() + 5);
-      await store.markRevoked(record.profileId, at, "operator");
+      await store.markRevoked(record.profileId, at, "operator", SEED);
       expect(await store.listByCreator(sub)).toEqual([{ ...record, revokedAt: at, revokedBy: "operator" }]);
     });
 
@@ -78,7 +78,7 @@ export function creatorIndexContract(name: string, open: () => Promise<StoreBack
       const sub = leaked();
       const other = await backend.otherWriter();
       const record = aSessionRecord({ createdBy: sub }, backend.now());
-      await other.put(record);
+      await other.put(record, SEED);
       expect(await store.listByCreator(sub)).toEqual([record]);
     });
   });
@@ -168,6 +168,32 @@ export function jobStoreContract(name: string, open: () => Promise<JobBackend>):
       expect(await jobs.finish(job.id, "runner-a", "DONE", new Date(), null)).toBe(false);
       expect(await jobs.get(job.id)).toMatchObject({ status: "RUNNING", total: 1, revoked: 0 });
       expect(await other.updateTarget(job.id, "runner-b", { ...pendingTarget(profileId), state: "revoked", attempts: 1 })).toBe(true);
+    });
+
+    it("lets exactly one of many replicas racing for a released job claim it", async () => {
+      const job = aJob({ createdBy: "leaked" });
+      await jobs.create(job, "runner-a", LEASE_MS);
+      await jobs.release(job.id, "runner-a");
+      const replicas = [jobs, await backend.other(), await backend.other()];
+      const won = await Promise.all(Array.from({ length: 12 }, (_, i) => replicas[i % 3]!.claim(job.id, `runner-${i}`, LEASE_MS)));
+      expect(won.filter(Boolean)).toHaveLength(1);
+    });
+
+    it("keeps the targets and counts exact while writes for many targets race", async () => {
+      const job = aJob({ createdBy: "leaked" });
+      await jobs.create(job, "runner-a", LEASE_MS);
+      const other = await backend.other();
+      const ids = Array.from({ length: 20 }, () => randomUUID());
+      // Two writers add overlapping halves at once: every profile once, counted once.
+      const added = await Promise.all([jobs.addTargets(job.id, "runner-a", ids.slice(0, 14), false), other.addTargets(job.id, "runner-a", ids.slice(6), true)]);
+      expect((added[0] ?? 0) + (added[1] ?? 0)).toBe(20);
+      await Promise.all(
+        ids.map((profileId, i) =>
+          (i % 2 === 0 ? jobs : other).updateTarget(job.id, "runner-a", { ...pendingTarget(profileId), state: i % 3 === 0 ? "failed" : "revoked", attempts: 1 }),
+        ),
+      );
+      expect(await jobs.get(job.id)).toMatchObject({ total: 20, revoked: 13, failed: 7, planned: true });
+      expect((await other.targets(job.id)).filter((target) => target.state === "revoked")).toHaveLength(13);
     });
 
     it("lets another runner claim a released job at once", async () => {

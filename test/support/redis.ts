@@ -11,7 +11,8 @@ import { createServer } from "node:net";
 import { Redis } from "ioredis";
 import { afterAll, describe } from "vitest";
 import { createRedisConnection, describeRedisUrl, waitUntilReady } from "../../src/redis/connection.js";
-import { RedisSessionStore } from "../../src/sessions/redis-store.js";
+import { createStorage } from "../../src/sessions/create-store.js";
+import { Ledger } from "../../src/sessions/ledger.js";
 import type { StoreBackend } from "./store-contract.js";
 
 const explicitUrl = process.env.REDIS_URL?.trim();
@@ -184,6 +185,12 @@ export function suiteRedis(label: string): { prefix: string; opened: () => Promi
   };
 }
 
+/** The gateway's Redis ledger under `keyPrefix`, on `connection` (left open: its owner closes it). */
+export function redisLedger(connection: Redis, keyPrefix: string, retentionMs: number): Ledger {
+  const storage = createStorage({ kind: "redis", url: REDIS_URL }, { redis: { keyPrefix, retentionMs }, connection });
+  return new Ledger(storage, { retentionMs });
+}
+
 /**
  * A ledger backend for the shared contracts on Redis: a fresh key prefix per test (each starts
  * from an empty ledger, as the in-process stores do), deleted when the test closes it.
@@ -191,8 +198,8 @@ export function suiteRedis(label: string): { prefix: string; opened: () => Promi
 export async function freshRedisLedger(opened: () => Promise<Redis>, retentionMs: number): Promise<StoreBackend> {
   const own = uniquePrefix("ledger");
   return {
-    store: new RedisSessionStore(await opened(), { keyPrefix: own, retentionMs }),
-    otherWriter: async () => new RedisSessionStore(await opened(), { keyPrefix: own, retentionMs }),
+    store: redisLedger(await opened(), own, retentionMs),
+    otherWriter: async () => redisLedger(await opened(), own, retentionMs),
     now: () => Date.now(),
     close: async () => {
       await deletePrefix(own);

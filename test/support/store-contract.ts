@@ -1,13 +1,17 @@
 /**
- * One contract for every ledger: the same suite runs against the memory and SQLite stores (unit
+ * One contract for every ledger: the same suite runs against SQLite, a file and :memory: (unit
  * tier) and the Redis store (integration tier). Each backend brings a factory; the few things only
  * some stores can show (a round trip counted, a retention TTL, writers that really race) are
  * capabilities the factory may offer.
  */
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { unfenced } from "../../src/sessions/fencing.js";
 import { statusOf, type SessionRecord } from "../../src/sessions/record.js";
 import type { SessionStore } from "../../src/sessions/store.js";
+
+/** The tests write outside any profile's turn (no lock orders them), and say so. */
+export const SEED = unfenced("a test writes the ledger directly, outside any profile's turn");
 
 export const HOUR = 3600 * 1000;
 export const DAY = 24 * HOUR;
@@ -89,13 +93,13 @@ export function storeContract(name: string, capabilities: StoreCapabilities, ope
 
       it("returns what was put, field for field, to the millisecond", async () => {
         const written = record({ createdAt: new Date("2026-01-02T03:04:05.678Z"), expiresAt: new Date("2126-01-03T03:04:05.679Z") });
-        await store.put(written);
+        await store.put(written, SEED);
         expect(await store.get(written.profileId)).toEqual(written);
       });
 
       it("hands out copies: changing a returned record changes nothing stored", async () => {
         const written = record();
-        await store.put(written);
+        await store.put(written, SEED);
         const read = (await store.get(written.profileId))!;
         const expiresAt = written.expiresAt.getTime();
         read.createdBy = "someone-else";
@@ -111,8 +115,8 @@ export function storeContract(name: string, capabilities: StoreCapabilities, ope
       it("answers one entry per id, in the order asked, null where unknown, duplicates included", async () => {
         const a = record();
         const b = record({ createdBy: "caller-b" });
-        await store.put(a);
-        await store.put(b);
+        await store.put(a, SEED);
+        await store.put(b, SEED);
         const unknown = randomUUID();
         const result = await store.getMany([b.profileId, unknown, a.profileId, b.profileId]);
         expect(result).toEqual([b, null, a, b]);
@@ -132,13 +136,37 @@ export function storeContract(name: string, capabilities: StoreCapabilities, ope
       });
     });
 
+    describe("getStates (what a read shows)", () => {
+      it("answers each profile's record and intent together, in the order asked, nulls where there is none", async () => {
+        const a = record();
+        const intent = { profileId: a.profileId, createdBy: "caller-2", startedAt: new Date(now() + 1) };
+        await store.put(a, SEED);
+        await store.beginMint(intent, SEED);
+        const bare = randomUUID();
+        expect(await store.getStates([a.profileId, bare, a.profileId])).toEqual([
+          { record: a, intent },
+          { record: null, intent: null },
+          { record: a, intent },
+        ]);
+        expect(await store.getStates([])).toEqual([]);
+      });
+
+      onlyIf(capabilities.roundTrips)("reads records and intents of a batch in one round trip", async () => {
+        if (backend.commands === undefined) throw new Error(`the ${name} backend must count its commands`);
+        const ids = [record(), record()].map((r) => r.profileId);
+        const before = backend.commands().length;
+        await store.getStates([...ids, randomUUID()]);
+        expect(backend.commands().slice(before)).toEqual(["mget"]);
+      });
+    });
+
     describe("put (create, replace)", () => {
       it("replaces the earlier record for the profile: one record per profile, as Deel keeps one token", async () => {
         const first = record();
-        await store.put(first);
-        await store.markRevoked(first.profileId, new Date(now()), "revoker");
+        await store.put(first, SEED);
+        await store.markRevoked(first.profileId, new Date(now()), "revoker", SEED);
         const second = record({ profileId: first.profileId, createdBy: "caller-2", expiresAt: new Date(now() + 2 * DAY) });
-        await store.put(second);
+        await store.put(second, SEED);
         const read = await store.get(first.profileId);
         expect(read).toEqual(second);
         expect(statusOf(read!, new Date(now()))).toBe("ACTIVE");
@@ -148,15 +176,15 @@ export function storeContract(name: string, capabilities: StoreCapabilities, ope
     describe("markRevoked", () => {
       it("answers null and writes nothing for a profile it never saw", async () => {
         const id = randomUUID();
-        expect(await store.markRevoked(id, new Date(now()), "revoker")).toBeNull();
+        expect(await store.markRevoked(id, new Date(now()), "revoker", SEED)).toBeNull();
         expect(await store.get(id)).toBeNull();
       });
 
       it("marks the record REVOKED and returns it as it now stands", async () => {
         const written = record();
-        await store.put(written);
+        await store.put(written, SEED);
         const at = new Date(now() + 5);
-        const revoked = await store.markRevoked(written.profileId, at, "revoker-1");
+        const revoked = await store.markRevoked(written.profileId, at, "revoker-1", SEED);
         expect(revoked).toEqual({ ...written, revokedAt: at, revokedBy: "revoker-1" });
         expect(await store.get(written.profileId)).toEqual(revoked);
         expect(statusOf(revoked!, new Date(now()))).toBe("REVOKED");
@@ -164,9 +192,9 @@ export function storeContract(name: string, capabilities: StoreCapabilities, ope
 
       it("is idempotent: a second revoke keeps the first revokedAt and revokedBy", async () => {
         const written = record();
-        await store.put(written);
-        const first = await store.markRevoked(written.profileId, new Date(1_800_000_000_000), "first");
-        const second = await store.markRevoked(written.profileId, new Date(1_800_000_999_000), "second");
+        await store.put(written, SEED);
+        const first = await store.markRevoked(written.profileId, new Date(1_800_000_000_000), "first", SEED);
+        const second = await store.markRevoked(written.profileId, new Date(1_800_000_999_000), "second", SEED);
         expect(second).toEqual(first);
         expect(second).toMatchObject({ revokedAt: new Date(1_800_000_000_000), revokedBy: "first" });
       });
@@ -175,11 +203,11 @@ export function storeContract(name: string, capabilities: StoreCapabilities, ope
     describe("expiry and retention", () => {
       it("keeps an expired session readable, and its status is derived: EXPIRED, or REVOKED once revoked", async () => {
         const expired = record({ createdAt: new Date(now() - DAY - HOUR), expiresAt: new Date(now() - HOUR) });
-        await store.put(expired);
+        await store.put(expired, SEED);
         const read = await store.get(expired.profileId);
         expect(read).toEqual(expired);
         expect(statusOf(read!, new Date(now()))).toBe("EXPIRED");
-        const revoked = await store.markRevoked(expired.profileId, new Date(now()), "revoker");
+        const revoked = await store.markRevoked(expired.profileId, new Date(now()), "revoker", SEED);
         expect(statusOf(revoked!, new Date(now()))).toBe("REVOKED");
       });
 
@@ -188,12 +216,12 @@ export function storeContract(name: string, capabilities: StoreCapabilities, ope
           throw new Error(`the ${name} backend must report TTLs and its retention`);
         }
         const written = record({ expiresAt: new Date(now() + 2 * HOUR) });
-        await store.put(written);
+        await store.put(written, SEED);
         const expected = written.expiresAt.getTime() + backend.retentionMs - now();
         const ttl = await backend.remainingTtlMs(written.profileId);
         expect(Math.abs(ttl - expected)).toBeLessThan(2000);
         // Revoking does not shorten or extend the audit trail.
-        await store.markRevoked(written.profileId, new Date(now()), "revoker");
+        await store.markRevoked(written.profileId, new Date(now()), "revoker", SEED);
         expect(Math.abs((await backend.remainingTtlMs(written.profileId)) - expected)).toBeLessThan(2000);
       });
 
@@ -203,7 +231,7 @@ export function storeContract(name: string, capabilities: StoreCapabilities, ope
         }
         const shortLived = await backend.withRetention(300);
         const written = record({ expiresAt: new Date(now() - 100) });
-        await shortLived.put(written);
+        await shortLived.put(written, SEED);
         expect(await store.get(written.profileId)).toEqual(written);
         await new Promise((resolve) => setTimeout(resolve, 400));
         expect(await store.get(written.profileId)).toBeNull();
@@ -219,7 +247,7 @@ export function storeContract(name: string, capabilities: StoreCapabilities, ope
         const other = await backend.otherWriter();
         const writers = [store, other];
         const records = Array.from({ length: 12 }, (_, i) => record({ createdBy: `writer-${i % 2}` }));
-        for (const [i, written] of records.entries()) await writers[i % 2]!.put(written);
+        for (const [i, written] of records.entries()) await writers[i % 2]!.put(written, SEED);
         const asked = [...records].reverse().map((r) => r.profileId);
         const unknown = randomUUID();
         const ids = [asked[3]!, unknown, ...asked, asked[0]!, asked[3]!];
@@ -233,14 +261,14 @@ export function storeContract(name: string, capabilities: StoreCapabilities, ope
       it("revokes the record as it now stands, never the older one a put by the other writer replaced", async () => {
         const other = await backend.otherWriter();
         const older = record({ createdBy: "older" });
-        await store.put(older);
+        await store.put(older, SEED);
         // Both writers have read the older record; a store that kept it would revoke (and restore) it.
         expect(await store.get(older.profileId)).toEqual(older);
         expect(await other.get(older.profileId)).toEqual(older);
         const newer = record({ profileId: older.profileId, createdBy: "newer", expiresAt: new Date(now() + 2 * DAY) });
-        await other.put(newer);
+        await other.put(newer, SEED);
         const at = new Date(now() + 7);
-        const revoked = await store.markRevoked(older.profileId, at, "revoker");
+        const revoked = await store.markRevoked(older.profileId, at, "revoker", SEED);
         expect(revoked).toEqual({ ...newer, revokedAt: at, revokedBy: "revoker" });
         expect(await other.get(older.profileId)).toEqual(revoked);
         expect(await other.getMany([older.profileId, older.profileId])).toEqual([revoked, revoked]);
@@ -250,21 +278,21 @@ export function storeContract(name: string, capabilities: StoreCapabilities, ope
         const other = await backend.otherWriter();
         const first = record({ createdBy: "first-minter" });
         const [t1, t2, t3] = [1, 2, 3].map((ms) => new Date(first.createdAt.getTime() + ms)) as [Date, Date, Date];
-        await store.put(first);
-        const firstRevoke = await other.markRevoked(first.profileId, t1, "first-revoker");
+        await store.put(first, SEED);
+        const firstRevoke = await other.markRevoked(first.profileId, t1, "first-revoker", SEED);
         expect(firstRevoke).toEqual({ ...first, revokedAt: t1, revokedBy: "first-revoker" });
         expect(await store.get(first.profileId)).toEqual(firstRevoke);
 
         const second = record({ profileId: first.profileId, createdBy: "second-minter", expiresAt: new Date(now() + 2 * DAY) });
-        await store.put(second);
+        await store.put(second, SEED);
         // The revoke of the replaced record does not carry over.
         expect(await other.get(first.profileId)).toEqual(second);
         expect(statusOf((await other.get(first.profileId))!, new Date(now()))).toBe("ACTIVE");
 
-        const secondRevoke = await other.markRevoked(first.profileId, t2, "second-revoker");
+        const secondRevoke = await other.markRevoked(first.profileId, t2, "second-revoker", SEED);
         expect(secondRevoke).toEqual({ ...second, revokedAt: t2, revokedBy: "second-revoker" });
         // A later revoke through the first writer changes nothing and answers the standing record.
-        expect(await store.markRevoked(first.profileId, t3, "third-revoker")).toEqual(secondRevoke);
+        expect(await store.markRevoked(first.profileId, t3, "third-revoker", SEED)).toEqual(secondRevoke);
         expect(await store.get(first.profileId)).toEqual(secondRevoke);
         expect(await other.get(first.profileId)).toEqual(secondRevoke);
       });
@@ -275,7 +303,7 @@ export function storeContract(name: string, capabilities: StoreCapabilities, ope
         it("loses no write when two writers put many records at once", async () => {
           const other = await backend.otherWriter();
           const records = Array.from({ length: 60 }, (_, i) => record({ createdBy: `writer-${i % 2}` }));
-          await Promise.all(records.map((r, i) => (i % 2 === 0 ? store : other).put(r)));
+          await Promise.all(records.map((r, i) => (i % 2 === 0 ? store : other).put(r, SEED)));
           expect(await store.getMany(records.map((r) => r.profileId))).toEqual(records);
           expect(await other.getMany(records.map((r) => r.profileId))).toEqual(records);
         });
@@ -283,13 +311,39 @@ export function storeContract(name: string, capabilities: StoreCapabilities, ope
         it("lets exactly one of many concurrent revokes win, and every caller sees the winner", async () => {
           const other = await backend.otherWriter();
           const written = record();
-          await store.put(written);
+          await store.put(written, SEED);
           const results = await Promise.all(
-            Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? store : other).markRevoked(written.profileId, new Date(now() + i), `revoker-${i}`)),
+            Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? store : other).markRevoked(written.profileId, new Date(now() + i), `revoker-${i}`, SEED)),
           );
           const winners = new Set(results.map((r) => `${r?.revokedBy}@${r?.revokedAt?.toISOString()}`));
           expect(winners.size).toBe(1);
           expect(await store.get(written.profileId)).toEqual(results[0]);
+        });
+
+        it("writes exactly one of many intents begun at once for one profile, and keeps it", async () => {
+          const other = await backend.otherWriter();
+          const profileId = randomUUID();
+          const at = now();
+          const results = await Promise.all(
+            Array.from({ length: 20 }, (_, i) =>
+              (i % 2 === 0 ? store : other).beginMint({ profileId, createdBy: `minter-${i}`, startedAt: new Date(at) }, SEED),
+            ),
+          );
+          expect(results.filter(Boolean)).toHaveLength(1);
+          const winner = results.indexOf(true);
+          expect(await other.getIntents([profileId])).toEqual([{ profileId, createdBy: `minter-${winner}`, startedAt: new Date(at) }]);
+        });
+
+        it("keeps the createdBy index exact while writers race to replace one record", async () => {
+          const other = await backend.otherWriter();
+          const profileId = randomUUID();
+          const creators = Array.from({ length: 10 }, () => `racer-${randomUUID().slice(0, 8)}`);
+          await Promise.all(creators.map((createdBy, i) => (i % 2 === 0 ? store : other).put(record({ profileId, createdBy }), SEED)));
+          const standing = (await store.get(profileId))!;
+          for (const createdBy of creators) {
+            const listed = await other.listByCreator(createdBy);
+            expect(listed).toEqual(createdBy === standing.createdBy ? [standing] : []);
+          }
         });
 
         it("never shows a torn record while another writer replaces it", async () => {
@@ -301,7 +355,7 @@ export function storeContract(name: string, capabilities: StoreCapabilities, ope
           const reads: Array<SessionRecord | null> = [];
           await Promise.all([
             (async () => {
-              for (const version of versions) await other.put(version);
+              for (const version of versions) await other.put(version, SEED);
             })(),
             (async () => {
               for (let i = 0; i < 20; i += 1) reads.push(await store.get(profileId));
@@ -319,12 +373,12 @@ export function storeContract(name: string, capabilities: StoreCapabilities, ope
           const other = await backend.otherWriter();
           for (let round = 0; round < 30; round += 1) {
             const older = record({ createdBy: "older" });
-            await store.put(older);
+            await store.put(older, SEED);
             const newer = record({ profileId: older.profileId, createdBy: "newer", expiresAt: new Date(now() + 2 * DAY) });
             const at = new Date(now() + round);
             // Which call is sent first alternates, so that both orders get their chance at the server.
-            const putting = (): Promise<void> => other.put(newer);
-            const revoking = (): Promise<SessionRecord | null> => store.markRevoked(older.profileId, at, "revoker");
+            const putting = (): Promise<void> => other.put(newer, SEED);
+            const revoking = (): Promise<SessionRecord | null> => store.markRevoked(older.profileId, at, "revoker", SEED);
             const revoked =
               round % 2 === 0
                 ? (await Promise.all([revoking(), putting()]))[0]

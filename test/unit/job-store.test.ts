@@ -1,57 +1,52 @@
 /**
- * The kill switch's contract (test/support/job-store-contract.ts) on the in-process backends: memory,
- * and SQLite on a temp file with a second connection on it as the other replica.
+ * The kill switch's contract (test/support/job-store-contract.ts) on SQLite: a temp file with a
+ * second connection on it as the other replica, and `:memory:` (what `memory:` opens).
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { MemoryJobStore } from "../../src/sessions/jobs/memory-job-store.js";
-import { SqliteJobStore } from "../../src/sessions/jobs/sqlite-job-store.js";
-import { MemorySessionStore } from "../../src/sessions/memory-store.js";
+import { createStorage } from "../../src/sessions/create-store.js";
+import { LedgerJobStore } from "../../src/sessions/jobs/ledger-job-store.js";
+import type { Clock } from "../../src/base/clock.js";
+import type { Storage } from "../../src/storage/storage.js";
 import { creatorIndexContract, jobStoreContract } from "../support/job-store-contract.js";
-import { sqliteLedger } from "../support/sqlite-ledger.js";
+import { memoryLedgerBackend, sqliteLedger, tempSqliteFile } from "../support/sqlite-ledger.js";
 
 const NOW = Date.parse("2026-03-02T10:20:30.456Z");
 
-creatorIndexContract("memory", async () => {
-  const store = new MemorySessionStore();
-  return { store, otherWriter: async () => store, now: () => NOW, close: () => store.close() };
-});
-
 /** The leases' clock: fixed, moved on by the contract's passTime. */
-function fakeClock(): { now: () => number; passTime: (ms: number) => Promise<void> } {
+function fakeClock(): { clock: Clock; passTime: (ms: number) => Promise<void> } {
   let now = NOW;
   return {
-    now: () => now,
+    clock: { now: () => now, sleep: async () => undefined },
     passTime: async (ms) => {
       now += ms;
     },
   };
 }
 
-jobStoreContract("memory", async () => {
-  const clock = fakeClock();
-  const jobs = new MemoryJobStore(clock.now);
-  return { jobs, other: async () => jobs, passTime: clock.passTime, close: () => jobs.close() };
-});
-
-function tempFile(): { path: string; remove: () => void } {
-  const dir = mkdtempSync(join(tmpdir(), "wsg-jobs-"));
-  return { path: join(dir, "ledger.db"), remove: () => rmSync(dir, { recursive: true, force: true }) };
+function jobsOn(storage: Storage, clock: Clock): LedgerJobStore {
+  return new LedgerJobStore(storage, { retentionMs: null, clock, ownsStorage: true });
 }
+
+creatorIndexContract("SQLite :memory:", async () => memoryLedgerBackend(NOW));
+
+jobStoreContract("SQLite :memory:", async () => {
+  const { clock, passTime } = fakeClock();
+  const jobs = jobsOn(createStorage({ kind: "memory" }, { clock }), clock);
+  return { jobs, other: async () => jobs, passTime, close: () => jobs.close() };
+});
 
 creatorIndexContract("SQLite", async () => sqliteLedger(NOW));
 
 jobStoreContract("SQLite", async () => {
-  const file = tempFile();
-  const clock = fakeClock();
-  const jobs = new SqliteJobStore(file.path, clock.now);
-  const others: SqliteJobStore[] = [];
+  const file = tempSqliteFile("wsg-jobs-");
+  const { clock, passTime } = fakeClock();
+  const open = () => jobsOn(createStorage({ kind: "sqlite", path: file.path }, { clock }), clock);
+  const jobs = open();
+  const others: LedgerJobStore[] = [];
   return {
     jobs,
-    passTime: clock.passTime,
+    passTime,
     async other() {
-      const other = new SqliteJobStore(file.path, clock.now);
+      const other = open();
       others.push(other);
       return other;
     },

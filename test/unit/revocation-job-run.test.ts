@@ -11,10 +11,13 @@ import { DeelError } from "../../src/deel/errors.js";
 import type { CallOptions, DeelApi, DeelRevocation } from "../../src/deel/types.js";
 import { CREDENTIALS_REFUSED_REASON, JobRun, nextState, type JobRunSettings, type JobRunState } from "../../src/sessions/jobs/job-run.js";
 import type { RevocationFilters } from "../../src/sessions/jobs/job.js";
-import { MemoryJobStore } from "../../src/sessions/jobs/memory-job-store.js";
+import { createJobStore } from "../../src/sessions/jobs/create-job-store.js";
 import { INTERRUPTED_RETRY_DELAY_MS } from "../../src/sessions/jobs/resume-targets.js";
 import { RevocationRunner } from "../../src/sessions/jobs/runner.js";
-import { MemorySessionStore } from "../../src/sessions/memory-store.js";
+import { createStorage } from "../../src/sessions/create-store.js";
+import { unfenced } from "../../src/sessions/fencing.js";
+import { intentStaleAfterMs } from "../../src/sessions/intent.js";
+import { Ledger } from "../../src/sessions/ledger.js";
 import { WorkerSessionService } from "../../src/sessions/service.js";
 
 const START = Date.parse("2030-01-01T00:00:00Z");
@@ -133,13 +136,15 @@ afterEach(async () => {
 /** The parts a job runs on, all on one manual clock, with `count` sessions minted by LEAKED. */
 async function aWorld(count: number, settings: Partial<JobRunSettings> = {}) {
   const clock = new ManualClock(START);
-  const jobs = new MemoryJobStore(() => clock.now());
-  const ledger = new MemorySessionStore();
+  // One SQLite database in memory holds the ledger and the jobs, both timed by the manual clock.
+  const storage = createStorage({ kind: "memory" }, { clock });
+  const jobs = createJobStore(storage, { retentionMs: null, clock });
+  const ledger = new Ledger(storage, { retentionMs: null, clock });
   const deel = aScriptedDeel(clock);
-  const sessions = new WorkerSessionService({ deel: deel.deel, store: ledger, now: () => new Date(clock.now()) });
+  const sessions = new WorkerSessionService({ deel: deel.deel, store: ledger, clock, intentStaleAfterMs: intentStaleAfterMs(8000) });
   const profiles = Array.from({ length: count }, () => randomUUID());
   for (const profileId of profiles) {
-    await ledger.put({ profileId, createdAt: new Date(START - 1000), expiresAt: new Date(START + 3_600_000), revokedAt: null, createdBy: LEAKED, revokedBy: null });
+    await ledger.put({ profileId, createdAt: new Date(START - 1000), expiresAt: new Date(START + 3_600_000), revokedAt: null, createdBy: LEAKED, revokedBy: null }, unfenced("a test seeds the ledger"));
   }
   const runSettings: JobRunSettings = { leaseMs: LEASE_MS, concurrency: 1, maxAttempts: 3, ...settings };
   const filters: RevocationFilters = { createdBy: LEAKED, profileIds: null, onlyActive: true };
@@ -263,8 +268,8 @@ describe("a revocation job's run", () => {
 
   it("ends FAILED when Deel refuses the organization's credentials, starting no revoke after", async () => {
     const world = await aWorld(3);
-    const [first] = world.profiles as [string];
-    world.deel.answer(first, new DeelError("credentials", "401", { status: 401 }));
+    // Whichever target the run tries first meets this answer (targets come in no set order).
+    for (const profileId of world.profiles) world.deel.answer(profileId, new DeelError("credentials", "401", { status: 401 }));
     const { id, run } = await world.aHeldJob();
     const ended = run.run();
     await world.clock.advance(0);
@@ -289,7 +294,7 @@ describe("a revocation job's run", () => {
     await world.clock.advance(0);
     // A create that passed its check just before the job began records its session now.
     const late = randomUUID();
-    await world.ledger.put({ profileId: late, createdAt: new Date(START), expiresAt: new Date(START + 3_600_000), revokedAt: null, createdBy: LEAKED, revokedBy: null });
+    await world.ledger.put({ profileId: late, createdAt: new Date(START), expiresAt: new Date(START + 3_600_000), revokedAt: null, createdBy: LEAKED, revokedBy: null }, unfenced("a test seeds the ledger"));
     held.release();
     await world.clock.advance(0);
     await ended;
@@ -301,8 +306,8 @@ describe("a revocation job's run", () => {
   it("gives the job up when another runner holds its lease, writing nothing more", async () => {
     const world = await aWorld(3);
     const held = heldAnswer();
-    const [first] = world.profiles as [string];
-    world.deel.answer(first, held);
+    // Whichever target the run tries first meets this answer (targets come in no set order).
+    for (const profileId of world.profiles) world.deel.answer(profileId, held);
     const { id, run } = await world.aHeldJob("runner-1");
     const ended = run.run();
     await world.clock.advance(0);
@@ -318,14 +323,14 @@ describe("a revocation job's run", () => {
     expect(world.deel.calls).toHaveLength(1);
     // The revoke in flight finished, but its write was refused: runner-2's view stands.
     expect(await world.jobs.get(id)).toMatchObject({ status: "RUNNING", revoked: 0 });
-    expect((await world.jobs.targets(id)).find((target) => target.profileId === first)).toMatchObject({ state: "in_progress" });
+    expect((await world.jobs.targets(id)).find((target) => target.profileId === world.deel.calls[0]?.profileId)).toMatchObject({ state: "in_progress" });
   });
 
   it("gives the job up when it wakes after its lease has lapsed (a late timer), starting no revoke after", async () => {
     const world = await aWorld(3);
     const held = heldAnswer();
-    const [first] = world.profiles as [string];
-    world.deel.answer(first, held);
+    // Whichever target the run tries first meets this answer (targets come in no set order).
+    for (const profileId of world.profiles) world.deel.answer(profileId, held);
     const { id, run } = await world.aHeldJob();
     const ended = run.run();
     await world.clock.advance(0);
@@ -367,7 +372,7 @@ describe("the revocation runner", () => {
       await world.jobs.updateTarget(id, "dead-runner", { profileId, state: "in_progress", attempts: 1, notBefore: 0, lastError: null });
     }
     // The dead holder's revoke of this one reached Deel and the ledger before it died.
-    await world.ledger.markRevoked(revokedMeanwhile, new Date(START + 10), "operator");
+    await world.ledger.markRevoked(revokedMeanwhile, new Date(START + 10), "operator", unfenced("a test plays the dead holder"));
 
     const runner = world.aRunner();
     runner.start();

@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { DeelError } from "../../src/deel/errors.js";
 import type { DeelApi, MintedSession } from "../../src/deel/types.js";
 import { WORKER_TOKEN_LIFETIME_MS } from "../../src/sessions/intent.js";
-import { MemorySessionStore } from "../../src/sessions/memory-store.js";
+import { memoryLedger } from "../../src/sessions/create-store.js";
 import { WorkerSessionService } from "../../src/sessions/service.js";
 import { aClock } from "../support/clock.js";
 import { aProfileId } from "../support/profiles.js";
@@ -20,13 +20,13 @@ const STALE_MS = 9_000;
 
 
 function aService(deel: Partial<DeelApi>, clock = aClock(START)) {
-  const store = new MemorySessionStore();
+  const store = memoryLedger(clock.clock);
   const full: DeelApi = {
     createSession: async () => ({ token: "t", expiresAt: new Date(START + WORKER_TOKEN_LIFETIME_MS), replayed: false }),
     revokeSession: async () => ({}),
     ...deel,
   };
-  const service = new WorkerSessionService({ deel: full, store, now: clock.now, intentStaleAfterMs: STALE_MS });
+  const service = new WorkerSessionService({ deel: full, store, clock: clock.clock, intentStaleAfterMs: STALE_MS });
   return { service, store, clock };
 }
 

@@ -15,7 +15,7 @@ import { LocalBudget } from "../../src/deel/local-budget.js";
 import { ResilientDeel, type ResilientDeelOptions } from "../../src/deel/resilient.js";
 import type { DeelApi, MintedSession } from "../../src/deel/types.js";
 import { WORKER_TOKEN_LIFETIME_MS } from "../../src/sessions/intent.js";
-import { MemorySessionStore } from "../../src/sessions/memory-store.js";
+import { memoryLedger } from "../../src/sessions/create-store.js";
 import { SupersededSessionError } from "../../src/sessions/errors.js";
 import { WorkerSessionService } from "../../src/sessions/service.js";
 import { aClock } from "../support/clock.js";
@@ -68,10 +68,12 @@ function overMockDeel(options: Partial<ResilientDeelOptions> = {}) {
     random: () => 0,
     ...options,
   });
-  const clock = aClock(START);
-  const store = new MemorySessionStore();
-  const service = new WorkerSessionService({ deel, store, now: clock.now, intentStaleAfterMs: STALE_MS });
-  return { pool: mock.get(ORIGIN), service, store, clock };
+  // The service times the Deel deadline as the layer does: from the real "now", held still.
+  const start = Date.now();
+  const clock = aClock(start);
+  const store = memoryLedger(clock.clock);
+  const service = new WorkerSessionService({ deel, store, clock: clock.clock, intentStaleAfterMs: STALE_MS });
+  return { pool: mock.get(ORIGIN), service, store, clock, start };
 }
 
 const mintedBody = (expiresAt: string) => ({ data: { token: "minted-token", expires_at: expiresAt } });
@@ -79,12 +81,12 @@ const connectRefused = () => Object.assign(new Error("connect ECONNREFUSED 203.0
 
 describe("a create over the real Deel stack", () => {
   it("keeps the intent after a 502 then a 429 whose Retry-After does not fit: the 502 may have minted", async () => {
-    const { pool, service, store, clock } = overMockDeel();
+    const { pool, service, store, clock, start } = overMockDeel();
     pool.intercept({ path: SESSION_PATH, method: "POST" }).reply(502, {});
     pool.intercept({ path: SESSION_PATH, method: "POST" }).reply(429, {}, { headers: { "retry-after": "3600" } });
     const error = await service.create(actor, P1, undefined).catch((e: unknown) => e);
     expect(error).toMatchObject({ kind: "rate_limited", mayHaveMinted: true });
-    expect(await store.getIntents([P1])).toEqual([{ profileId: P1, createdBy: "caller-1", startedAt: new Date(START) }]);
+    expect(await store.getIntents([P1])).toEqual([{ profileId: P1, createdBy: "caller-1", startedAt: new Date(start) }]);
     clock.advance(STALE_MS);
     expect((await service.read([P1]))[0]?.status).toBe("UNKNOWN");
   });
@@ -174,8 +176,8 @@ function scriptedDeel() {
     revokeSession: async () => ({}),
   };
   const clock = aClock(START);
-  const store = new MemorySessionStore();
-  const service = new WorkerSessionService({ deel, store, now: clock.now, intentStaleAfterMs: STALE_MS });
+  const store = memoryLedger(clock.clock);
+  const service = new WorkerSessionService({ deel, store, clock: clock.clock, intentStaleAfterMs: STALE_MS });
   return { answers, service, store, clock };
 }
 

@@ -7,7 +7,8 @@ import pino from "pino";
 import { describe, expect, it, vi } from "vitest";
 import { parseMagicLinkTarget } from "../../src/base/redirects.js";
 import type { DeelApi } from "../../src/deel/types.js";
-import { MemorySessionStore } from "../../src/sessions/memory-store.js";
+import { memoryLedger } from "../../src/sessions/create-store.js";
+import { intentStaleAfterMs } from "../../src/sessions/intent.js";
 import { WorkerSessionService } from "../../src/sessions/service.js";
 import { aProfileId } from "../support/profiles.js";
 
@@ -24,7 +25,7 @@ function fakeDeel() {
 describe("WorkerSessionService.magicLink", () => {
   it("mints and asks for the link with the target as the edge normalized it", async () => {
     const { deel, createSession, createMagicLink } = fakeDeel();
-    const service = new WorkerSessionService({ deel, store: new MemorySessionStore() });
+    const service = new WorkerSessionService({ deel, store: memoryLedger(), intentStaleAfterMs: intentStaleAfterMs(8000) });
     const parsed = parseMagicLinkTarget(
       { redirectPath: "/contracts/123/sign?step=2&lang=en", onSuccessRedirectUrl: "HTTPS://app.example.com/done" },
       ["https://app.example.com"],

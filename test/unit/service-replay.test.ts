@@ -5,7 +5,10 @@
 import pino from "pino";
 import { describe, expect, it, vi } from "vitest";
 import type { CallOptions, DeelApi, MintedSession } from "../../src/deel/types.js";
-import { MemorySessionStore } from "../../src/sessions/memory-store.js";
+import { memoryLedger } from "../../src/sessions/create-store.js";
+import type { Ledger } from "../../src/sessions/ledger.js";
+import { intentStaleAfterMs } from "../../src/sessions/intent.js";
+import { SEED } from "../support/store-contract.js";
 import { SupersededSessionError } from "../../src/sessions/errors.js";
 import { WorkerSessionService } from "../../src/sessions/service.js";
 import { aProfileId, anIdempotencyKey } from "../support/profiles.js";
@@ -20,8 +23,8 @@ function deelAnswering(minted: MintedSession): DeelApi {
   };
 }
 
-async function ledgerWith(expiresAt: Date, revoked = false): Promise<MemorySessionStore> {
-  const store = new MemorySessionStore();
+async function ledgerWith(expiresAt: Date, revoked = false): Promise<Ledger> {
+  const store = memoryLedger();
   await store.put({
     profileId: P,
     createdAt: new Date(expiresAt.getTime() - 86_400_000),
@@ -29,7 +32,7 @@ async function ledgerWith(expiresAt: Date, revoked = false): Promise<MemorySessi
     revokedAt: revoked ? new Date() : null,
     createdBy: "earlier",
     revokedBy: revoked ? "earlier" : null,
-  });
+  }, SEED);
   return store;
 }
 
@@ -37,7 +40,7 @@ describe("a replayed mint", () => {
   it("is recorded when it was minted after the ledger's session (a retry's replay of its own first attempt)", async () => {
     const store = await ledgerWith(new Date("2030-01-01T00:00:00Z"), true);
     const later = new Date("2030-01-01T00:05:00Z");
-    const service = new WorkerSessionService({ deel: deelAnswering({ token: "t2", expiresAt: later, replayed: true }), store });
+    const service = new WorkerSessionService({ deel: deelAnswering({ token: "t2", expiresAt: later, replayed: true }), store, intentStaleAfterMs: intentStaleAfterMs(8000) });
     const created = await service.create(actor, P, undefined);
     expect(created.session).toMatchObject({ expiresAt: later, revokedAt: null, createdBy: "caller-1" });
     expect(await store.get(P)).toMatchObject({ expiresAt: later, revokedAt: null });
@@ -47,12 +50,12 @@ describe("a replayed mint", () => {
     const newer = new Date("2030-01-02T00:00:00Z");
     const store = await ledgerWith(newer, true);
     const older = new Date("2030-01-01T00:00:00Z");
-    const service = new WorkerSessionService({ deel: deelAnswering({ token: "t1", expiresAt: older, replayed: true }), store });
+    const service = new WorkerSessionService({ deel: deelAnswering({ token: "t1", expiresAt: older, replayed: true }), store, intentStaleAfterMs: intentStaleAfterMs(8000) });
     // The replayed token was replaced at Deel: it is dead, and is not handed out.
     await expect(service.create(actor, P, anIdempotencyKey("key"))).rejects.toBeInstanceOf(SupersededSessionError);
     expect(await store.get(P)).toMatchObject({ expiresAt: newer, createdBy: "earlier", revokedBy: "earlier" });
 
-    const same = new WorkerSessionService({ deel: deelAnswering({ token: "t3", expiresAt: newer, replayed: true }), store });
+    const same = new WorkerSessionService({ deel: deelAnswering({ token: "t3", expiresAt: newer, replayed: true }), store, intentStaleAfterMs: intentStaleAfterMs(8000) });
     const replayed = await same.create(actor, P, anIdempotencyKey("key"));
     expect(replayed.session).toMatchObject({ createdBy: "earlier", revokedBy: "earlier" });
     expect(replayed.session.revokedAt).not.toBeNull();
@@ -74,7 +77,7 @@ describe("a replayed mint", () => {
         },
         revokeSession: async () => ({}),
       };
-      const service = new WorkerSessionService({ deel, store: new MemorySessionStore() });
+      const service = new WorkerSessionService({ deel, store: memoryLedger(), intentStaleAfterMs: intentStaleAfterMs(8000) });
       const first = service.create(actor, P, undefined);
       vi.setSystemTime(began + 1_000);
       const second = service.create({ ...actor, requestId: "req-2" }, P, undefined);

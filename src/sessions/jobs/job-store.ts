@@ -1,7 +1,7 @@
 import type { BlockingJob, NewRevocationJob, RevocationJob, RevocationTarget } from "./job.js";
 
 /**
- * Where revocation jobs live: next to the ledger, in the same backend (memory, SQLite or Redis), so
+ * Where revocation jobs live: next to the ledger, on the same storage (SQLite or Redis), so
  * that a job outlives the replica that started it.
  *
  * A job is held by one runner at a time through a lease (owner id + expiry): `claim` takes a job

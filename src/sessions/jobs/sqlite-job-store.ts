@@ -1,7 +1,8 @@
 import type Database from "better-sqlite3";
-import { openSqlite } from "../sqlite-store.js";
-import type { JobStore } from "./job-store.js";
-import type { BlockingJob, NewRevocationJob, RevocationJob, RevocationJobStatus, RevocationTarget, TargetState } from "./job.js";
+import { keyNames } from "../../redis/keys.js";
+import type { Write } from "../../storage/storage.js";
+import { jobFields, targetJson } from "./ledger-job-store.js";
+import type { RevocationJobStatus, TargetState } from "./job.js";
 
 interface JobRow {
   id: string;
@@ -16,9 +17,6 @@ interface JobRow {
   owner: string;
   lease_until: number;
   failure_reason: string | null;
-  total: number;
-  revoked: number;
-  failed: number;
 }
 
 interface TargetRow {
@@ -29,182 +27,48 @@ interface TargetRow {
   last_error: string | null;
 }
 
-function toJob(row: JobRow): RevocationJob {
-  return {
-    id: row.id,
-    status: row.status as RevocationJobStatus,
-    filters: {
-      createdBy: row.created_by,
-      profileIds: row.profile_ids === null ? null : (JSON.parse(row.profile_ids) as string[]),
-      onlyActive: row.only_active === 1,
-    },
-    requestedBy: row.requested_by,
-    startedAt: new Date(row.started_at),
-    finishedAt: row.finished_at === null ? null : new Date(row.finished_at),
-    planned: row.planned === 1,
-    total: row.total,
-    revoked: row.revoked,
-    failed: row.failed,
-    failureReason: row.failure_reason,
-  };
+function tableExists(db: Database.Database, table: string): boolean {
+  return db.prepare<[string], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?").get(table) !== undefined;
 }
 
 /**
- * Jobs in the ledger's SQLite file (`SESSION_STORE_URL=sqlite:<path>`), on a connection of their own:
- * a job survives a restart of the process and is resumed by it. Counts are derived from the targets
- * table; every lease check and write is one statement or one immediate transaction.
+ * Moves the revocation jobs of an earlier release (tables `revocation_jobs` and `revocation_targets`)
+ * into the storage's keys as this release writes them: the job's map with its counts (derived from
+ * its targets, as that release did), its targets, the profiles it blocks (the ones it names and
+ * targets), and the running set. A RUNNING job keeps its owner and lease, so the runner holding it
+ * (or the next one, once the lease lapses) carries on. The old tables are kept, renamed `*_v1`.
  */
-export class SqliteJobStore implements JobStore {
-  private readonly db: Database.Database;
-  private readonly statements;
-
-  constructor(
-    path: string,
-    private readonly now: () => number = Date.now,
-  ) {
-    this.db = openSqlite(path);
-    this.db.exec(`
-      CREATE TABLE IF NOT EXISTS revocation_jobs (
-        id TEXT PRIMARY KEY,
-        status TEXT NOT NULL,
-        created_by TEXT,
-        profile_ids TEXT,
-        only_active INTEGER NOT NULL,
-        requested_by TEXT NOT NULL,
-        started_at INTEGER NOT NULL,
-        finished_at INTEGER,
-        planned INTEGER NOT NULL DEFAULT 0,
-        owner TEXT NOT NULL DEFAULT '',
-        lease_until INTEGER NOT NULL DEFAULT 0,
-        failure_reason TEXT
-      ) STRICT;
-      CREATE INDEX IF NOT EXISTS revocation_jobs_status ON revocation_jobs (status);
-      CREATE TABLE IF NOT EXISTS revocation_targets (
-        job_id TEXT NOT NULL,
-        profile_id TEXT NOT NULL,
-        state TEXT NOT NULL,
-        attempts INTEGER NOT NULL,
-        not_before INTEGER NOT NULL,
-        last_error TEXT,
-        PRIMARY KEY (job_id, profile_id)
-      ) STRICT;
-      CREATE INDEX IF NOT EXISTS revocation_targets_profile ON revocation_targets (profile_id);
-    `);
-    const counts = `
-      (SELECT COUNT(*) FROM revocation_targets t WHERE t.job_id = j.id) AS total,
-      (SELECT COUNT(*) FROM revocation_targets t WHERE t.job_id = j.id AND t.state = 'revoked') AS revoked,
-      (SELECT COUNT(*) FROM revocation_targets t WHERE t.job_id = j.id AND t.state = 'failed') AS failed`;
-    this.statements = {
-      insert: this.db.prepare<[string, string | null, string | null, number, string, number, string, number]>(
-        "INSERT INTO revocation_jobs (id, status, created_by, profile_ids, only_active, requested_by, started_at, owner, lease_until) VALUES (?, 'RUNNING', ?, ?, ?, ?, ?, ?, ?)",
-      ),
-      select: this.db.prepare<[string], JobRow>(`SELECT j.*, ${counts} FROM revocation_jobs j WHERE j.id = ?`),
-      running: this.db.prepare<[], { id: string }>("SELECT id FROM revocation_jobs WHERE status = 'RUNNING'"),
-      claim: this.db.prepare<[string, number, string, string, number]>(
-        "UPDATE revocation_jobs SET owner = ?, lease_until = ? WHERE id = ? AND status = 'RUNNING' AND (owner = ? OR owner = '' OR lease_until < ?)",
-      ),
-      release: this.db.prepare<[string, string]>("UPDATE revocation_jobs SET owner = '', lease_until = 0 WHERE id = ? AND owner = ?"),
-      held: this.db.prepare<[string, string], { id: string }>("SELECT id FROM revocation_jobs WHERE id = ? AND owner = ? AND status = 'RUNNING'"),
-      addTarget: this.db.prepare<[string, string]>(
-        "INSERT INTO revocation_targets (job_id, profile_id, state, attempts, not_before, last_error) VALUES (?, ?, 'pending', 0, 0, NULL) ON CONFLICT DO NOTHING",
-      ),
-      planned: this.db.prepare<[string]>("UPDATE revocation_jobs SET planned = 1 WHERE id = ?"),
-      targets: this.db.prepare<[string], TargetRow>("SELECT profile_id, state, attempts, not_before, last_error FROM revocation_targets WHERE job_id = ?"),
-      updateTarget: this.db.prepare<[string, number, number, string | null, string, string]>(
-        "UPDATE revocation_targets SET state = ?, attempts = ?, not_before = ?, last_error = ? WHERE job_id = ? AND profile_id = ?",
-      ),
-      finish: this.db.prepare<[string, number, string | null, string, string]>(
-        "UPDATE revocation_jobs SET status = ?, finished_at = ?, failure_reason = ?, owner = '', lease_until = 0 WHERE id = ? AND owner = ? AND status = 'RUNNING'",
-      ),
-      blocking: this.db.prepare<[{ profile: string; sub: string }], { id: string; reason: "profile" | "creator" }>(`
-        SELECT j.id,
-          CASE WHEN EXISTS (SELECT 1 FROM revocation_targets t WHERE t.job_id = j.id AND t.profile_id = @profile)
-                 OR EXISTS (SELECT 1 FROM json_each(coalesce(j.profile_ids, '[]')) WHERE value = @profile)
-               THEN 'profile' ELSE 'creator' END AS reason
-        FROM revocation_jobs j
-        WHERE j.status = 'RUNNING' AND (
-          j.created_by = @sub
-          OR EXISTS (SELECT 1 FROM revocation_targets t WHERE t.job_id = j.id AND t.profile_id = @profile)
-          OR EXISTS (SELECT 1 FROM json_each(coalesce(j.profile_ids, '[]')) WHERE value = @profile)
-        )
-        LIMIT 1`),
+export function upgradeJobTables(db: Database.Database, apply: (writes: readonly Write[]) => void): void {
+  if (!tableExists(db, "revocation_jobs")) return;
+  const targetsOf = db.prepare<[string], TargetRow>("SELECT profile_id, state, attempts, not_before, last_error FROM revocation_targets WHERE job_id = ?");
+  for (const row of db.prepare<[], JobRow>("SELECT * FROM revocation_jobs").all()) {
+    const targets = tableExists(db, "revocation_targets") ? targetsOf.all(row.id) : [];
+    const profileIds = row.profile_ids === null ? null : (JSON.parse(row.profile_ids) as string[]);
+    const job = {
+      id: row.id,
+      status: row.status as RevocationJobStatus,
+      filters: { createdBy: row.created_by, profileIds, onlyActive: row.only_active === 1 },
+      requestedBy: row.requested_by,
+      startedAt: new Date(row.started_at),
+      finishedAt: row.finished_at === null ? null : new Date(row.finished_at),
+      planned: row.planned === 1,
+      total: targets.length,
+      revoked: targets.filter((t) => t.state === "revoked").length,
+      failed: targets.filter((t) => t.state === "failed").length,
+      failureReason: row.failure_reason,
     };
+    const key = keyNames.job(row.id);
+    const writes: Write[] = Object.entries(jobFields(job, row.owner, row.lease_until)).map(([field, value]) => ({ op: "setField", key, field, value }));
+    for (const t of targets) {
+      const target = { profileId: t.profile_id, state: t.state as TargetState, attempts: t.attempts, notBefore: t.not_before, lastError: t.last_error };
+      writes.push({ op: "setField", key: keyNames.jobTargets(row.id), field: t.profile_id, value: targetJson(target) });
+    }
+    for (const profileId of new Set([...(profileIds ?? []), ...targets.map((t) => t.profile_id)])) {
+      writes.push({ op: "addMember", key: keyNames.jobBlocked(row.id), member: profileId });
+    }
+    if (row.status === "RUNNING") writes.push({ op: "addMember", key: keyNames.runningJobs, member: row.id });
+    apply(writes);
   }
-
-  async create(job: NewRevocationJob, owner: string, leaseMs: number): Promise<void> {
-    const { filters } = job;
-    this.statements.insert.run(
-      job.id,
-      filters.createdBy,
-      filters.profileIds === null ? null : JSON.stringify(filters.profileIds),
-      filters.onlyActive ? 1 : 0,
-      job.requestedBy,
-      job.startedAt.getTime(),
-      owner,
-      this.now() + leaseMs,
-    );
-  }
-
-  async get(id: string): Promise<RevocationJob | null> {
-    const row = this.statements.select.get(id);
-    return row === undefined ? null : toJob(row);
-  }
-
-  async running(): Promise<string[]> {
-    return this.statements.running.all().map((row) => row.id);
-  }
-
-  async claim(id: string, owner: string, leaseMs: number): Promise<boolean> {
-    const now = this.now();
-    return this.statements.claim.run(owner, now + leaseMs, id, owner, now).changes === 1;
-  }
-
-  async release(id: string, owner: string): Promise<void> {
-    this.statements.release.run(id, owner);
-  }
-
-  async addTargets(id: string, owner: string, profileIds: readonly string[], planned: boolean): Promise<number | null> {
-    return this.db
-      .transaction(() => {
-        if (this.statements.held.get(id, owner) === undefined) return null;
-        let added = 0;
-        for (const profileId of profileIds) added += this.statements.addTarget.run(id, profileId).changes;
-        if (planned) this.statements.planned.run(id);
-        return added;
-      })
-      .immediate();
-  }
-
-  async targets(id: string): Promise<RevocationTarget[]> {
-    return this.statements.targets.all(id).map((row) => ({
-      profileId: row.profile_id,
-      state: row.state as TargetState,
-      attempts: row.attempts,
-      notBefore: row.not_before,
-      lastError: row.last_error,
-    }));
-  }
-
-  async updateTarget(id: string, owner: string, target: RevocationTarget): Promise<boolean> {
-    return this.db
-      .transaction(() => {
-        if (this.statements.held.get(id, owner) === undefined) return false;
-        this.statements.updateTarget.run(target.state, target.attempts, target.notBefore, target.lastError, id, target.profileId);
-        return true;
-      })
-      .immediate();
-  }
-
-  async finish(id: string, owner: string, status: "DONE" | "FAILED", finishedAt: Date, reason: string | null): Promise<boolean> {
-    return this.statements.finish.run(status, finishedAt.getTime(), reason, id, owner).changes === 1;
-  }
-
-  async blockingJob(profileId: string, sub: string): Promise<BlockingJob | null> {
-    const row = this.statements.blocking.get({ profile: profileId, sub });
-    return row === undefined ? null : { id: row.id, reason: row.reason };
-  }
-
-  async close(): Promise<void> {
-    if (this.db.open) this.db.close();
-  }
+  db.exec("ALTER TABLE revocation_jobs RENAME TO revocation_jobs_v1");
+  if (tableExists(db, "revocation_targets")) db.exec("ALTER TABLE revocation_targets RENAME TO revocation_targets_v1");
 }

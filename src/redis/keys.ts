@@ -1,0 +1,46 @@
+/**
+ * The gateway's keyspace: every key name, in one place. The ledger, the revocation jobs, per-profile
+ * ordering and the Deel budget all address their state by these names, whatever the backend; Redis
+ * puts `REDIS_KEY_PREFIX` (default `wsg:`) in front of each (one prefix = one organization).
+ *
+ * The names are the ones earlier releases wrote, so a Redis they filled reads the same.
+ */
+export const keyNames = {
+  /** The ledger's record for a profile: one JSON string. */
+  session: (profileId: string) => `session:${profileId}`,
+  /** The createdBy index: the profiles whose current record a caller (`sub`) minted (a set). */
+  creator: (sub: string) => `creator:${sub}`,
+  /** A mint under way for a profile (see sessions/intent.ts): one JSON string. */
+  intent: (profileId: string) => `intent:${profileId}`,
+  /** The per-profile lock (token of the holder, with a TTL). */
+  lock: (profileId: string) => `lock:${profileId}`,
+  /** The per-profile fencing counter: INCR on every lock acquisition. */
+  fence: (profileId: string) => `fence:${profileId}`,
+  /** Waiters for a profile's lock, in arrival order (sorted set), and when each last asked. */
+  waiters: (profileId: string) => `lockq:${profileId}`,
+  waiterSeen: (profileId: string) => `lockq-seen:${profileId}`,
+  /** The organization's outbound Deel budget: a sorted set of reserved call slots. */
+  budget: "deel-budget",
+  /** One map per revocation job: filters, status, times, counts, and the lease (`owner`, `leaseUntil`). */
+  job: (id: string) => `rjob:${id}`,
+  /** One map per job: profile id → the target's progress (JSON). */
+  jobTargets: (id: string) => `rjob-targets:${id}`,
+  /** One set per job: the profiles whose creates it refuses while it runs. */
+  jobBlocked: (id: string) => `rjob-blocked:${id}`,
+  /** The ids of every RUNNING job (a set). */
+  runningJobs: "rjobs:running",
+} as const;
+
+/** The same names with a Redis prefix in front, for the parts that talk to Redis directly (lock, budget). */
+export function redisKeys(prefix: string) {
+  return {
+    session: (profileId: string) => prefix + keyNames.session(profileId),
+    creator: (sub: string) => prefix + keyNames.creator(sub),
+    intent: (profileId: string) => prefix + keyNames.intent(profileId),
+    lock: (profileId: string) => prefix + keyNames.lock(profileId),
+    fence: (profileId: string) => prefix + keyNames.fence(profileId),
+    waiters: (profileId: string) => prefix + keyNames.waiters(profileId),
+    waiterSeen: (profileId: string) => prefix + keyNames.waiterSeen(profileId),
+    budget: prefix + keyNames.budget,
+  };
+}

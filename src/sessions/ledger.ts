@@ -1,0 +1,222 @@
+import { systemClock, type Clock } from "../base/clock.js";
+import { keyNames } from "../redis/keys.js";
+import type { Condition, Storage, Write } from "../storage/storage.js";
+import { ContentionError, transact, type Decision } from "../storage/transact.js";
+import { LedgerError } from "./errors.js";
+import type { WriteFence } from "./fencing.js";
+import { WORKER_TOKEN_LIFETIME_MS, type MintIntent } from "./intent.js";
+import { decodeIntent, decodeRecord, encodeIntent, encodeRecord, tryDecode } from "./ledger-codec.js";
+import type { SessionRecord } from "./record.js";
+import type { ProfileState, SessionStore } from "./store.js";
+
+export interface LedgerOptions {
+  /**
+   * How long a record stays readable after its session expires (`SESSION_RETENTION_DAYS`), in ms;
+   * null: until it is replaced (the SQLite ledger has always kept its records).
+   */
+  retentionMs: number | null;
+  /** Times every write's expiries. Default: the system clock. */
+  clock?: Clock;
+  /** Close the storage in `close()`. Default true. */
+  ownsStorage?: boolean;
+}
+
+/** Records the createdBy index reads per batch. */
+const INDEX_BATCH = 500;
+
+/** Whether a stored intent begun at `olderAt` stays when a mint begins at `startedAt` (see SessionStore.beginMint). */
+function keepsOlder(olderAt: number, startedAt: number): boolean {
+  return olderAt <= startedAt && startedAt - olderAt < WORKER_TOKEN_LIFETIME_MS;
+}
+
+function fenced(profileId: string): LedgerError {
+  return new LedgerError(
+    "fenced",
+    `Ledger write for profile ${profileId} refused: this replica's lock on the profile expired and a newer operation started`,
+  );
+}
+
+/**
+ * The ledger's rules, once, over any storage (storage/storage.ts): each write reads what it decides
+ * from, decides here, and commits on what it read, again from the start when another writer got in
+ * between. The keys are keys.ts's: `session:<id>` (a record, expiring at its session's expiry plus
+ * the retention), `intent:<id>` (a mint under way, expiring after a token's lifetime) and
+ * `creator:<sub>` (the createdBy index, a set living as long as its longest-lived record).
+ *
+ * A write with a Redis lock's fence also reads `fence:<id>` and is conditioned on it: refused
+ * (LedgerError `fenced`) once a later holder took the lock. Every storage failure is a LedgerError
+ * `unavailable` (the backend's `fail` option, see create-store.ts); a write that keeps losing its
+ * race is a LedgerError `busy`.
+ */
+export class Ledger implements SessionStore {
+  private readonly storage: Storage;
+  private readonly retentionMs: number | null;
+  private readonly clock: Clock;
+  private readonly ownsStorage: boolean;
+
+  constructor(storage: Storage, options: LedgerOptions) {
+    if (options.retentionMs !== null && (!Number.isFinite(options.retentionMs) || options.retentionMs < 0)) {
+      throw new TypeError("retentionMs must be ≥ 0 or null");
+    }
+    this.storage = storage;
+    this.retentionMs = options.retentionMs;
+    this.clock = options.clock ?? systemClock;
+    this.ownsStorage = options.ownsStorage ?? true;
+  }
+
+  async get(profileId: string): Promise<SessionRecord | null> {
+    const [raw] = await this.storage.get([keyNames.session(profileId)]);
+    return raw === null || raw === undefined ? null : decodeRecord(raw);
+  }
+
+  async getMany(profileIds: readonly string[]): Promise<Array<SessionRecord | null>> {
+    if (profileIds.length === 0) return [];
+    const raws = await this.storage.get(profileIds.map(keyNames.session));
+    return raws.map((raw) => (raw === null ? null : decodeRecord(raw)));
+  }
+
+  /** One read of 2N keys: each profile's record, then its intent. */
+  async getStates(profileIds: readonly string[]): Promise<ProfileState[]> {
+    if (profileIds.length === 0) return [];
+    const keys: string[] = [];
+    for (const id of profileIds) keys.push(keyNames.session(id), keyNames.intent(id));
+    const raws = await this.storage.get(keys);
+    return profileIds.map((_, i) => {
+      const record = raws[2 * i] ?? null;
+      const intent = raws[2 * i + 1] ?? null;
+      return { record: record === null ? null : decodeRecord(record), intent: intent === null ? null : decodeIntent(intent) };
+    });
+  }
+
+  /**
+   * Replaces the record and moves it in the createdBy index: out of the previous creator's set (when
+   * another caller minted the record it replaces), into the new creator's. A record already past its
+   * retention is removed instead.
+   */
+  async put(record: SessionRecord, fence: WriteFence): Promise<void> {
+    const key = keyNames.session(record.profileId);
+    await this.decide(record.profileId, fence, [key], ([old], conditions) => {
+      const previous = tryDecode(decodeRecord, old ?? null);
+      const writes: Write[] = [];
+      if (previous !== null && previous.createdBy !== record.createdBy) {
+        writes.push({ op: "removeMember", key: keyNames.creator(previous.createdBy), member: record.profileId });
+      }
+      const creator = keyNames.creator(record.createdBy);
+      const expireAt = this.expiryOf(record);
+      if (expireAt !== undefined && expireAt <= this.clock.now()) {
+        writes.push({ op: "delete", key }, { op: "removeMember", key: creator, member: record.profileId });
+      } else {
+        writes.push({ op: "put", key, value: encodeRecord(record), ...(expireAt === undefined ? {} : { expireAt }) });
+        writes.push({ op: "addMember", key: creator, member: record.profileId });
+        if (expireAt !== undefined) writes.push({ op: "expireAt", key: creator, at: expireAt, extendOnly: true });
+      }
+      return { result: undefined, conditions: [...conditions, { key, equals: old ?? null }], writes };
+    });
+  }
+
+  /** The first revokedAt and revokedBy stay; the record keeps its expiry. */
+  async markRevoked(profileId: string, revokedAt: Date, revokedBy: string, fence: WriteFence): Promise<SessionRecord | null> {
+    const key = keyNames.session(profileId);
+    return this.decide(profileId, fence, [key], ([raw], conditions) => {
+      if (raw === null || raw === undefined) return { result: null };
+      const record = decodeRecord(raw);
+      if (record.revokedAt !== null) return { result: record };
+      const revoked: SessionRecord = { ...record, revokedAt, revokedBy };
+      const expireAt = this.expiryOf(revoked);
+      return {
+        result: revoked,
+        conditions: [...conditions, { key, equals: raw }],
+        writes: [{ op: "put", key, value: encodeRecord(revoked), ...(expireAt === undefined ? {} : { expireAt }) }],
+      };
+    });
+  }
+
+  /** Keeps the oldest intent that may still be live; a written one expires after a token's lifetime. */
+  async beginMint(intent: MintIntent, fence: WriteFence): Promise<boolean> {
+    const key = keyNames.intent(intent.profileId);
+    return this.decide(intent.profileId, fence, [key], ([raw], conditions) => {
+      const older = tryDecode(decodeIntent, raw ?? null);
+      if (older !== null && keepsOlder(older.startedAt.getTime(), intent.startedAt.getTime())) return { result: false };
+      return {
+        result: true,
+        conditions: [...conditions, { key, equals: raw ?? null }],
+        writes: [{ op: "put", key, value: encodeIntent(intent), expireAt: this.clock.now() + WORKER_TOKEN_LIFETIME_MS }],
+      };
+    });
+  }
+
+  async endMint(profileId: string, fence: WriteFence, upTo?: Date): Promise<void> {
+    const key = keyNames.intent(profileId);
+    await this.decide(profileId, fence, [key], ([raw], conditions) => {
+      if (raw === null || raw === undefined) return { result: undefined };
+      const intent = tryDecode(decodeIntent, raw);
+      // A later mint's intent stays; an unreadable one goes.
+      if (upTo !== undefined && intent !== null && intent.startedAt.getTime() > upTo.getTime()) return { result: undefined };
+      return { result: undefined, conditions: [...conditions, { key, equals: raw }], writes: [{ op: "delete", key }] };
+    });
+  }
+
+  /** The creator's set, its records read in batches; a member whose record expired or moved on is skipped. */
+  async listByCreator(createdBy: string): Promise<SessionRecord[]> {
+    const ids = await this.storage.members(keyNames.creator(createdBy));
+    const found: SessionRecord[] = [];
+    for (let start = 0; start < ids.length; start += INDEX_BATCH) {
+      for (const record of await this.getMany(ids.slice(start, start + INDEX_BATCH))) {
+        if (record !== null && record.createdBy === createdBy) found.push(record);
+      }
+    }
+    return found;
+  }
+
+  async getIntents(profileIds: readonly string[]): Promise<Array<MintIntent | null>> {
+    if (profileIds.length === 0) return [];
+    const raws = await this.storage.get(profileIds.map(keyNames.intent));
+    return raws.map((raw) => (raw === null ? null : decodeIntent(raw)));
+  }
+
+  async ping(): Promise<void> {
+    await this.storage.ping();
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsStorage) await this.storage.close();
+  }
+
+  /** When a record's key expires: its session's expiry plus the retention (never, without one). */
+  private expiryOf(record: SessionRecord): number | undefined {
+    return this.retentionMs === null ? undefined : record.expiresAt.getTime() + this.retentionMs;
+  }
+
+  /**
+   * One fenced decision: reads `keys` (and the profile's fence counter, for a lock's fence) in one
+   * round trip, refuses a stale fence, lets `rule` decide from the values, and commits on them.
+   */
+  private async decide<T>(
+    profileId: string,
+    fence: WriteFence,
+    keys: readonly string[],
+    rule: (values: ReadonlyArray<string | null>, conditions: readonly Condition[]) => Decision<T>,
+  ): Promise<T> {
+    if (fence.kind === "token" && fence.profileId !== profileId) {
+      throw new TypeError(`a fence of profile ${fence.profileId} cannot guard a write for profile ${profileId}`);
+    }
+    const fenceKey = fence.kind === "token" ? keyNames.fence(profileId) : null;
+    try {
+      return await transact(this.storage, async () => {
+        const values = await this.storage.get(fenceKey === null ? keys : [...keys, fenceKey]);
+        const conditions: Condition[] = [];
+        if (fence.kind === "token" && fenceKey !== null) {
+          const token = String(fence.token);
+          if (values[keys.length] !== token) throw fenced(profileId);
+          conditions.push({ key: fenceKey, equals: token });
+        }
+        return rule(values.slice(0, keys.length), conditions);
+      });
+    } catch (error) {
+      if (error instanceof ContentionError) {
+        throw new LedgerError("busy", `Ledger write for profile ${profileId} kept losing to other writers (${error.attempts} attempts)`, { cause: error });
+      }
+      throw error;
+    }
+  }
+}
