@@ -27,6 +27,6 @@ export class MagicLinkResolver {
       target: input.target,
       idempotencyKey: input.idempotencyKey,
     });
-    return { magicLink, expiresAt, session: toSessionView(session) };
+    return { magicLink, expiresAt, session: toSessionView(session, ctx.sessions.statusNow(session)) };
   }
 }

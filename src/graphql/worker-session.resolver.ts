@@ -35,7 +35,7 @@ export class WorkerSessionResolver {
     @Ctx() ctx: GatewayContext,
   ) {
     const { token, session } = await ctx.sessions.create(actorOf(ctx), input.profileId, input.idempotencyKey);
-    return { token, session: toSessionView(session) };
+    return { token, session: toSessionView(session, ctx.sessions.statusNow(session)) };
   }
 
   @Mutation(() => RevokeWorkerSessionPayload, { description: "Revoke the worker's token at Deel now." })
@@ -45,6 +45,6 @@ export class WorkerSessionResolver {
     @Ctx() ctx: GatewayContext,
   ) {
     const revoked = await ctx.sessions.revoke(actorOf(ctx), input.profileId);
-    return { ...revoked, session: revoked.session === null ? null : toSessionView(revoked.session) };
+    return { ...revoked, session: revoked.session === null ? null : toSessionView(revoked.session, ctx.sessions.statusNow(revoked.session)) };
   }
 }

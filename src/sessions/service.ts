@@ -10,7 +10,7 @@ import { ProfileQueue } from "./profile-queue.js";
 import { EndedSessionError, SupersededSessionError } from "./errors.js";
 import type { Fence } from "./fencing.js";
 import { entryAt, intentMayBeLive, recordFromIntent, type LedgerEntry, type MintIntent } from "./intent.js";
-import type { SessionRecord } from "./record.js";
+import { statusOf, type SessionRecord, type SessionStatus } from "./record.js";
 import type { ProfileLock } from "./profile-lock.js";
 import type { SessionStore } from "./store.js";
 
@@ -264,6 +264,11 @@ export class WorkerSessionService {
     const states = await this.store.getStates(profileIds);
     const now = this.now();
     return states.map((state) => entryAt(state.record, state.intent, now, this.intentStaleAfterMs));
+  }
+
+  /** A record's status now, by the service's clock (the record a create, link or revoke answers with). */
+  statusNow(record: SessionRecord): Exclude<SessionStatus, "UNKNOWN"> {
+    return statusOf(record, this.now());
   }
 
   private now(): Date {

@@ -1,8 +1,8 @@
-import { aProfileId } from "../support/profiles.js";
 /**
  * `CallOptions.maxAttempts`: a caller that retries on its own schedule (a revocation job) asks the
  * resilience layer for fewer attempts than its own. A fake client and waits that take no time.
  */
+import { aProfileId } from "../support/profiles.js";
 import { describe, expect, it } from "vitest";
 import type { Clock } from "../../src/base/clock.js";
 import { DeelError } from "../../src/deel/errors.js";
