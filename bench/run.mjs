@@ -368,6 +368,8 @@ let baseline;
 let plainApollo;
 let gatewayUrl;
 let adminToken;
+/** A verified caller with no scope: the cost attack must be refused before its refusals are built. */
+let noScopeToken;
 let writeTokens = [];
 let profiles = [];
 const rows = [];
@@ -618,6 +620,17 @@ const ATTACK_BODY = JSON.stringify({
     .join(" ")} }`,
   variables: Object.fromEntries([0, 1, 2, 3, 4].map((i) => [`r${i}`, Array.from({ length: 2400 }, () => ({}))])),
 });
+/**
+ * An `_entities` cost attack: 500 representations × a fragment selecting `session` six times (five
+ * aliases), 38 kB. Before entity fetches were weighed by cost it answered 200 with 3,000 FORBIDDEN
+ * errors for a caller without scopes; now it costs 3,000 against a budget of 1,000 and is refused.
+ */
+const COST_ATTACK_BODY = JSON.stringify({
+  query: `query($r:[_Any!]!){ _entities(representations:$r){ ...W } } fragment W on Worker { session { status } ${[1, 2, 3, 4, 5]
+    .map((i) => `s${i}: session { status }`)
+    .join(" ")} }`,
+  variables: { r: Array.from({ length: 500 }, () => ({ __typename: "Worker", profileId: "6f1e2d3c-4b5a-4978-8a69-0b1c2d3e4f50" })) },
+});
 const HOSTILE_ROUNDS = QUICK ? 5 : 40;
 
 function percentile(sorted, p) {
@@ -691,12 +704,18 @@ async function scenarioHostile() {
         healthMs.push(ms);
       }
     })();
+    // Odd rounds: the 96 kB over-cap attack, half anonymous, half as admin. Even rounds: the
+    // 500 × 6 cost attack, half from a caller without scopes, half as admin.
+    const cost = round % 2 === 0;
     const attacks = Array.from({ length: 8 }, (_, i) =>
       timed(() =>
         fetch(gatewayUrl, {
           method: "POST",
-          headers: { "content-type": "application/json", ...(i % 2 === 0 ? {} : { authorization: `Bearer ${adminToken}` }) },
-          body: ATTACK_BODY,
+          headers: {
+            "content-type": "application/json",
+            ...(i % 2 === 1 ? { authorization: `Bearer ${adminToken}` } : cost ? { authorization: `Bearer ${noScopeToken}` } : {}),
+          },
+          body: cost ? COST_ATTACK_BODY : ATTACK_BODY,
         }),
       ),
     );
@@ -717,7 +736,7 @@ async function scenarioHostile() {
   row(
     `6. Hostile _entities (8 at once, ${HOSTILE_ROUNDS} rounds)`,
     "attack refused: p50 / p99 ms",
-    `${fmt(percentile(attackMs, 50), 2)} / ${fmt(attackP99, 2)} ms (${attackMs.length} requests, 96 kB each)`,
+    `${fmt(percentile(attackMs, 50), 2)} / ${fmt(attackP99, 2)} ms (${attackMs.length} requests: 96 kB over the representation cap, and 500 × 6 over the cost budget)`,
     "",
     `${fmt(attackP99, 2)} ms`,
     "< 50 ms",
@@ -858,9 +877,9 @@ async function main() {
   const profilesFile = path.join(tmpDir, "profiles.json");
   writeFileSync(profilesFile, JSON.stringify(profiles));
 
-  const sign = (sub) => {
+  const sign = (sub, scopes = SCOPES) => {
     const now = Math.floor(Date.now() / 1000);
-    return new SignJWT({ scope: SCOPES.join(" ") })
+    return new SignJWT({ scope: scopes.join(" ") })
       .setProtectedHeader({ alg: "HS256" })
       .setSubject(sub)
       .setIssuer(ISSUER)
@@ -870,6 +889,7 @@ async function main() {
       .sign(new TextEncoder().encode(JWT_SECRET));
   };
   adminToken = await sign("bench-admin");
+  noScopeToken = await sign("bench-no-scope", []);
   writeTokens = await Promise.all(Array.from({ length: WRITE_CALLERS }, (_, i) => sign(`bench-writer-${i}`)));
 
   try {

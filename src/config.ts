@@ -53,6 +53,8 @@ export interface Config {
   readonly http: HttpSettings;
   /** Most `_entities` representations one request may carry, summed over aliases. */
   readonly maxEntityRepresentations: number;
+  /** Most an entity fetch may cost: Σ representations × guarded fields selected on each (`MAX_ENTITY_COST`). */
+  readonly maxEntityCost: number;
   /** The kill switch's job runner (README: Incident response). */
   readonly revocation: {
     /** A replica's hold on a running job; renewed every quarter of it, claimable by another once expired. */
@@ -179,6 +181,7 @@ export function loadConfig(env: Env = process.env): Config {
       maxConnections: integer(env, "HTTP_MAX_CONNECTIONS", 1_024, 1, 1_000_000),
     },
     maxEntityRepresentations: integer(env, "MAX_ENTITY_REPRESENTATIONS", 500, 1, 100_000),
+    maxEntityCost: integer(env, "MAX_ENTITY_COST", 1000, 1, 1_000_000),
     revocation: {
       leaseMs: integer(env, "REVOCATION_LEASE_MS", 15_000, 1_000, 600_000),
       pollMs: integer(env, "REVOCATION_POLL_MS", 3_000, 100, 600_000),

@@ -6,6 +6,7 @@ import { INPUT_STEPS, type InputStep } from "./edge-input.js";
 import type { ErrorCode } from "./failures.js";
 import { gatewayError } from "./errors.js";
 import { isAlwaysAllowed, permissions } from "./permissions.js";
+import { ENTITY_TYPES } from "./entity-types.js";
 
 /**
  * The edge pipeline: what happens to a guarded field before its resolver runs, as one
@@ -56,26 +57,59 @@ interface FieldSteps {
   readonly input: InputStep | undefined;
   /** Mutations only: refusals and (for actions the service does not report) outcomes are audited, and the quota applies. */
   readonly audit: AuditAction | undefined;
+  /** A field of an entity type: resolved once per representation, so its refusals are grouped. */
+  readonly entity: boolean;
+}
+
+/**
+ * Refusals of one entity field, per request, grouped by path shape (`_entities.*.session`): the
+ * first answers with its error, every later one at the same shape answers null and counts in that
+ * error's message. A fetch of 500 entities the caller may not read is one error, not 500.
+ */
+const entityRefusals = new WeakMap<GatewayContext, Map<string, { error: GraphQLError; message: string; count: number }>>();
+
+function pathShape(info: GraphQLResolveInfo): string {
+  const keys: string[] = [];
+  for (let at: GraphQLResolveInfo["path"] | undefined = info.path; at !== undefined; at = at.prev) keys.push(typeof at.key === "number" ? "*" : at.key);
+  return keys.reverse().join(".");
+}
+
+/** The error of the first refusal at this field's path shape, or null (counted in it) for a later one. */
+function groupedRefusal(ctx: GatewayContext, info: GraphQLResolveInfo, error: GraphQLError): GraphQLError | null {
+  let byShape = entityRefusals.get(ctx);
+  if (byShape === undefined) {
+    byShape = new Map();
+    entityRefusals.set(ctx, byShape);
+  }
+  const shape = pathShape(info);
+  const first = byShape.get(shape);
+  if (first === undefined) {
+    byShape.set(shape, { error, message: error.message, count: 1 });
+    return error;
+  }
+  first.count += 1;
+  first.error.message = `${first.message} (refused for ${first.count} entities at ${shape}; each of their ${info.fieldName} is null)`;
+  return null;
 }
 
 function edgeField(steps: FieldSteps): FieldMiddleware {
-  const { access, input, audit } = steps;
-  const refuse = (ctx: GatewayContext, args: Record<string, unknown>, error: GraphQLError): GraphQLError => {
+  const { access, input, audit, entity } = steps;
+  const refuse = (ctx: GatewayContext, args: Record<string, unknown>, error: GraphQLError, info: GraphQLResolveInfo): GraphQLError | null => {
     if (audit !== undefined) {
       const raw = args.input as { profileId?: unknown } | undefined;
       auditRefusal(auditSource(ctx), audit, raw?.profileId, error.extensions.code as ErrorCode);
     }
-    return error;
+    return entity ? groupedRefusal(ctx, info, error) : error;
   };
   return async (resolve, parent, args, ctx, info) => {
     let parsed: Record<string, unknown> = args;
     if (input !== undefined && ctx.auth.kind === "verified") {
       const outcome = input(args, parent, ctx);
-      if (outcome instanceof GraphQLError) return refuse(ctx, args, outcome);
+      if (outcome instanceof GraphQLError) return refuse(ctx, args, outcome, info);
       parsed = outcome;
     }
     const verdict = await access(admit, parent, parsed, ctx, info);
-    if (verdict !== ADMITTED) return refuse(ctx, args, verdict instanceof GraphQLError ? verdict : gatewayError("FORBIDDEN", "Not allowed"));
+    if (verdict !== ADMITTED) return refuse(ctx, args, verdict instanceof GraphQLError ? verdict : gatewayError("FORBIDDEN", "Not allowed"), info);
     if (input !== undefined && ctx.auth.kind !== "verified") {
       // Every guarded rule starts with `authenticated`; a map that let an anonymous caller through
       // is a bug, and its raw input must not reach the resolver.
@@ -83,7 +117,7 @@ function edgeField(steps: FieldSteps): FieldMiddleware {
     }
     if (audit === undefined) return resolve(parent, parsed, ctx, info);
     const overQuota = callerQuota(ctx);
-    if (overQuota !== undefined) return refuse(ctx, args, overQuota);
+    if (overQuota !== undefined) return refuse(ctx, args, overQuota, info);
     if (reportedByService(audit)) return resolve(parent, parsed, ctx, info);
     try {
       const result = await resolve(parent, parsed, ctx, info);
@@ -120,6 +154,7 @@ export function applyEdge(schema: GraphQLSchema): GraphQLSchema {
         access: typeof generated === "function" ? generated : generated.resolve,
         input: INPUT_STEPS[typeName]?.[fieldName],
         audit: typeName === mutationType ? auditActionOf(fieldName) : undefined,
+        entity: ENTITY_TYPES.includes(typeName),
       });
     }
   }

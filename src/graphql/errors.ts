@@ -12,9 +12,19 @@ export interface GatewayErrorExtensions {
   deelRequestId?: string;
 }
 
-/** Builds an error with one of the gateway's codes (README: Errors). */
+/**
+ * Builds an error with one of the gateway's codes (README: Errors). It captures no stack trace: it
+ * is an answer the gateway chose (a refusal, a known failure), never shown with a stack, and an
+ * entity fetch may build many (the error a known failure came from keeps its own stack for the log).
+ */
 export function gatewayError(code: ErrorCode, message: string, extensions: GatewayErrorExtensions = {}): GraphQLError {
-  return new GraphQLError(message, { extensions: { code, ...extensions } });
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return new GraphQLError(message, { extensions: { code, ...extensions } });
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
 }
 
 export function unauthenticated(reason: string): GraphQLError {

@@ -1,6 +1,6 @@
 import type { ApolloServerPlugin } from "@apollo/server";
 import { ApolloArmor } from "@escape.tech/graphql-armor";
-import { GraphQLError, Kind, OperationTypeNode, type DocumentNode, type ValidationContext, type ValidationRule } from "graphql";
+import { GraphQLError, Kind, OperationTypeNode, type DocumentNode, type SelectionNode, type ValidationContext, type ValidationRule } from "graphql";
 
 /**
  * Request limits tuned to this small schema. The deepest real operation is an entity fetch
@@ -68,44 +68,51 @@ export const MAX_MERGED_ENTITY_FETCHES = 24;
 
 /**
  * The bounds a router-shaped document is held to instead of the client alias and cost limits: at
- * most MAX_MERGED_ENTITY_FETCHES root `_entities` fields, one `_service`, and below the root no
- * more aliases than a client may use (a merged fetch aliases its root fields, not what they select).
+ * most MAX_MERGED_ENTITY_FETCHES root `_entities` fields, one `_service`, and within each fetch no
+ * more aliases than a client may use (a client's aliases travel into the router's fetch; Hive merges
+ * many fetches into one document, so the bound is per fetch, never summed across them). How much
+ * the fetches resolve together is weighed by the entity guard's cost (representations × guarded
+ * fields), the one budget every entity fetch has.
  */
 export const routerPlanBounds: ValidationRule = (context: ValidationContext) => {
   if (!isRouterShaped(context.getDocument())) return {};
-  let entities = 0;
-  let services = 0;
-  let nestedAliases = 0;
-  let depth = 0;
-  // A fragment's fields are visited apart from where they are spread: none of them is a root field.
-  let inFragment = false;
+  const aliasesBelow = (selections: readonly SelectionNode[], seen: Set<string>): number => {
+    let aliases = 0;
+    for (const selection of selections) {
+      if (selection.kind === Kind.FIELD) {
+        if (selection.alias !== undefined) aliases += 1;
+        if (selection.selectionSet !== undefined) aliases += aliasesBelow(selection.selectionSet.selections, seen);
+      } else if (selection.kind === Kind.INLINE_FRAGMENT) aliases += aliasesBelow(selection.selectionSet.selections, seen);
+      else if (!seen.has(selection.name.value)) {
+        seen.add(selection.name.value);
+        const fragment = context.getFragment(selection.name.value);
+        if (fragment !== undefined && fragment !== null) aliases += aliasesBelow(fragment.selectionSet.selections, seen);
+      }
+    }
+    return aliases;
+  };
   return {
-    FragmentDefinition: {
-      enter() {
-        inFragment = true;
-      },
-      leave() {
-        inFragment = false;
-      },
-    },
-    OperationDefinition: {
-      leave(node) {
-        if (entities > MAX_MERGED_ENTITY_FETCHES || services > 1 || nestedAliases > LIMITS.maxAliases) {
-          context.reportError(new GraphQLError("The operation fetches too much at once", { nodes: [node] }));
-        }
-      },
-    },
-    Field: {
-      enter(node) {
-        if (depth === 0 && !inFragment) {
-          if (node.name.value === "_entities") entities += 1;
-          if (node.name.value === "_service") services += 1;
-        } else if (node.alias !== undefined) nestedAliases += 1;
-        depth += 1;
-      },
-      leave() {
-        depth -= 1;
-      },
+    OperationDefinition(node) {
+      let entities = 0;
+      let services = 0;
+      let mostAliases = 0;
+      for (const selection of node.selectionSet.selections) {
+        if (selection.kind !== Kind.FIELD) continue;
+        if (selection.name.value === "_entities") entities += 1;
+        if (selection.name.value === "_service") services += 1;
+        mostAliases = Math.max(mostAliases, aliasesBelow(selection.selectionSet?.selections ?? [], new Set()));
+      }
+      if (entities > MAX_MERGED_ENTITY_FETCHES || services > 1) {
+        context.reportError(
+          new GraphQLError(
+            `A router's fetch may merge at most ${MAX_MERGED_ENTITY_FETCHES} _entities fields and one _service (this one has ${entities} and ${services})`,
+            { nodes: [node] },
+          ),
+        );
+      }
+      if (mostAliases > LIMITS.maxAliases) {
+        context.reportError(new GraphQLError(`An entity fetch may use at most ${LIMITS.maxAliases} aliases below its root field (one uses ${mostAliases})`, { nodes: [node] }));
+      }
     },
   };
 };

@@ -1,4 +1,4 @@
-import type { GraphQLError } from "graphql";
+import { isObjectType, type GraphQLError, type GraphQLSchema } from "graphql";
 import { allow, deny, rule, shield } from "graphql-shield";
 import { hasScope as callerHasScope, mayReachProfile, Scope } from "../auth/caller.js";
 import type { ProfileId } from "../base/profile-id.js";
@@ -126,4 +126,19 @@ export const permissions = shield(ruleTree, {
 export function isAlwaysAllowed(typeName: string, fieldName: string): boolean {
   const rules = (ruleTree as Record<string, Record<string, unknown>>)[typeName];
   return rules !== undefined && rules[fieldName] === allow;
+}
+
+/**
+ * Per entity type of the schema, the fields whose rule is not the constant `allow`: each runs the
+ * map once per representation of an entity fetch (the entity guard weighs a fetch by them). Any
+ * field the map does not name is denied, so it counts too: the schema is asked for its fields.
+ */
+export function guardedEntityFields(schema: GraphQLSchema, entityTypes: readonly string[]): Map<string, Set<string>> {
+  const guarded = new Map<string, Set<string>>();
+  for (const typeName of entityTypes) {
+    const type = schema.getType(typeName);
+    if (!isObjectType(type)) continue;
+    guarded.set(typeName, new Set(Object.keys(type.getFields()).filter((field) => !isAlwaysAllowed(typeName, field))));
+  }
+  return guarded;
 }

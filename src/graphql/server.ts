@@ -11,8 +11,10 @@ import type { Logger } from "pino";
 import type { GatewayMetrics } from "../http/metrics.js";
 import type { GatewayContext } from "./context.js";
 import { entityFetchGuard } from "./entity-guard.js";
+import { guardedEntityFields } from "./permissions.js";
 import { createFormatError, errorLogging } from "./errors.js";
 import { requestLimits } from "./limits.js";
+import { ENTITY_TYPES } from "./entity-types.js";
 import { buildGatewaySchema } from "./schema.js";
 
 export interface ApolloDeps {
@@ -40,6 +42,7 @@ export interface ApolloSettings {
   readonly production: boolean;
   readonly localMode: boolean;
   readonly maxEntityRepresentations: number;
+  readonly maxEntityCost: number;
   readonly shutdownGraceMs: number;
   readonly sandboxPrefill?: SandboxPrefill;
 }
@@ -64,8 +67,9 @@ function landingPage(prefill: SandboxPrefill | undefined) {
 export async function createApolloServer(deps: ApolloDeps): Promise<ApolloServer<GatewayContext>> {
   const { config, logger, metrics, httpServer } = deps;
   const limits = requestLimits(config.production);
+  const schema = await buildGatewaySchema();
   const apollo = new ApolloServer<GatewayContext>({
-    schema: await buildGatewaySchema(),
+    schema,
     nodeEnv: config.production ? "production" : "development",
     formatError: createFormatError(config.localMode),
     introspection: !config.production,
@@ -79,7 +83,11 @@ export async function createApolloServer(deps: ApolloDeps): Promise<ApolloServer
     parseOptions: limits.parseOptions,
     plugins: [
       ...limits.plugins,
-      entityFetchGuard(config.maxEntityRepresentations),
+      entityFetchGuard({
+        maxRepresentations: config.maxEntityRepresentations,
+        maxCost: config.maxEntityCost,
+        guardedFields: guardedEntityFields(schema, ENTITY_TYPES),
+      }),
       metrics.apolloPlugin(),
       errorLogging(logger),
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownGraceMs }),

@@ -139,6 +139,41 @@ describe("entity fetches: the representation cap and authentication come before 
   });
 });
 
+describe("entity fetches are weighed by what they cost: representations × guarded fields", () => {
+  /** One `_entities` field whose fragment selects `session` under `selections` response keys (`session`, then aliases `s1`, `s2`, …). */
+  const manySessions = (selections: number) =>
+    `query ($r: [_Any!]!) { _entities(representations: $r) { ...W } } fragment W on Worker { ${Array.from({ length: selections }, (_, i) => `${i === 0 ? "" : `s${i}: `}session { status }`).join(" ")} }`;
+
+  it("refuses 500 representations × 6 session selections, 5 of them aliases (cost 3,000), with 400, whatever the caller's scopes, reading nothing", async () => {
+    const noScope = await aCallerToken({ scopes: [] });
+    const before = store.batchReads;
+    for (const token of [noScope, admin]) {
+      const response = await gql(gw.url, manySessions(6), { r: workers(500, P1) }, { token });
+      expect(response.status).toBe(400);
+      expect(codes(response)).toEqual(["BAD_USER_INPUT"]);
+      // The refusal names the limit and the setting that changes it.
+      expect(response.errors?.[0]?.message).toMatch(/cost at most 1000 .*costs 3000.*MAX_ENTITY_COST/);
+    }
+    expect(store.batchReads).toBe(before);
+  });
+
+  it("answers a fetch within budget that the caller may not read with one error per field path, not one per entity", async () => {
+    const noScope = await aCallerToken({ scopes: [] });
+    const response = await gql<{ _entities: Array<Record<string, unknown>> }, unknown>(gw.url, manySessions(2), { r: workers(500, P1) }, { token: noScope });
+    expect(response.status).toBe(200);
+    expect(response.data?._entities).toHaveLength(500);
+    expect(response.data?._entities.every((entity) => entity.session === null && entity.s1 === null)).toBe(true);
+    expect(response.errors?.map((e) => [e.extensions?.code, e.path])).toEqual([
+      ["FORBIDDEN", ["_entities", 0, "session"]],
+      ["FORBIDDEN", ["_entities", 0, "s1"]],
+    ]);
+    expect(response.errors?.map((e) => e.message)).toEqual([
+      expect.stringMatching(/refused for 500 entities at _entities\.\*\.session/),
+      expect.stringMatching(/refused for 500 entities at _entities\.\*\.s1/),
+    ]);
+  });
+});
+
 describe("error logs are bounded per request", () => {
   it("writes one error line with a count for 500 representations that each fail", async () => {
     const requestId = "req-log-flood";

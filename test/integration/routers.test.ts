@@ -187,3 +187,37 @@ describe("the Apollo Router configuration (no router binary here, so it is not r
     expect(yaml).toContain('value: "${env.ROUTER_SECRET}"');
   });
 });
+
+/**
+ * Lists, not single workers: each `workers` field of the HR subgraph becomes one `_entities` fetch
+ * of every worker. Hive merges them into one request, so this subgraph sees many aliased
+ * `_entities` fields at once; the entity cost (representations × guarded fields) must let a plan of
+ * up to 24 lists through, through either router.
+ */
+describe.each([
+  { router: "@apollo/gateway", start: startApolloGatewayRouter },
+  { router: "@graphql-hive/gateway", start: startHiveGatewayRouter },
+])("lists of workers through $router", ({ start }) => {
+  let router: Running;
+
+  beforeAll(async () => {
+    router = await start(supergraphSdl, ROUTER_SECRET);
+  });
+  afterAll(() => router?.stop());
+
+  it.each([6, 24])("answers %i lists, each selecting an aliased session differently, with every session", async (lists) => {
+    const fields = ["status", "profileId", "createdBy", "createdAt", "expiresAt", "revokedBy"];
+    // A client alias below the list travels into the subgraph's fetch: one nested alias per list.
+    const query = `query Lists {\n${Array.from({ length: lists }, (_, i) => `  l${i}: workers { profileId session: session { status ${fields[i % fields.length]} } }`).join("\n")}\n}`;
+    sessions.clear();
+    const response = await gql<Record<string, Array<{ profileId: string; session: { status: string } | null }>>, unknown>(router.url, query, undefined, {
+      token: admin,
+    });
+    expect(response.errors).toBeUndefined();
+    for (let i = 0; i < lists; i += 1) {
+      expect(response.data?.[`l${i}`]?.map((worker) => worker.session?.status)).toEqual(PROFILES.map((_, p) => (p === REVOKED ? "REVOKED" : "ACTIVE")));
+    }
+    expect(sessions.requests.every((request) => request.status === 200)).toBe(true);
+    if (process.env.SHOW_PLAN) console.log(JSON.stringify(sessions.requests.map((r) => r.body.query)));
+  });
+});
