@@ -21,6 +21,8 @@ export const keyNames = {
   waiterSeen: (profileId: string) => `lockq-seen:${profileId}`,
   /** The organization's outbound Deel budget: a sorted set of reserved call slots. */
   budget: "deel-budget",
+  /** When calls to Deel actually left, for every replica: a sorted set over the last window. */
+  budgetDepartures: "deel-budget-left",
   /** One map per revocation job: filters, status, times, counts, and the lease (`owner`, `leaseUntil`). */
   job: (id: string) => `rjob:${id}`,
   /** One map per job: profile id → the target's progress (JSON). */
@@ -42,5 +44,6 @@ export function redisKeys(prefix: string) {
     waiters: (profileId: string) => prefix + keyNames.waiters(profileId),
     waiterSeen: (profileId: string) => prefix + keyNames.waiterSeen(profileId),
     budget: prefix + keyNames.budget,
+    budgetDepartures: prefix + keyNames.budgetDepartures,
   };
 }
