@@ -67,6 +67,19 @@ export interface Config {
 
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+const NODE_ENVS = ["production", "development", "test"] as const;
+
+/**
+ * `NODE_ENV`, lower-cased; undefined when unset. Any other value stops start-up: `Production` or
+ * `prod` read as "not production" would start with introspection on and no issuer check.
+ */
+function nodeEnv(env: Env): (typeof NODE_ENVS)[number] | undefined {
+  const raw = read(env, "NODE_ENV");
+  if (raw === undefined) return undefined;
+  const known = NODE_ENVS.find((name) => name === raw.toLowerCase());
+  if (known === undefined) throw new ConfigError(`NODE_ENV must be ${NODE_ENVS.join(", ").replace(/, (?=[^,]*$)/, " or ")} (any case), but got "${raw.slice(0, 40)}"`);
+  return known;
+}
 const JWKS_ALGORITHMS: JwtAlgorithm[] = ["RS256", "ES256", "PS256", "EdDSA"];
 
 /**
@@ -74,7 +87,7 @@ const JWKS_ALGORITHMS: JwtAlgorithm[] = ["RS256", "ES256", "PS256", "EdDSA"];
  * what was expected and what was found, except for secrets, whose values are never echoed.
  */
 export function loadConfig(env: Env = process.env): Config {
-  const production = read(env, "NODE_ENV") === "production";
+  const production = nodeEnv(env) === "production";
   const deelToken = readDeelToken(env);
   const localMode = !production && deelToken === undefined;
 

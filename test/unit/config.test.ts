@@ -80,6 +80,28 @@ describe("configuration", () => {
     expect(cors).not.toContain("secret-pw");
   });
 
+  it("never echoes the user:password-like part of a URL without an @", () => {
+    for (const value of ["http://user:hunter2%40x", "http://user:hunter2", "https://svc:hunter2%40keys.example/jwks", "user:hunter2"]) {
+      const message = refusal({ ...operator, DEEL_API_URL: value });
+      expect(message).toMatch(/^DEEL_API_URL must/);
+      expect(message).not.toContain("hunter2");
+    }
+    // A port is not a password: a refusal still shows where the value pointed.
+    expect(refusal({ ...operator, DEEL_API_URL: "http://deel.example.com:99999/rest" })).toContain("deel.example.com:99999");
+  });
+
+  it("reads NODE_ENV whatever its case, and refuses a value it does not know", () => {
+    const prod = { ...operator, AUTH_ISSUER: "https://idp.example.com/", AUTH_AUDIENCE: "wsg" };
+    for (const value of ["production", "Production", "PRODUCTION", " production "]) {
+      expect(loadConfig({ ...prod, NODE_ENV: value }).production).toBe(true);
+    }
+    expect(refusal({ ...operator, NODE_ENV: "Production" })).toMatch(/^AUTH_ISSUER and AUTH_AUDIENCE are required when NODE_ENV=production/);
+    for (const value of ["development", "Development", "test"]) expect(loadConfig({ ...prod, NODE_ENV: value }).production).toBe(false);
+    for (const value of ["prod", "staging", "production1"]) {
+      expect(refusal({ ...prod, NODE_ENV: value })).toBe(`NODE_ENV must be production, development or test (any case), but got "${value}"`);
+    }
+  });
+
   it("requires a way to verify callers outside local mode", () => {
     expect(refusal({ DEEL_API_TOKEN: ORG_TOKEN })).toMatch(/AUTH_JWKS_URL or AUTH_JWT_SECRET is required/);
     expect(refusal({ DEEL_API_TOKEN: ORG_TOKEN, AUTH_JWT_SECRET: "short" })).toMatch(/AUTH_JWT_SECRET must be at least 32 bytes/);
