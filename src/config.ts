@@ -16,6 +16,7 @@ import { isLoopbackHost } from "./base/loopback.js";
 import type { AuthConfig, JwtAlgorithm } from "./auth/settings.js";
 import type { DeelSettings } from "./deel/create-deel.js";
 import type { SandboxPrefill } from "./graphql/server.js";
+import type { LogBudgetSettings } from "./http/log-budget.js";
 import type { HttpSettings } from "./http/server.js";
 import type { RedisSettings, StoreConfig } from "./sessions/store-config.js";
 
@@ -23,6 +24,7 @@ export { ConfigError, parseStoreUrl, redactForMessage } from "./config-readers.j
 export type { AuthConfig, JwtAlgorithm } from "./auth/settings.js";
 export type { DeelSettings } from "./deel/create-deel.js";
 export type { SandboxPrefill } from "./graphql/server.js";
+export type { LogBudgetSettings } from "./http/log-budget.js";
 export type { HttpSettings } from "./http/server.js";
 export type { RedisSettings, StoreConfig } from "./sessions/store-config.js";
 
@@ -48,6 +50,8 @@ export interface Config {
   readonly magicLinkRedirectOrigins: readonly string[];
   readonly routerSecret?: string;
   readonly logLevel: string;
+  /** Warn and error lines per second per process, and how often drops are summarized (README: Errors). */
+  readonly log: LogBudgetSettings;
   /** How long SIGTERM waits for in-flight requests before closing anyway. */
   readonly shutdownGraceMs: number;
   readonly http: HttpSettings;
@@ -185,6 +189,10 @@ export function loadConfig(env: Env = process.env): Config {
     corsOrigins,
     magicLinkRedirectOrigins,
     logLevel,
+    log: {
+      errorLinesPerSecond: integer(env, "LOG_ERROR_LINES_PER_SECOND", 20, 0, 100_000),
+      droppedSummaryMs: integer(env, "LOG_DROPPED_SUMMARY_MS", 10_000, 1_000, 3_600_000),
+    },
     shutdownGraceMs: integer(env, "SHUTDOWN_GRACE_MS", 10_000, 0, 120_000),
     http: {
       requestTimeoutMs: integer(env, "HTTP_REQUEST_TIMEOUT_MS", 10_000, 500, 300_000),

@@ -31,6 +31,7 @@ describe("configuration", () => {
       callerMutationsPerMinute: 60,
       corsOrigins: [],
       logLevel: "info",
+      log: { errorLinesPerSecond: 20, droppedSummaryMs: 10_000 },
     });
   });
 
@@ -116,6 +117,8 @@ describe("configuration", () => {
     expect(refusal({ ...operator, CORS_ORIGINS: "https://a.example.com/path" })).toMatch(/^CORS_ORIGINS must list origins/);
     expect(refusal({ ...operator, DEEL_API_URL: "not a url" })).toMatch(/^DEEL_API_URL must be an http\(s\) URL/);
     expect(refusal({ ...operator, DEEL_API_URL: "https://api.example.com/rest/v2?x=1" })).toMatch(/^DEEL_API_URL must be a base URL without a query/);
+    expect(refusal({ ...operator, LOG_ERROR_LINES_PER_SECOND: "many" })).toMatch(/^LOG_ERROR_LINES_PER_SECOND must be a whole number from 0 to 100000/);
+    expect(refusal({ ...operator, LOG_DROPPED_SUMMARY_MS: "10" })).toMatch(/^LOG_DROPPED_SUMMARY_MS must be a whole number from 1000 to 3600000, but got 10/);
     const store = refusal({ ...operator, SESSION_STORE_URL: "postgres://user:hunter2@db" });
     expect(store).toMatch(/^SESSION_STORE_URL must be "memory:", "sqlite:<path>" or "redis:\/\/…"/);
     expect(store).not.toContain("hunter2");
