@@ -163,6 +163,8 @@ export function loadConfig(env: Env = process.env): Config {
     ...(audience === undefined ? {} : { audience }),
   };
 
+  const maxConnections = integer(env, "HTTP_MAX_CONNECTIONS", 1_024, 1, 1_000_000);
+
   return {
     production,
     localMode,
@@ -197,7 +199,9 @@ export function loadConfig(env: Env = process.env): Config {
     http: {
       requestTimeoutMs: integer(env, "HTTP_REQUEST_TIMEOUT_MS", 10_000, 500, 300_000),
       keepAliveTimeoutMs: integer(env, "HTTP_KEEP_ALIVE_TIMEOUT_MS", 5_000, 1_000, 300_000),
-      maxConnections: integer(env, "HTTP_MAX_CONNECTIONS", 1_024, 1, 1_000_000),
+      maxConnections,
+      // A quarter of the whole by default: one address leaves three quarters to everyone else.
+      maxConnectionsPerAddress: integer(env, "HTTP_MAX_CONNECTIONS_PER_ADDRESS", Math.max(1, Math.floor(maxConnections / 4)), 1, maxConnections),
     },
     maxEntityRepresentations: integer(env, "MAX_ENTITY_REPRESENTATIONS", 500, 1, 100_000),
     revocation: {

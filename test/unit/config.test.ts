@@ -32,7 +32,10 @@ describe("configuration", () => {
       corsOrigins: [],
       logLevel: "info",
       log: { errorLinesPerSecond: 20, droppedSummaryMs: 10_000 },
+      http: { maxConnections: 1024, maxConnectionsPerAddress: 256 },
     });
+    expect(loadConfig({ ...operator, HTTP_MAX_CONNECTIONS: "2" }).http.maxConnectionsPerAddress).toBe(1);
+    expect(loadConfig({ ...operator, HTTP_MAX_CONNECTIONS: "100", HTTP_MAX_CONNECTIONS_PER_ADDRESS: "100" }).http.maxConnectionsPerAddress).toBe(100);
   });
 
   it("is in local mode with no Deel token outside production, and never in production", () => {
@@ -119,6 +122,9 @@ describe("configuration", () => {
     expect(refusal({ ...operator, DEEL_API_URL: "https://api.example.com/rest/v2?x=1" })).toMatch(/^DEEL_API_URL must be a base URL without a query/);
     expect(refusal({ ...operator, LOG_ERROR_LINES_PER_SECOND: "many" })).toMatch(/^LOG_ERROR_LINES_PER_SECOND must be a whole number from 0 to 100000/);
     expect(refusal({ ...operator, LOG_DROPPED_SUMMARY_MS: "10" })).toMatch(/^LOG_DROPPED_SUMMARY_MS must be a whole number from 1000 to 3600000, but got 10/);
+    expect(refusal({ ...operator, HTTP_MAX_CONNECTIONS: "100", HTTP_MAX_CONNECTIONS_PER_ADDRESS: "101" })).toBe(
+      "HTTP_MAX_CONNECTIONS_PER_ADDRESS must be a whole number from 1 to 100, but got 101",
+    );
     const store = refusal({ ...operator, SESSION_STORE_URL: "postgres://user:hunter2@db" });
     expect(store).toMatch(/^SESSION_STORE_URL must be "memory:", "sqlite:<path>" or "redis:\/\/…"/);
     expect(store).not.toContain("hunter2");
