@@ -86,7 +86,7 @@ function watchDeel(stack: ResilientDeelHandle, metrics: GatewayMetrics, logger: 
 
 /** Wires the gateway: Deel client, ledger, caller verifier, schema and HTTP routes. */
 export async function createApp(config: Config, overrides: AppOverrides = {}): Promise<App> {
-  const logger = overrides.logger ?? createLogger(config.logLevel);
+  const logger = overrides.logger ?? createLogger(config.logLevel, undefined, { budget: config.log });
   const shared = await createSharedState(config, { logger, ...(overrides.store === undefined ? {} : { store: overrides.store }) });
   const clock = overrides.clock ?? systemClock;
   const deelHandle = overrides.deel === undefined ? createResilientDeel(config.deel, shared.budget, clock) : undefined;

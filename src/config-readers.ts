@@ -41,14 +41,25 @@ export function integer(env: Env, name: string, fallback: number, min: number, m
 }
 
 /**
- * A value as it may be echoed in a refusal: everything between the scheme and the last `@` (where
- * a `user:password` would be) is replaced, even when the value does not parse as a URL, and the
- * length is bounded.
+ * A value as it may be echoed in a refusal, its length bounded, with anything that may be a
+ * `user:password` replaced, even when the value does not parse as a URL: everything between the
+ * scheme and the last `@`; and, when there is no `@` (a malformed value, or one whose `@` is
+ * percent-encoded, as in `http://user:hunter2%40host`), an authority that holds a `:` not followed
+ * by a port number only, or a `%40`; and after a bare `name:` with no `//`, everything but the name.
  */
 export function redactForMessage(value: string): string {
   const at = value.lastIndexOf("@");
   const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/*/.exec(value)?.[0] ?? "";
-  return (at === -1 ? value : `${scheme}[redacted]${value.slice(at)}`).slice(0, 200);
+  if (at !== -1) return `${scheme}[redacted]${value.slice(at)}`.slice(0, 200);
+  const rest = value.slice(scheme.length);
+  if (scheme !== "" && !scheme.endsWith("/")) {
+    // `user:hunter2`: the "scheme" may be a user name, and what follows its password.
+    return rest === "" ? scheme.slice(0, 200) : `${scheme}[redacted]`.slice(0, 200);
+  }
+  const end = rest.search(/[/?#]/);
+  const authority = end === -1 ? rest : rest.slice(0, end);
+  if (/:(?!\d*$)/.test(authority) || /%40/i.test(authority)) return `${scheme}[redacted]${rest.slice(authority.length)}`.slice(0, 200);
+  return value.slice(0, 200);
 }
 
 /** A comma-separated list of origins (`https://app.example.com`), each checked to be exactly an origin. */

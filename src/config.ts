@@ -16,6 +16,7 @@ import { isLoopbackHost } from "./base/loopback.js";
 import type { AuthConfig, JwtAlgorithm } from "./auth/settings.js";
 import type { DeelSettings } from "./deel/create-deel.js";
 import type { SandboxPrefill } from "./graphql/server.js";
+import type { LogBudgetSettings } from "./http/log-budget.js";
 import type { HttpSettings } from "./http/server.js";
 import type { RedisSettings, StoreConfig } from "./sessions/store-config.js";
 
@@ -23,6 +24,7 @@ export { ConfigError, parseStoreUrl, redactForMessage } from "./config-readers.j
 export type { AuthConfig, JwtAlgorithm } from "./auth/settings.js";
 export type { DeelSettings } from "./deel/create-deel.js";
 export type { SandboxPrefill } from "./graphql/server.js";
+export type { LogBudgetSettings } from "./http/log-budget.js";
 export type { HttpSettings } from "./http/server.js";
 export type { RedisSettings, StoreConfig } from "./sessions/store-config.js";
 
@@ -48,6 +50,8 @@ export interface Config {
   readonly magicLinkRedirectOrigins: readonly string[];
   readonly routerSecret?: string;
   readonly logLevel: string;
+  /** Warn and error lines per second per process, and how often drops are summarized (README: Errors). */
+  readonly log: LogBudgetSettings;
   /** How long SIGTERM waits for in-flight requests before closing anyway. */
   readonly shutdownGraceMs: number;
   readonly http: HttpSettings;
@@ -69,6 +73,19 @@ export interface Config {
 
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+const NODE_ENVS = ["production", "development", "test"] as const;
+
+/**
+ * `NODE_ENV`, lower-cased; undefined when unset. Any other value stops start-up: `Production` or
+ * `prod` read as "not production" would start with introspection on and no issuer check.
+ */
+function nodeEnv(env: Env): (typeof NODE_ENVS)[number] | undefined {
+  const raw = read(env, "NODE_ENV");
+  if (raw === undefined) return undefined;
+  const known = NODE_ENVS.find((name) => name === raw.toLowerCase());
+  if (known === undefined) throw new ConfigError(`NODE_ENV must be ${NODE_ENVS.join(", ").replace(/, (?=[^,]*$)/, " or ")} (any case), but got "${raw.slice(0, 40)}"`);
+  return known;
+}
 const JWKS_ALGORITHMS: JwtAlgorithm[] = ["RS256", "ES256", "PS256", "EdDSA"];
 
 /**
@@ -76,7 +93,7 @@ const JWKS_ALGORITHMS: JwtAlgorithm[] = ["RS256", "ES256", "PS256", "EdDSA"];
  * what was expected and what was found, except for secrets, whose values are never echoed.
  */
 export function loadConfig(env: Env = process.env): Config {
-  const production = read(env, "NODE_ENV") === "production";
+  const production = nodeEnv(env) === "production";
   const deelToken = readDeelToken(env);
   const localMode = !production && deelToken === undefined;
 
@@ -148,6 +165,8 @@ export function loadConfig(env: Env = process.env): Config {
     ...(audience === undefined ? {} : { audience }),
   };
 
+  const maxConnections = integer(env, "HTTP_MAX_CONNECTIONS", 1_024, 1, 1_000_000);
+
   return {
     production,
     localMode,
@@ -174,11 +193,17 @@ export function loadConfig(env: Env = process.env): Config {
     corsOrigins,
     magicLinkRedirectOrigins,
     logLevel,
+    log: {
+      errorLinesPerSecond: integer(env, "LOG_ERROR_LINES_PER_SECOND", 20, 0, 100_000),
+      droppedSummaryMs: integer(env, "LOG_DROPPED_SUMMARY_MS", 10_000, 1_000, 3_600_000),
+    },
     shutdownGraceMs: integer(env, "SHUTDOWN_GRACE_MS", 10_000, 0, 120_000),
     http: {
       requestTimeoutMs: integer(env, "HTTP_REQUEST_TIMEOUT_MS", 10_000, 500, 300_000),
       keepAliveTimeoutMs: integer(env, "HTTP_KEEP_ALIVE_TIMEOUT_MS", 5_000, 1_000, 300_000),
-      maxConnections: integer(env, "HTTP_MAX_CONNECTIONS", 1_024, 1, 1_000_000),
+      maxConnections,
+      // A quarter of the whole by default: one address leaves three quarters to everyone else.
+      maxConnectionsPerAddress: integer(env, "HTTP_MAX_CONNECTIONS_PER_ADDRESS", Math.max(1, Math.floor(maxConnections / 4)), 1, maxConnections),
     },
     maxEntityRepresentations: integer(env, "MAX_ENTITY_REPRESENTATIONS", 500, 1, 100_000),
     maxEntityCost: integer(env, "MAX_ENTITY_COST", 1000, 1, 1_000_000),

@@ -12,7 +12,9 @@
  * percent-decoded form, which also keeps out look-alikes that become `..`, `/` or `\` under NFKC
  * (`‥`, `／`, `＼`) and invisible characters (U+200B, U+2028 …); then a scheme, a protocol-relative
  * `//host`, a `..` or `..;` segment, a backslash, control characters, a `scheme:` at the start of a
- * query or fragment value, and double percent-encoding (`%25`) are refused.
+ * query or fragment value, a query or fragment name or value that, form-decoded (`+` is a space),
+ * parses as a URL with a scheme other than the page's (`?next=+javascript:…`), and double
+ * percent-encoding (`%25`) are refused.
  */
 
 import { accepted, refused, type Checked } from "./checked.js";
@@ -33,6 +35,11 @@ const PATH_CHARACTER_LIST = "A-Z a-z 0-9 and - . _ ~ / ? # & = % + ! $ ' ( ) * ,
 const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:/;
 /** A `scheme:` where a query or fragment value begins (after `?`, `&`, `=` or `#`). */
 const SCHEME_IN_VALUE = /[?&=#][A-Za-z][A-Za-z0-9+.-]*:/;
+/**
+ * The page a `redirectPath` lands on, as a base for resolving the values its query and fragment
+ * carry. Only its scheme matters: Deel's White Label app is served over https.
+ */
+const PAGE_BASE = "https://page.invalid/";
 
 /** True when `text` holds a C0 control, DEL or a C1 control. */
 export function hasControlCharacter(text: string): boolean {
@@ -58,6 +65,33 @@ function decodedForms(value: string): string[] | undefined {
   return forms;
 }
 
+/**
+ * True when a name or value in the query or fragment of `form`, form-decoded (`+` is a space) and
+ * resolved against the page the way a URL parser resolves it (which drops leading spaces and
+ * controls), is a URL with a scheme other than the page's. An app behind the path that reads
+ * `next=+javascript:alert(1)` and follows it would otherwise run a script. `&` and `;` both
+ * separate parameters, `=` separates a name from its value; `form` is already percent-decoded
+ * (the caller checks every decoded form), so only `+` is left to decode here.
+ */
+function valueCarriesForeignScheme(form: string): boolean {
+  const start = form.search(/[?#]/);
+  if (start === -1) return false;
+  const page = new URL(PAGE_BASE);
+  for (const piece of form.slice(start + 1).split(/[?#&;=]/)) {
+    const decoded = piece.replace(/\+/g, " ");
+    if (!/[A-Za-z][A-Za-z0-9+.-]*:/.test(decoded)) continue;
+    let resolved: URL;
+    try {
+      resolved = new URL(decoded, page);
+    } catch {
+      // Not a URL, not even relative to the page: nothing a browser would follow.
+      continue;
+    }
+    if (resolved.protocol !== page.protocol) return true;
+  }
+  return false;
+}
+
 /** Why `form` (the raw value or one of its decodings) is not a safe relative path, if it is not. */
 function unsafePathForm(form: string): string | undefined {
   if (hasControlCharacter(form)) return "must not contain control characters";
@@ -69,15 +103,15 @@ function unsafePathForm(form: string): string | undefined {
   // "=" (a parameter such as `next=../x` may be followed by the app behind the path). `..;` is
   // `..` to servers that strip path parameters.
   if (form.split(/[/?#&=]/).some((segment) => /^\.\.(;|$)/.test(segment))) return 'must not contain a ".." segment (nor "..;")';
-  if (SCHEME_IN_VALUE.test(form)) return "must not carry a scheme in a query or fragment value";
+  if (SCHEME_IN_VALUE.test(form) || valueCarriesForeignScheme(form)) return "must not carry a scheme in a query or fragment value";
   return undefined;
 }
 
 /**
  * `redirectPath`: a relative path such as `/contracts/42`. Non-empty, at most 512 characters,
  * starting with `/`, ASCII from the allow-list only, with no scheme (at the start or at the start of
- * a query or fragment value), no `//`, no `..` or `..;` segment, no backslash and no control
- * character, in its raw form or percent-decoded, and never percent-encoded twice (`%25`).
+ * a query or fragment value, nor in a form-decoded one: `?next=+javascript:`), no `//`, no `..`
+ * or `..;` segment, no backslash and no control character, in its raw form or percent-decoded, and never percent-encoded twice (`%25`).
  * Accepted, it is forwarded unchanged: the normalized value is the checked path itself.
  */
 export function checkRedirectPath(value: unknown): Checked<string> {

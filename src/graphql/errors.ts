@@ -128,8 +128,9 @@ const LOGGED_PATHS = 5;
  * Logs, with the request's own logger (so the line carries its request id), the errors that
  * `formatError` masks, and ledger failures: at most one line of each per request, whatever the
  * request holds (an `_entities` fetch of thousands of bad representations is one line, not
- * thousands). The line carries the first error in full, the count, and the first few paths.
- * Expected errors (denials, Deel's answers) are not logged here: the audit line and the metrics
+ * thousands). The line carries the first error, the count, and the first few paths; the logger
+ * bounds it (an error that quotes a caller's 97 kB is cut, message and stack) and admits warn and
+ * error lines within a per-process budget (README: Errors). Expected errors (denials, Deel's answers) are not logged here: the audit line and the metrics
  * already count them.
  */
 export function errorLogging(fallback: Logger): ApolloServerPlugin<GatewayContext> {

@@ -1,4 +1,9 @@
-import pino, { type DestinationStream, type Logger } from "pino";
+import pino, { type DestinationStream, type Logger, type LogFn } from "pino";
+import { systemBackgroundClock, type BackgroundClock } from "../base/clock.js";
+import { LogLineBudget, type LogBudgetSettings } from "./log-budget.js";
+import { boundForLog, boundMessage } from "./log-bounds.js";
+
+export type { LogBudgetSettings } from "./log-budget.js";
 
 /**
  * Paths pino censors in every line. Tokens also stay out by construction (the token is never
@@ -39,17 +44,71 @@ export function serializeError(error: unknown): unknown {
   return scrub(pino.stdSerializers.err(error));
 }
 
-/** The process logger: JSON lines at `level`, to stdout unless a destination is given (tests). */
-export function createLogger(level: string, destination?: DestinationStream): Logger {
-  return pino(
+/** No budget: every line is written (a test's logger, unless it asks for one). */
+const UNLIMITED: LogBudgetSettings = { errorLinesPerSecond: 0, droppedSummaryMs: 10_000 };
+
+export interface LoggerOptions {
+  /** The per-process budget of warn and error lines (README: Errors). Default: none. */
+  budget?: LogBudgetSettings;
+  /** Reads the budget's window and times its summaries. Default: the real clock. */
+  clock?: BackgroundClock;
+}
+
+/** pino's numeric levels. */
+const WARN = 40;
+const FATAL = 60;
+
+/**
+ * A log call's arguments with its message bounded. pino takes an error's message as the line's
+ * message when none is given; that message is the error's own, so it is bounded here too.
+ */
+function boundArguments(args: unknown[]): unknown[] {
+  const [first, ...rest] = args;
+  if (first instanceof Error) return [{ err: first }, boundMessage(typeof rest[0] === "string" ? rest[0] : first.message), ...rest.slice(1)];
+  if (typeof first === "string") return [boundMessage(first), ...rest];
+  if (typeof rest[0] === "string") return [first, boundMessage(rest[0]), ...rest.slice(1)];
+  const err = first !== null && typeof first === "object" ? (first as { err?: unknown }).err : undefined;
+  if (rest.length === 0 && err instanceof Error) return [first, boundMessage(err.message)];
+  return args;
+}
+
+/**
+ * The process logger: JSON lines at `level`, to stdout unless a destination is given (tests).
+ * Every line is bounded (`LOG_BOUNDS`: strings, stacks, arrays, nesting and the whole line), so
+ * that text a caller chose cannot make a line large; and, with a budget, warn and error lines are
+ * admitted at most `errorLinesPerSecond` a second per process, the rest dropped and counted in a
+ * periodic "log lines dropped" warn line. Fatal lines and lines below warn (audit lines among
+ * them) are never dropped.
+ */
+export function createLogger(level: string, destination?: DestinationStream, options: LoggerOptions = {}): Logger {
+  let summarizing = false;
+  const budget = new LogLineBudget(options.budget ?? UNLIMITED, options.clock ?? systemBackgroundClock, (dropped, sinceMs) => {
+    summarizing = true;
+    try {
+      logger.warn({ droppedLines: dropped, sinceMs }, `log lines dropped: ${dropped} warn and error lines over the per-process budget`);
+    } finally {
+      summarizing = false;
+    }
+  });
+  const logger: Logger = pino(
     {
       level,
       base: { service: "worker-session-gateway" },
       redact: { paths: REDACT_PATHS, censor: "[redacted]" },
       serializers: { err: serializeError },
       timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { level: (label) => ({ level: label }) },
+      formatters: {
+        level: (label) => ({ level: label }),
+        log: (fields) => boundForLog(fields, serializeError),
+      },
+      hooks: {
+        logMethod(args, method, numeric) {
+          if (numeric >= WARN && numeric < FATAL && !summarizing && !budget.admit()) return;
+          method.apply(this, boundArguments(args) as Parameters<LogFn>);
+        },
+      },
     },
     destination,
   );
+  return logger;
 }

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from "node:http";
 import cors from "cors";
 import type { Logger } from "pino";
+import { capConnectionsPerAddress } from "./address-cap.js";
 import { routerSecretCheck } from "./router-secret.js";
 
 /** Bounds on client connections, so that a slow or idle client cannot hold the server. */
@@ -12,6 +13,8 @@ export interface HttpSettings {
   readonly keepAliveTimeoutMs: number;
   /** Open connections past this are dropped at once (`HTTP_MAX_CONNECTIONS`). */
   readonly maxConnections: number;
+  /** Open connections from one client address past this are dropped at once (`HTTP_MAX_CONNECTIONS_PER_ADDRESS`). */
+  readonly maxConnectionsPerAddress: number;
 }
 
 /** What every request carries once the HTTP layer has given it an id. */
@@ -61,6 +64,7 @@ export function createHttpServer(settings: HttpSettings): Server {
   });
   server.keepAliveTimeout = settings.keepAliveTimeoutMs;
   server.maxConnections = settings.maxConnections;
+  capConnectionsPerAddress(server, settings.maxConnectionsPerAddress);
   return server;
 }
 

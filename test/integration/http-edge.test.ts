@@ -1,12 +1,13 @@
 import { once } from "node:events";
-import { request } from "undici";
+import type { Socket } from "node:net";
+import { Agent, request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { APOLLO_SANDBOX_ORIGIN } from "../../src/app.js";
 import { CreateWorkerSessionDocument } from "../generated/operations.js";
 import { anAdminToken } from "../support/callers.js";
 import { gql, startTestGateway, type TestGateway } from "../support/gateway.js";
 import { startLocalGateway, type LocalGateway } from "../support/local-gateway.js";
-import { openSocket, statusOf, trickle, whenClosed } from "../support/raw-http.js";
+import { ask, openSocket, statusOf, trickle, whenClosed } from "../support/raw-http.js";
 
 const APP_ORIGIN = "https://app.example.com";
 const EVIL_ORIGIN = "https://evil.example.com";
@@ -86,7 +87,7 @@ describe("slow and surplus clients (HTTP_REQUEST_TIMEOUT_MS, HTTP_MAX_CONNECTION
   });
 
   it("drops a connection past HTTP_MAX_CONNECTIONS while the ones before it stay open and are served", async () => {
-    const capped = await startTestGateway({ env: { HTTP_MAX_CONNECTIONS: "2" } });
+    const capped = await startTestGateway({ env: { HTTP_MAX_CONNECTIONS: "2", HTTP_MAX_CONNECTIONS_PER_ADDRESS: "2" } });
     try {
       const first = await openSocket(capped.origin);
       const firstClosed = whenClosed(first);
@@ -105,6 +106,82 @@ describe("slow and surplus clients (HTTP_REQUEST_TIMEOUT_MS, HTTP_MAX_CONNECTION
       expect(statusOf((await firstClosed).received)).toBe(200);
       second.destroy();
       await secondClosed;
+    } finally {
+      await capped.close();
+    }
+  });
+});
+
+describe("one client address cannot take every connection (HTTP_MAX_CONNECTIONS_PER_ADDRESS)", () => {
+  // The issue's attack, scaled down: one address opens more keep-alive connections than the whole
+  // server admits (30 against HTTP_MAX_CONNECTIONS=24) and holds them; another address must still
+  // be answered, on /healthz, /readyz and /graphql.
+  it("caps the connections of one address, and answers another address while they are held", { timeout: 60_000 }, async () => {
+    const capped = await startTestGateway({ env: { HTTP_MAX_CONNECTIONS: "24", HTTP_MAX_CONNECTIONS_PER_ADDRESS: "8" } });
+    const held: Socket[] = [];
+    try {
+      const answered: Array<number | undefined> = [];
+      for (let i = 0; i < 30; i += 1) {
+        const socket = await openSocket(capped.origin, "127.0.0.1");
+        held.push(socket);
+        answered.push(await ask(socket, "/healthz"));
+      }
+      console.log(`the flooding address got ${answered.filter((status) => status === 200).length} of 30 connections answered`);
+      expect(answered.filter((status) => status === 200)).toHaveLength(8);
+      expect(answered.slice(0, 8)).toEqual(Array<number>(8).fill(200));
+
+      const other: Array<number | undefined> = [];
+      for (const path of ["/healthz", "/readyz", "/healthz", "/readyz"]) {
+        const socket = await openSocket(capped.origin, "127.0.0.2");
+        held.push(socket);
+        other.push(await ask(socket, path));
+      }
+      const fromOther = new Agent({ localAddress: "127.0.0.2" });
+      let graphql: { status: number; body: unknown } | undefined;
+      try {
+        const response = await request(capped.url, {
+          method: "POST",
+          dispatcher: fromOther,
+          headers: { "content-type": "application/json", authorization: `Bearer ${admin}` },
+          body: JSON.stringify({ query: "{ __typename }" }),
+        });
+        graphql = { status: response.statusCode, body: await response.body.json() };
+      } catch {
+        graphql = undefined;
+      } finally {
+        await fromOther.close();
+      }
+      console.log(`the other address got ${other.filter((status) => status === 200).length + (graphql?.status === 200 ? 1 : 0)} of 5 answers`);
+      expect(other).toEqual([200, 200, 200, 200]);
+      expect(graphql).toEqual({ status: 200, body: { data: { __typename: "Query" } } });
+
+      // The first connections of the flooding address stay open and served.
+      expect(await ask(held[0] as Socket, "/healthz")).toBe(200);
+    } finally {
+      for (const socket of held) socket.destroy();
+      await capped.close();
+    }
+  });
+
+  it("frees an address's slot when one of its connections closes", async () => {
+    const capped = await startTestGateway({ env: { HTTP_MAX_CONNECTIONS_PER_ADDRESS: "1" } });
+    try {
+      const first = await openSocket(capped.origin, "127.0.0.3");
+      expect(await ask(first, "/healthz")).toBe(200);
+      const refused = await openSocket(capped.origin, "127.0.0.3");
+      expect(await ask(refused, "/healthz")).toBeUndefined();
+      const closed = whenClosed(first);
+      first.destroy();
+      await closed;
+      // The server sees the close a moment after the client: a few tries, each a new connection.
+      let status: number | undefined;
+      for (let attempt = 0; attempt < 50 && status === undefined; attempt += 1) {
+        const next = await openSocket(capped.origin, "127.0.0.3");
+        status = await ask(next, "/healthz");
+        if (status === undefined) await new Promise((resolve) => setTimeout(resolve, 20));
+        else next.destroy();
+      }
+      expect(status).toBe(200);
     } finally {
       await capped.close();
     }

@@ -1,6 +1,7 @@
 import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
 import { print } from "graphql";
 import { request } from "undici";
+import type { BackgroundClock } from "../../src/base/clock.js";
 import { createApp, type App, type AppOverrides } from "../../src/app.js";
 import { loadConfig } from "../../src/config.js";
 import { startDeelSandbox, type DeelSandbox, type SandboxOptions } from "../../src/deel/sandbox/server.js";
@@ -22,6 +23,11 @@ export interface TestGatewayOptions {
   sandbox?: SandboxOptions;
   overrides?: AppOverrides;
   logLevel?: string;
+  /**
+   * The clock of the logger's budget of warn and error lines. The budget itself is off unless
+   * `env` sets LOG_ERROR_LINES_PER_SECOND, so that other tests read every line they cause.
+   */
+  logClock?: BackgroundClock;
 }
 
 /**
@@ -42,10 +48,15 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     SESSION_STORE_URL: "memory:",
     SHUTDOWN_GRACE_MS: "2000",
     CALLER_MUTATIONS_PER_MINUTE: "100000",
+    LOG_ERROR_LINES_PER_SECOND: "0",
     ...options.env,
   });
   const logs = new LogCapture();
-  const app = await createApp(config, { logger: createLogger(options.logLevel ?? "trace", logs), ...options.overrides });
+  const logger = createLogger(options.logLevel ?? "trace", logs, {
+    budget: config.log,
+    ...(options.logClock === undefined ? {} : { clock: options.logClock }),
+  });
+  const app = await createApp(config, { logger, ...options.overrides });
   const url = await app.listen();
   return {
     url,

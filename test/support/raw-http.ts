@@ -1,10 +1,14 @@
 import { connect, type Socket } from "node:net";
 
-/** Opens a plain TCP connection to the gateway's origin (`http://host:port`) and waits until it is up. */
-export function openSocket(origin: string): Promise<Socket> {
+/**
+ * Opens a plain TCP connection to the gateway's origin (`http://host:port`) and waits until it is
+ * up. `localAddress` binds the client's end: on Linux all of 127/8 is loopback, so `127.0.0.2` is
+ * another client address on the same host.
+ */
+export function openSocket(origin: string, localAddress?: string): Promise<Socket> {
   const { hostname, port } = new URL(origin);
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: hostname, port: Number(port) });
+    const socket = connect({ host: hostname, port: Number(port), ...(localAddress === undefined ? {} : { localAddress }) });
     socket.once("connect", () => {
       socket.off("error", reject);
       resolve(socket);
@@ -65,4 +69,33 @@ export async function trickle(origin: string, head: string, pieces: readonly str
 export function statusOf(raw: string): number | undefined {
   const match = /^HTTP\/1\.1 (\d{3}) /.exec(raw);
   return match === null ? undefined : Number(match[1]);
+}
+
+/**
+ * Writes one keep-alive `GET path` on an open socket and resolves with the status of the answer, or
+ * undefined when the server closes the connection first or nothing comes within `withinMs`. The
+ * socket stays open after an answer.
+ */
+export function ask(socket: Socket, path: string, withinMs = 5_000): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    let received = "";
+    const done = (status: number | undefined) => {
+      clearTimeout(timer);
+      socket.off("data", onData);
+      socket.off("close", onClose);
+      resolve(status);
+    };
+    const onData = (chunk: Buffer | string) => {
+      received += chunk.toString();
+      const status = statusOf(received);
+      if (status !== undefined) done(status);
+    };
+    const onClose = () => done(undefined);
+    const timer = setTimeout(() => done(undefined), withinMs);
+    socket.on("data", onData);
+    socket.once("close", onClose);
+    socket.on("error", () => undefined);
+    if (socket.destroyed) return done(undefined);
+    socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
+  });
 }

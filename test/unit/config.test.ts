@@ -31,7 +31,11 @@ describe("configuration", () => {
       callerMutationsPerMinute: 60,
       corsOrigins: [],
       logLevel: "info",
+      log: { errorLinesPerSecond: 20, droppedSummaryMs: 10_000 },
+      http: { maxConnections: 1024, maxConnectionsPerAddress: 256 },
     });
+    expect(loadConfig({ ...operator, HTTP_MAX_CONNECTIONS: "2" }).http.maxConnectionsPerAddress).toBe(1);
+    expect(loadConfig({ ...operator, HTTP_MAX_CONNECTIONS: "100", HTTP_MAX_CONNECTIONS_PER_ADDRESS: "100" }).http.maxConnectionsPerAddress).toBe(100);
   });
 
   it("is in local mode with no Deel token outside production, and never in production", () => {
@@ -80,6 +84,28 @@ describe("configuration", () => {
     expect(cors).not.toContain("secret-pw");
   });
 
+  it("never echoes the user:password-like part of a URL without an @", () => {
+    for (const value of ["http://user:hunter2%40x", "http://user:hunter2", "https://svc:hunter2%40keys.example/jwks", "user:hunter2"]) {
+      const message = refusal({ ...operator, DEEL_API_URL: value });
+      expect(message).toMatch(/^DEEL_API_URL must/);
+      expect(message).not.toContain("hunter2");
+    }
+    // A port is not a password: a refusal still shows where the value pointed.
+    expect(refusal({ ...operator, DEEL_API_URL: "http://deel.example.com:99999/rest" })).toContain("deel.example.com:99999");
+  });
+
+  it("reads NODE_ENV whatever its case, and refuses a value it does not know", () => {
+    const prod = { ...operator, AUTH_ISSUER: "https://idp.example.com/", AUTH_AUDIENCE: "wsg" };
+    for (const value of ["production", "Production", "PRODUCTION", " production "]) {
+      expect(loadConfig({ ...prod, NODE_ENV: value }).production).toBe(true);
+    }
+    expect(refusal({ ...operator, NODE_ENV: "Production" })).toMatch(/^AUTH_ISSUER and AUTH_AUDIENCE are required when NODE_ENV=production/);
+    for (const value of ["development", "Development", "test"]) expect(loadConfig({ ...prod, NODE_ENV: value }).production).toBe(false);
+    for (const value of ["prod", "staging", "production1"]) {
+      expect(refusal({ ...prod, NODE_ENV: value })).toBe(`NODE_ENV must be production, development or test (any case), but got "${value}"`);
+    }
+  });
+
   it("requires a way to verify callers outside local mode", () => {
     expect(refusal({ DEEL_API_TOKEN: ORG_TOKEN })).toMatch(/AUTH_JWKS_URL or AUTH_JWT_SECRET is required/);
     expect(refusal({ DEEL_API_TOKEN: ORG_TOKEN, AUTH_JWT_SECRET: "short" })).toMatch(/AUTH_JWT_SECRET must be at least 32 bytes/);
@@ -94,6 +120,11 @@ describe("configuration", () => {
     expect(refusal({ ...operator, CORS_ORIGINS: "https://a.example.com/path" })).toMatch(/^CORS_ORIGINS must list origins/);
     expect(refusal({ ...operator, DEEL_API_URL: "not a url" })).toMatch(/^DEEL_API_URL must be an http\(s\) URL/);
     expect(refusal({ ...operator, DEEL_API_URL: "https://api.example.com/rest/v2?x=1" })).toMatch(/^DEEL_API_URL must be a base URL without a query/);
+    expect(refusal({ ...operator, LOG_ERROR_LINES_PER_SECOND: "many" })).toMatch(/^LOG_ERROR_LINES_PER_SECOND must be a whole number from 0 to 100000/);
+    expect(refusal({ ...operator, LOG_DROPPED_SUMMARY_MS: "10" })).toMatch(/^LOG_DROPPED_SUMMARY_MS must be a whole number from 1000 to 3600000, but got 10/);
+    expect(refusal({ ...operator, HTTP_MAX_CONNECTIONS: "100", HTTP_MAX_CONNECTIONS_PER_ADDRESS: "101" })).toBe(
+      "HTTP_MAX_CONNECTIONS_PER_ADDRESS must be a whole number from 1 to 100, but got 101",
+    );
     const store = refusal({ ...operator, SESSION_STORE_URL: "postgres://user:hunter2@db" });
     expect(store).toMatch(/^SESSION_STORE_URL must be "memory:", "sqlite:<path>" or "redis:\/\/…"/);
     expect(store).not.toContain("hunter2");

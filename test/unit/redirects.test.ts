@@ -23,6 +23,8 @@ describe("a magic link's redirectPath", () => {
     "/search?q=a%2Fb&when=10:30",
     "/x?next=/contracts",
     "/a;b=c/d@e/f!$'()*,+",
+    "/search?q=a+b&next=+contracts",
+    "/x?next=+/contracts&at=+10:30",
   ])("accepts %j, forwarded unchanged", (path) => {
     expect(redirectPathProblem(path)).toBeUndefined();
     expect(checkRedirectPath(path)).toEqual({ ok: true, value: path });
@@ -101,6 +103,23 @@ describe("a magic link's redirectPath", () => {
     const problem = redirectPathProblem(path);
     expect(problem).toMatch(/^redirectPath must be a relative path/);
     expect(problem).toMatch(reason);
+  });
+
+  // Form-decoding turns "+" into a space, and a URL parser drops leading spaces: an app behind the
+  // path that reads `next` and follows it would run `javascript:`.
+  it.each([
+    "/x?next=+javascript:alert(1)",
+    "/x?next=++javascript:alert(1)",
+    "/x?next=%2Bjavascript:alert(1)",
+    "/x?next=%2bdata:text/html,x",
+    "/x?a=1&b=+vbscript:msgbox(1)",
+    "/x?a=1;next=+javascript:alert(1)",
+    "/x?+javascript:alert(1)",
+    "/x#next=+javascript:alert(1)",
+    "/x?next=+JavaScript:alert(1)",
+    "/x?next=+mailto:a@b.c",
+  ])("refuses %j, whose form-decoded value parses as a URL with another scheme than the page's", (path) => {
+    expect(redirectPathProblem(path)).toMatch(/^redirectPath must be a relative path.*: it must not carry a scheme in a query or fragment value/);
   });
 
   it("refuses anything that is not a string", () => {
