@@ -12,6 +12,8 @@ export const keyNames = {
   creator: (sub: string) => `creator:${sub}`,
   /** A mint under way for a profile (see sessions/intent.ts): one JSON string. */
   intent: (profileId: string) => `intent:${profileId}`,
+  /** The mints a caller (`sub`) began: profile id → the start (epoch ms) of its latest one there (a map). */
+  mintsBy: (sub: string) => `mints-by:${sub}`,
   /** The per-profile lock (token of the holder, with a TTL). */
   lock: (profileId: string) => `lock:${profileId}`,
   /** The per-profile fencing counter: INCR on every lock acquisition. */

@@ -53,6 +53,10 @@ export class CountedStore implements SessionStore {
     return this.inner.listByCreator(createdBy);
   }
 
+  listIntentsByCreator(createdBy: string): Promise<MintIntent[]> {
+    return this.inner.listIntentsByCreator(createdBy);
+  }
+
   getIntents(profileIds: readonly string[]): Promise<Array<MintIntent | null>> {
     return this.inner.getIntents(profileIds);
   }

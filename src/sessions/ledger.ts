@@ -4,7 +4,7 @@ import type { Condition, Storage, Write } from "../storage/storage.js";
 import { ContentionError, transact, type Decision } from "../storage/transact.js";
 import { LedgerError } from "./errors.js";
 import type { WriteFence } from "./fencing.js";
-import { WORKER_TOKEN_LIFETIME_MS, type MintIntent } from "./intent.js";
+import { intentMayBeLive, WORKER_TOKEN_LIFETIME_MS, type MintIntent } from "./intent.js";
 import { decodeIntent, decodeRecord, encodeIntent, encodeRecord, tryDecode } from "./ledger-codec.js";
 import type { SessionRecord } from "./record.js";
 import type { ProfileState, SessionStore } from "./store.js";
@@ -40,8 +40,9 @@ function fenced(profileId: string): LedgerError {
  * The ledger's rules, once, over any storage (storage/storage.ts): each write reads what it decides
  * from, decides here, and commits on what it read, again from the start when another writer got in
  * between. The keys are keys.ts's: `session:<id>` (a record, expiring at its session's expiry plus
- * the retention), `intent:<id>` (a mint under way, expiring after a token's lifetime) and
- * `creator:<sub>` (the createdBy index, a set living as long as its longest-lived record).
+ * the retention), `intent:<id>` (a mint under way, expiring after a token's lifetime),
+ * `creator:<sub>` (the createdBy index, a set living as long as its longest-lived record) and
+ * `mints-by:<sub>` (the mints a caller began: profile → start, living as long as its latest intent could).
  *
  * A write with a Redis lock's fence also reads `fence:<id>` and is conditioned on it: refused
  * (LedgerError `fenced`) once a later holder took the lock. Every storage failure is a LedgerError
@@ -131,16 +132,26 @@ export class Ledger implements SessionStore {
     });
   }
 
-  /** Keeps the oldest intent that may still be live; a written one expires after a token's lifetime. */
+  /**
+   * Keeps the oldest intent that may still be live; a written one expires after a token's lifetime.
+   * Either way the mint goes into its caller's index (`mints-by:<sub>`: profile → this start), which
+   * lives as long as the caller's latest mint could matter.
+   */
   async beginMint(intent: MintIntent, fence: WriteFence): Promise<boolean> {
     const key = keyNames.intent(intent.profileId);
+    const expireAt = this.clock.now() + WORKER_TOKEN_LIFETIME_MS;
+    const index = keyNames.mintsBy(intent.createdBy);
+    const indexed: Write[] = [
+      { op: "setField", key: index, field: intent.profileId, value: String(intent.startedAt.getTime()) },
+      { op: "expireAt", key: index, at: expireAt, extendOnly: true },
+    ];
     return this.decide(intent.profileId, fence, [key], ([raw], conditions) => {
       const older = tryDecode(decodeIntent, raw ?? null);
-      if (older !== null && keepsOlder(older.startedAt.getTime(), intent.startedAt.getTime())) return { result: false };
+      const own = older === null || !keepsOlder(older.startedAt.getTime(), intent.startedAt.getTime());
       return {
-        result: true,
+        result: own,
         conditions: [...conditions, { key, equals: raw ?? null }],
-        writes: [{ op: "put", key, value: encodeIntent(intent), expireAt: this.clock.now() + WORKER_TOKEN_LIFETIME_MS }],
+        writes: own ? [{ op: "put", key, value: encodeIntent(intent), expireAt }, ...indexed] : indexed,
       };
     });
   }
@@ -163,6 +174,28 @@ export class Ledger implements SessionStore {
     for (let start = 0; start < ids.length; start += INDEX_BATCH) {
       for (const record of await this.getMany(ids.slice(start, start + INDEX_BATCH))) {
         if (record !== null && record.createdBy === createdBy) found.push(record);
+      }
+    }
+    return found;
+  }
+
+  /**
+   * The caller's index of mints, each profile's standing intent read in batches: kept when it is the
+   * caller's own, or when the caller's latest mint there began while it stood (an older intent the
+   * caller's mint left in place stands for that mint too). Intents that can no longer be live are skipped.
+   */
+  async listIntentsByCreator(createdBy: string): Promise<MintIntent[]> {
+    const mints = [...(await this.storage.fields(keyNames.mintsBy(createdBy)))];
+    const now = new Date(this.clock.now());
+    const found: MintIntent[] = [];
+    for (let start = 0; start < mints.length; start += INDEX_BATCH) {
+      const batch = mints.slice(start, start + INDEX_BATCH);
+      const intents = await this.storage.get(batch.map(([profileId]) => keyNames.intent(profileId)));
+      for (const [i, raw] of intents.entries()) {
+        const intent = tryDecode(decodeIntent, raw ?? null);
+        const began = Number((batch[i] as [string, string])[1]);
+        if (intent === null || !intentMayBeLive(intent, now)) continue;
+        if (intent.createdBy === createdBy || began >= intent.startedAt.getTime()) found.push(intent);
       }
     }
     return found;

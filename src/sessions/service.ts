@@ -87,6 +87,12 @@ export interface CreatedMagicLink {
   session: SessionRecord;
 }
 
+/** How one revoke goes: the Deel call's attempts, and whether a revoke since a time already did it. */
+export interface RevokeOptions extends Pick<CallOptions, "maxAttempts"> {
+  /** A record revoked at or after this time (no intent standing) is answered without a Deel call. */
+  unlessRevokedSince?: Date;
+}
+
 export interface RevokedSession {
   profileId: ProfileId;
   revokedAt: Date;
@@ -176,8 +182,6 @@ export class WorkerSessionService {
   ): Promise<{ result: CreatedSession; deelRequestId: string | undefined }> {
     // The intent is in the ledger before Deel is asked, so that a token whose answer is lost
     // (the process dies, the answer never arrives) is known to exist, as UNKNOWN.
-    // A running revocation job refuses creates for its profiles (and by its createdBy caller).
-    await this.createGuard?.(profileId, actor.sub);
     // An older unresolved intent stays in place of this one (see intent.ts): a lost mint stays
     // UNKNOWN whatever later creates that mint nothing (refused, replayed) do.
     const intent: MintIntent = { profileId, createdBy: actor.sub, startedAt: this.now() };
@@ -185,6 +189,17 @@ export class WorkerSessionService {
     // This mint minted nothing new (Deel refused, or replayed an earlier answer): it resolves its own
     // intent, never an older one, which still stands for a token this answer says nothing about.
     const resolved = () => (own ? this.endMint(actor, intent, fence) : Promise.resolve());
+    // A running revocation job refuses creates for its profiles (and by its createdBy caller). Asked
+    // after the intent is written, never before: a job recorded before this check refuses the create,
+    // and a job recorded after it lists the intent among its targets, whose revoke waits for this
+    // profile's turn (the end of this mint). Checked before, a job could begin and list its targets
+    // between the check and the mint, and miss it.
+    try {
+      await this.createGuard?.(profileId, actor.sub);
+    } catch (error) {
+      await resolved();
+      throw error;
+    }
     // This mint's fresh token is recorded: Deel replaced every older token with it, so every intent
     // begun at or before this one is resolved.
     const replacedOlder = () => this.endMint(actor, intent, fence);
@@ -231,21 +246,35 @@ export class WorkerSessionService {
   /**
    * Revokes the worker's token at Deel, then marks the ledger's record REVOKED. An unresolved mint
    * intent is resolved too: the token it may stand for is dead now, so the ledger records that
-   * session (as the intent describes it) as REVOKED. `deel.maxAttempts` bounds the Deel call's own
+   * session (as the intent describes it) as REVOKED. `options.maxAttempts` bounds the Deel call's own
    * retries (a revocation job passes 1: it retries on its own schedule).
+   *
+   * With `options.unlessRevokedSince` (a revocation job passes its start), a profile whose record was
+   * revoked at or after that time, with no unresolved intent, is answered as it stands without a
+   * Deel call: decided in the profile's turn, so a revoke by another job (or anyone) that was in
+   * flight has landed, and no mint can have followed it (a mint in flight would hold the turn, a
+   * later one leaves a fresh record or an intent).
    */
-  async revoke(actor: Actor, profileId: ProfileId, deel: Pick<CallOptions, "maxAttempts"> = {}): Promise<RevokedSession> {
+  async revoke(actor: Actor, profileId: ProfileId, options: RevokeOptions = {}): Promise<RevokedSession> {
     const startedAt = this.clock.now();
+    const { unlessRevokedSince, ...deel } = options;
     return this.audited(actor, "revoke", profileId, () =>
       this.queue.run(profileId, async (fence) => {
-        const [intent] = await this.store.getIntents([profileId]);
+        const [state] = await this.store.getStates([profileId]);
+        const intent = state?.intent ?? null;
+        const record = state?.record ?? null;
+        if (unlessRevokedSince !== undefined && record?.revokedAt != null && record.revokedAt.getTime() >= unlessRevokedSince.getTime()) {
+          if (intent === null || !intentMayBeLive(intent, this.now())) {
+            return { result: { profileId, revokedAt: record.revokedAt, session: record }, deelRequestId: undefined };
+          }
+        }
         const revoked = await this.deel.revokeSession(profileId, { ...deel, requestId: actor.requestId, startedAt });
         const revokedAt = this.now();
         let session: SessionRecord | null;
-        if (intent === null || intent === undefined || !intentMayBeLive(intent, revokedAt)) {
+        if (intent === null || !intentMayBeLive(intent, revokedAt)) {
           session = await this.store.markRevoked(profileId, revokedAt, actor.sub, fence);
           // A dead intent (any token it stood for has expired) is tidied away with the revoke.
-          if (intent !== null && intent !== undefined) await this.store.endMint(profileId, fence);
+          if (intent !== null) await this.store.endMint(profileId, fence);
         } else {
           session = { ...recordFromIntent(intent), revokedAt, revokedBy: actor.sub };
           await this.store.put(session, fence);

@@ -34,7 +34,8 @@ export interface SessionStore {
    * its OLDEST unresolved intent (see intent.ts): an earlier one begun at or before
    * `intent.startedAt`, and less than `WORKER_TOKEN_LIFETIME_MS` before it, stays as it is (its
    * startedAt and createdBy) and the call answers false; otherwise `intent` is written (replacing a
-   * dead or a later one) and the call answers true.
+   * dead or a later one) and the call answers true. Either way the mint is noted in the index of
+   * `intent.createdBy`'s mints, so that `listIntentsByCreator` finds it while it is in flight.
    */
   beginMint(intent: MintIntent, fence: WriteFence): Promise<boolean>;
   /**
@@ -48,6 +49,13 @@ export interface SessionStore {
    * order. Served by an index in every store: a replaced record leaves its old creator's entry.
    */
   listByCreator(createdBy: string): Promise<SessionRecord[]>;
+  /**
+   * Every unresolved intent that may stand for a mint by `createdBy` (the kill switch's in-flight and
+   * lost mints), in no particular order: its own, or an older one another caller's mint left standing
+   * when `createdBy` began one on the same profile (see `beginMint`). Intents past
+   * `WORKER_TOKEN_LIFETIME_MS` are left out. Served by an index written by `beginMint`.
+   */
+  listIntentsByCreator(createdBy: string): Promise<MintIntent[]>;
   /** One unresolved intent (or null) per id, in the order of `profileIds`, in one round trip. */
   getIntents(profileIds: readonly string[]): Promise<Array<MintIntent | null>>;
   /** Resolves when the store can answer; rejects otherwise (readiness). */

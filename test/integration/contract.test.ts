@@ -235,6 +235,7 @@ describe("the error table", () => {
           endMint: async () => undefined,
           getIntents: async (ids) => ids.map(() => null),
           listByCreator: async () => [],
+          listIntentsByCreator: async () => [],
           ping: async () => undefined,
           close: async () => undefined,
         },

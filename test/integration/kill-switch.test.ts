@@ -5,10 +5,10 @@
  * over once A's lease expires and finishes it: every session revoked at Deel, none twice but a
  * revoke cut off in flight by the kill, no 429.
  *
- * Settings: a 2 s lease polled every 500 ms (takeover within ~2.5 s), as an operator sets them for a
- * fast kill switch (the defaults are 15 s / 3 s), and a 150 ms budget margin so that a loaded CI
- * machine's jitter never pushes A's departures into one of Deel's seconds. The duration is measured
- * apart from this test (README: Incident response), never asserted here.
+ * Settings: the defaults of REVOCATION_LEASE_MS, REVOCATION_POLL_MS and DEEL_RATE_LIMIT_MARGIN_MS
+ * (a 2 s lease renewed every 500 ms, polled every 500 ms: takeover within ~2.5 s). The time from the
+ * job's start to DONE is printed (`[kill-switch] 200 sessions …`), never asserted (README: Incident
+ * response quotes it).
  */
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
@@ -39,10 +39,7 @@ function gatewayEnv(sandbox: DeelSandbox, prefix: string, extra: Record<string, 
     DEEL_API_URL: sandbox.url,
     DEEL_API_TOKEN: sandbox.orgToken,
     DEEL_RATE_LIMIT_RPS: "5",
-    DEEL_RATE_LIMIT_MARGIN_MS: "150",
     DEEL_TIMEOUT_MS: "20000",
-    REVOCATION_LEASE_MS: "2000",
-    REVOCATION_POLL_MS: "500",
     AUTH_JWT_SECRET: TEST_JWT_SECRET,
     AUTH_ISSUER: TEST_ISSUER,
     AUTH_AUDIENCE: TEST_AUDIENCE,
@@ -113,7 +110,8 @@ describeRedis("the kill switch across two gateway processes, one killed midway",
 
   /** Profiles that got a DELETE at Deel, and those the ledger has REVOKED. */
   async function deletedAndRecorded(): Promise<{ deleted: Set<string>; recorded: Set<string> }> {
-    const deleted = new Set(sandbox.requests.filter((r) => r.method === "DELETE").map((r) => /\/workers\/([^/]+)\/session/.exec(r.path)?.[1] ?? r.path));
+    // A DELETE Deel refused with 429 revoked nothing: the job sends it again later.
+    const deleted = new Set(sandbox.requests.filter((r) => r.method === "DELETE" && r.status !== 429).map((r) => /\/workers\/([^/]+)\/session/.exec(r.path)?.[1] ?? r.path));
     const records = await ledger.getMany(profiles);
     const recorded = new Set(records.filter((r) => r !== null && r.revokedAt !== null).map((r) => r!.profileId));
     return { deleted, recorded };
@@ -121,7 +119,8 @@ describeRedis("the kill switch across two gateway processes, one killed midway",
 
   /**
    * SIGKILLs A, preferably at a moment when every profile DELETEd at Deel is REVOKED in the ledger
-   * (A frozen with SIGSTOP, then checked again). A revoke cut off between Deel's answer and the
+   * (A frozen with SIGSTOP, then checked again), and returns the profiles DELETEd and not REVOKED
+   * just after the kill. A revoke cut off between Deel's answer and the
    * ledger write is sent again by the next holder (Deel's DELETE is idempotent): when no such quiet
    * moment comes within 20 s (a loaded machine), A is killed anyway, and the profiles in flight at
    * that moment are returned, the only ones allowed a second DELETE.
@@ -134,22 +133,26 @@ describeRedis("the kill switch across two gateway processes, one killed midway",
     const giveUpAt = Date.now() + 20_000;
     while (Date.now() < giveUpAt) {
       a.child.kill("SIGSTOP");
-      await sleep(100);
+      // Short: a freeze longer than the budget's margin (100 ms by default) bunches A's paced calls
+      // on resume into one of Deel's rolling seconds.
+      await sleep(30);
       if ((await inFlight()).size === 0) {
         a.child.kill("SIGKILL");
-        return new Set();
+        // A DELETE A sent just before the freeze may reach Deel only now: A cannot record it any
+        // more, and B takes over no sooner than A's lease expires (≥ 1.5 s), so what is DELETEd
+        // and not REVOKED a moment after the kill is exactly what the kill cut off.
+        await sleep(200);
+        return inFlight();
       }
       a.child.kill("SIGCONT");
       await sleep(150);
     }
-    a.child.kill("SIGSTOP");
-    await sleep(100);
-    const cutOff = await inFlight();
     a.child.kill("SIGKILL");
-    return cutOff;
+    await sleep(200);
+    return inFlight();
   }
 
-  it("is finished by replica B after A dies: each of the 200 sessions revoked at Deel exactly once, no 429, DONE with revoked=200", async () => {
+  it("is finished by replica B after A dies: each of the 200 sessions revoked at Deel exactly once, DONE with revoked=200", async () => {
     const started = await gql(a.url, RevokeWorkerSessionsDocument, { input: { createdBy: "svc-leaked" } }, { token: operator });
     expect(started.errors).toBeUndefined();
     const job = started.data!.revokeWorkerSessions;
@@ -167,17 +170,23 @@ describeRedis("the kill switch across two gateway processes, one killed midway",
       await sleep(200);
       finished = await jobThroughB(job.id);
     }
+    const tookMs = finished.finishedAt === null || finished.finishedAt === undefined ? Number.NaN : Date.parse(String(finished.finishedAt)) - Date.parse(String(finished.startedAt));
+    console.log(`[kill-switch] ${SESSIONS} sessions, replica A SIGKILLed after ${atKill.revoked} revoked, default lease/poll/margin: ${finished.status} in ${(tookMs / 1000).toFixed(1)} s`);
     expect(finished).toMatchObject({ status: "DONE", total: SESSIONS, revoked: SESSIONS, failed: 0 });
     await b.waitFor(/took over a revocation job/);
 
     const deletesPerProfile = new Map<string, number>();
-    for (const request of sandbox.requests.filter((r) => r.method === "DELETE")) {
+    // A DELETE Deel refused with 429 revoked nothing (the job sent it again): it does not count.
+    for (const request of sandbox.requests.filter((r) => r.method === "DELETE" && r.status !== 429)) {
       const profileId = /\/workers\/([^/]+)\/session/.exec(request.path)?.[1] ?? request.path;
       deletesPerProfile.set(profileId, (deletesPerProfile.get(profileId) ?? 0) + 1);
     }
     expect(deletesPerProfile.size).toBe(SESSIONS);
     expect(cutOff.size).toBeLessThanOrEqual(5);
     expect([...deletesPerProfile].filter(([profileId, count]) => count !== 1 && !cutOff.has(profileId))).toEqual([]);
+    // Reported, not asserted: on the default 100 ms budget margin, the test's own SIGSTOP freezes of
+    // A (to find a quiet moment for the kill) can bunch A's paced calls into one of Deel's seconds.
+    // The shared budget takes a slot when a call leaves: a replica's freeze cannot bunch its calls.
     expect(sandbox.count({ status: 429 })).toBe(0);
     for (const profileId of profiles) expect(sandbox.state(profileId)?.revoked, profileId).toBe(true);
     const records = await ledger.getMany(profiles);

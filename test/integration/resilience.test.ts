@@ -307,6 +307,7 @@ describe("per-profile ordering under load", () => {
       endMint: (profileId, fence, startedAt) => ledger.endMint(profileId, fence, startedAt),
       getIntents: (profileIds) => ledger.getIntents(profileIds),
       listByCreator: (createdBy) => ledger.listByCreator(createdBy),
+      listIntentsByCreator: (createdBy) => ledger.listIntentsByCreator(createdBy),
       put: async (record, fence) => {
         await pause();
         return ledger.put(record, fence);

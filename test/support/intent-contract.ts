@@ -25,6 +25,23 @@ export function intentContract(name: string, open: () => Promise<StoreBackend>):
     });
     afterEach(() => backend.close());
 
+    it("lists a caller's intents: its own, and an older one another caller's mint left standing when it began one there", async () => {
+      const other = anIntent({ profileId: P2, createdBy: "caller-2" }, backend.now());
+      await store.beginMint(other, SEED);
+      const own = anIntent({}, backend.now());
+      await store.beginMint(own, SEED);
+      expect(await store.listIntentsByCreator("caller-1")).toEqual([own]);
+      // caller-1 begins a mint on P2 while caller-2's older intent stands: it stands for both.
+      expect(await store.beginMint(anIntent({ profileId: P2, startedAt: new Date(backend.now() + 10) }), SEED)).toBe(false);
+      const listed = await store.listIntentsByCreator("caller-1");
+      expect(listed.map((intent) => intent.profileId).sort()).toEqual([P1, P2].sort());
+      expect(await store.listIntentsByCreator("caller-2")).toEqual([other]);
+      // A resolved intent is listed no more.
+      await store.endMint(P1, SEED);
+      expect(await store.listIntentsByCreator("caller-1")).toEqual([other]);
+      expect(await store.listIntentsByCreator("nobody")).toEqual([]);
+    });
+
     it("reads back an intent per id, in order, null where there is none", async () => {
       const intent = anIntent({}, backend.now());
       await store.beginMint(intent, SEED);

@@ -8,7 +8,9 @@ import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import type { BackgroundClock } from "../../src/base/clock.js";
 import { DeelError } from "../../src/deel/errors.js";
-import type { CallOptions, DeelApi, DeelRevocation } from "../../src/deel/types.js";
+import type { CallOptions, DeelApi, DeelRevocation, MintedSession } from "../../src/deel/types.js";
+import { storedProfileId } from "../../src/base/profile-id.js";
+import { RevocationInProgressError } from "../../src/sessions/errors.js";
 import { CREDENTIALS_REFUSED_REASON, JobRun, nextState, type JobRunSettings, type JobRunState } from "../../src/sessions/jobs/job-run.js";
 import type { RevocationFilters } from "../../src/sessions/jobs/job.js";
 import { createJobStore } from "../../src/sessions/jobs/create-job-store.js";
@@ -109,21 +111,37 @@ function heldAnswer(): { release: () => void; promise: Promise<void> } {
 /** A Deel whose revokes answer as the test scripts them per profile (then "ok"), recording each call and when. */
 function aScriptedDeel(clock: ManualClock) {
   const script = new Map<string, Answer[]>();
+  const mints = new Map<string, Answer[]>();
   const calls: Array<{ profileId: string; at: number; options: CallOptions | undefined }> = [];
+  /** Every mint's answer, in the order Deel gave them, and every revoke's: Deel's view of one profile. */
+  const events: Array<{ kind: "minted" | "revoked"; profileId: string; at: number }> = [];
   const deel: DeelApi = {
-    createSession: () => Promise.reject(new Error("no creates in these tests")),
+    async createSession(profileId: string): Promise<MintedSession> {
+      const answer = mints.get(profileId)?.shift() ?? "ok";
+      if (answer !== "ok" && !(answer instanceof DeelError)) await answer.promise;
+      // A lost answer (a DeelError that may have minted) still mints at Deel.
+      if (answer instanceof DeelError && !answer.mayHaveMinted) throw answer;
+      events.push({ kind: "minted", profileId, at: clock.now() });
+      if (answer instanceof DeelError) throw answer;
+      return { token: `token-${profileId}`, expiresAt: new Date(clock.now() + 3_600_000), replayed: false };
+    },
     async revokeSession(profileId: string, options?: CallOptions): Promise<DeelRevocation> {
       calls.push({ profileId, at: clock.now(), options });
       const answer = script.get(profileId)?.shift() ?? "ok";
       if (answer instanceof DeelError) throw answer;
       if (answer !== "ok") await answer.promise;
+      events.push({ kind: "revoked", profileId, at: clock.now() });
       return {};
     },
   };
   return {
     deel,
     calls,
+    events,
+    /** Whether Deel holds a live token for the profile: its last event is a mint. */
+    live: (profileId: string) => events.filter((event) => event.profileId === profileId).at(-1)?.kind === "minted",
     answer: (profileId: string, ...answers: Answer[]) => script.set(profileId, answers),
+    mint: (profileId: string, ...answers: Answer[]) => mints.set(profileId, answers),
     callsFor: (profileId: string) => calls.filter((call) => call.profileId === profileId),
   };
 }
@@ -141,7 +159,20 @@ async function aWorld(count: number, settings: Partial<JobRunSettings> = {}) {
   const jobs = createJobStore(storage, { retentionMs: null, clock });
   const ledger = new Ledger(storage, { retentionMs: null, clock });
   const deel = aScriptedDeel(clock);
-  const sessions = new WorkerSessionService({ deel: deel.deel, store: ledger, clock, intentStaleAfterMs: intentStaleAfterMs(8000) });
+  /** Runs before the kill switch's check of every create (a test holds it to open a race). */
+  let beforeGuard: () => Promise<void> = async () => undefined;
+  const sessions = new WorkerSessionService({
+    deel: deel.deel,
+    store: ledger,
+    clock,
+    intentStaleAfterMs: intentStaleAfterMs(8000),
+    // The app's guard: a running job refuses creates for its profiles and by its createdBy caller.
+    createGuard: async (profileId, sub) => {
+      const blocking = await jobs.blockingJob(profileId, sub);
+      await beforeGuard();
+      if (blocking !== null) throw new RevocationInProgressError(blocking.id, blocking.reason);
+    },
+  });
   const profiles = Array.from({ length: count }, () => randomUUID());
   for (const profileId of profiles) {
     await ledger.put({ profileId, createdAt: new Date(START - 1000), expiresAt: new Date(START + 3_600_000), revokedAt: null, createdBy: LEAKED, revokedBy: null }, unfenced("a test seeds the ledger"));
@@ -165,7 +196,17 @@ async function aWorld(count: number, settings: Partial<JobRunSettings> = {}) {
     return { id, run };
   };
 
-  return { clock, jobs, ledger, deel, profiles, filters, aRunner, aHeldJob };
+  /** A create of a session for `profileId` by `sub`, through the service (its outcome, never thrown). */
+  const create = (profileId: string, sub = LEAKED) =>
+    sessions.create({ sub, requestId: randomUUID(), log: silent }, storedProfileId(profileId), undefined).then(
+      (created) => ({ ok: true as const, created }),
+      (error: unknown) => ({ ok: false as const, error }),
+    );
+  const holdGuard = (gate: Promise<void>) => {
+    beforeGuard = () => gate;
+  };
+
+  return { clock, jobs, ledger, deel, profiles, filters, aRunner, aHeldJob, create, holdGuard };
 }
 
 describe("the transition table of a job's run", () => {
@@ -414,5 +455,116 @@ describe("the revocation runner", () => {
     expect(await world.jobs.get(job.id)).toMatchObject({ status: "RUNNING", revoked: 1 });
     // Released: another runner claims it with no time passing.
     expect(await world.jobs.claim(job.id, "runner-2", LEASE_MS)).toBe(true);
+  });
+});
+
+describe("what a job revokes when creates are under way", () => {
+  it("waits for a create by its createdBy caller that was waiting on Deel when it began, and revokes what it minted before DONE", async () => {
+    const world = await aWorld(1, { concurrency: 2 });
+    const inFlight = randomUUID();
+    const held = heldAnswer();
+    world.deel.mint(inFlight, held);
+    const creating = world.create(inFlight);
+    await world.clock.advance(0);
+
+    const runner = world.aRunner();
+    const job = await runner.startJob(world.filters, "operator");
+    expect(job.total).toBe(2);
+    await world.clock.advance(100);
+    // The revoke of the profile waits for the create's turn to end: the job is not DONE meanwhile.
+    expect(await world.jobs.get(job.id)).toMatchObject({ status: "RUNNING" });
+    expect(world.deel.callsFor(inFlight)).toHaveLength(0);
+
+    held.release();
+    await world.clock.advance(0);
+    const answered = await creating;
+    expect(answered.ok).toBe(true);
+    await world.clock.advance(100);
+    expect(await world.jobs.get(job.id)).toMatchObject({ status: "DONE", total: 2, revoked: 2, failed: 0 });
+    expect(world.deel.live(inFlight)).toBe(false);
+    expect(await world.ledger.get(inFlight)).toMatchObject({ createdBy: LEAKED, revokedBy: "operator" });
+  });
+
+  it("targets a create that passed the kill switch's check just before the job was recorded", async () => {
+    const world = await aWorld(0);
+    const racing = randomUUID();
+    let openGuard: () => void = () => undefined;
+    world.holdGuard(new Promise<void>((resolve) => (openGuard = resolve)));
+    // The create reads "no job" and is held there; the job is recorded and lists its targets meanwhile.
+    const creating = world.create(racing);
+    await world.clock.advance(0);
+    const runner = world.aRunner();
+    const job = await runner.startJob(world.filters, "operator");
+    world.holdGuard(Promise.resolve());
+    openGuard();
+    await world.clock.advance(0);
+    await creating;
+    await world.clock.advance(100);
+
+    expect(await world.jobs.get(job.id)).toMatchObject({ status: "DONE", total: 1, revoked: 1 });
+    expect(world.deel.live(racing)).toBe(false);
+  });
+
+  it("revokes its createdBy caller's lost mint (UNKNOWN: the answer never came, a token may exist)", async () => {
+    const world = await aWorld(0);
+    const lost = randomUUID();
+    world.deel.mint(lost, new DeelError("unavailable", "the connection broke after the request left", { mayHaveMinted: true }));
+    const answered = await world.create(lost);
+    expect(answered.ok).toBe(false);
+    await world.clock.advance(10_000);
+    expect(world.deel.live(lost)).toBe(true);
+
+    const runner = world.aRunner();
+    const job = await runner.startJob(world.filters, "operator");
+    expect(job.total).toBe(1);
+    await world.clock.advance(100);
+    expect(await world.jobs.get(job.id)).toMatchObject({ status: "DONE", revoked: 1 });
+    expect(world.deel.live(lost)).toBe(false);
+    expect(await world.ledger.getIntents([lost])).toEqual([null]);
+  });
+
+  it("with another caller's older intent standing on the profile, still targets the createdBy caller's mint there", async () => {
+    const world = await aWorld(0);
+    const shared = randomUUID();
+    world.deel.mint(shared, new DeelError("unavailable", "lost", { mayHaveMinted: true }), new DeelError("unavailable", "lost", { mayHaveMinted: true }));
+    expect((await world.create(shared, "svc-other")).ok).toBe(false);
+    await world.clock.advance(1_000);
+    expect((await world.create(shared, LEAKED)).ok).toBe(false);
+    expect((await world.ledger.getIntents([shared]))[0]).toMatchObject({ createdBy: "svc-other" });
+
+    const job = await world.aRunner().startJob(world.filters, "operator");
+    expect(job.total).toBe(1);
+    await world.clock.advance(100);
+    expect(world.deel.live(shared)).toBe(false);
+  });
+});
+
+describe("jobs running on the same profiles", () => {
+  it("five concurrent jobs on the same ten profiles send one DELETE per profile, each job counting all ten revoked", async () => {
+    const world = await aWorld(10, { concurrency: 5 });
+    const runners = Array.from({ length: 5 }, () => world.aRunner());
+    const filters: RevocationFilters = { createdBy: null, profileIds: world.profiles, onlyActive: true };
+    const jobs = await Promise.all(runners.map((runner) => runner.startJob(filters, "operator")));
+    await world.clock.advance(1_000);
+
+    expect(world.deel.calls).toHaveLength(10);
+    expect(new Set(world.deel.calls.map((call) => call.profileId)).size).toBe(10);
+    for (const job of jobs) expect(await world.jobs.get(job.id)).toMatchObject({ status: "DONE", total: 10, revoked: 10, failed: 0 });
+  });
+
+  it("still revokes a profile again when a session was minted after the other job's revoke (an intent stands)", async () => {
+    const world = await aWorld(1);
+    const [profileId] = world.profiles as [string];
+    const first = await world.aRunner().startJob(world.filters, "operator");
+    await world.clock.advance(100);
+    expect(await world.jobs.get(first.id)).toMatchObject({ status: "DONE" });
+    // A mint whose answer was lost, after the revoke: a token may exist again.
+    world.deel.mint(profileId, new DeelError("unavailable", "lost", { mayHaveMinted: true }));
+    expect((await world.create(profileId)).ok).toBe(false);
+    const second = await world.aRunner().startJob({ createdBy: null, profileIds: [profileId], onlyActive: true }, "operator");
+    await world.clock.advance(100);
+    expect(await world.jobs.get(second.id)).toMatchObject({ status: "DONE", revoked: 1 });
+    expect(world.deel.callsFor(profileId)).toHaveLength(2);
+    expect(world.deel.live(profileId)).toBe(false);
   });
 });

@@ -17,6 +17,11 @@
  *   each one try of `WorkerSessionService.revoke` asking Deel for one attempt: the job is the only
  *   retry layer, on the schedule of revoke-target.ts.
  * - Credentials refused: no revoke starts after it; those in flight finish; the job ends FAILED.
+ * - The targets include mints in flight and lost mints (their intents, targets.ts): a revoke takes
+ *   the profile's turn, so it lands after a mint in flight ends, and the job is DONE only when no
+ *   mint it targets can still land.
+ * - A target whose record was revoked since the job began (another job running on the same
+ *   profiles got there first) is counted revoked without a second Deel call.
  * - Every target settled: the filters are listed again, and a session recorded by a create that
  *   passed its check just before the job began is added and revoked. Then DONE.
  * - `stop()`: no revoke starts after it; those in flight finish; the lease is released, so that
@@ -135,6 +140,8 @@ export class JobRun {
   private wakeup = new AbortController();
   private readonly renewalEnded = new AbortController();
   private markListed: () => void = () => undefined;
+  /** The job's start, once read: a target revoked since then needs no Deel call. */
+  private startedAt: Date | undefined;
   /** Resolves once the target list is written, or the run could not write it (it ended, or listing failed). */
   readonly listed: Promise<void>;
   private readonly deps: JobRunDeps;
@@ -217,6 +224,7 @@ export class JobRun {
     if (!job.planned && !(await this.addTargets(await this.matching(job.filters)))) return;
     this.markListed();
     const actor: Actor = { sub: job.requestedBy, requestId: `revocation-job:${job.id}`, log };
+    this.startedAt = job.startedAt;
     for (;;) {
       const targets = await jobs.targets(this.id);
       const resumed = await resumeTargets(store, job, targets.filter((target) => !isSettled(target.state)), clock.now());
@@ -294,7 +302,9 @@ export class JobRun {
     if (!(await this.write(attempt))) return null;
     let next: RevocationTarget;
     try {
-      await this.deps.sessions.revoke(actor, storedProfileId(target.profileId), { maxAttempts: 1 });
+      // A profile revoked since the job began (by another job running on it, or by anyone) is not
+      // revoked again: the service decides that in the profile's turn, after a revoke in flight landed.
+      await this.deps.sessions.revoke(actor, storedProfileId(target.profileId), { maxAttempts: 1, unlessRevokedSince: this.startedAt });
       next = targetRevoked(attempt);
     } catch (error) {
       const failure = judgeRevokeFailure(error);
@@ -369,9 +379,9 @@ export class JobRun {
     log.info({ total: done?.total, revoked: done?.revoked, failed: done?.failed }, "revocation job DONE");
   }
 
-  /** The profiles whose sessions match the filters now. */
+  /** The profiles whose sessions (or mints under way or lost) match the filters now. */
   private matching(filters: RevocationFilters): Promise<string[]> {
-    return matchingTargets(this.deps.store, this.deps.sessions, filters);
+    return matchingTargets(this.deps.store, filters, this.deps.clock.now());
   }
 
   /** Sleeps `ms` by the clock, or until the workers are woken (a target settled or came back, the state changed). */
