@@ -48,6 +48,9 @@ function abortError(): DeelError {
   return new DeelError("unavailable", "The call to Deel was aborted by the caller while waiting for the organization's budget");
 }
 
+/** PostgreSQL's time now (not the transaction's start), epoch ms. */
+const NOW_MS = "SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint AS now";
+
 /** The budget's one row (migration 2), its slots and PostgreSQL's time, locked until the transaction ends. */
 const READ_LOCKED =
   "BEGIN; SELECT slots, floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint AS now FROM deel_budget WHERE id = 'organization' FOR UPDATE";
@@ -134,7 +137,13 @@ export class PostgresBudget implements OutboundBudget {
     return (rows[0]?.slots ?? []).map(([at]) => at).sort((x, y) => x - y);
   }
 
-  /** One transaction on the budget's row: `decide` sees the slots and PostgreSQL's now; written when it reserved. */
+  /**
+   * One transaction on the budget's row: `decide` sees the slots and PostgreSQL's now; its slots are
+   * written when it reserved. Two round trips: the read (with BEGIN), then the write, COMMIT and
+   * PostgreSQL's time after the commit (one simple query, the slots as an escaped literal), so the
+   * wait the caller gets counts from the moment its slot became visible to every replica, not from
+   * the read: a reservation that took long to commit departs no later than its slot for that reason.
+   */
   private async update(decide: (slots: Slot[], now: number) => Reservation): Promise<Reservation> {
     const client: PoolClient = await this.pool.connect();
     let broken = false;
@@ -142,10 +151,17 @@ export class PostgresBudget implements OutboundBudget {
       const results = (await client.query(READ_LOCKED)) as unknown as Array<{ rows: Array<{ slots: Slot[]; now: string }> }>;
       const row = results[1]?.rows[0];
       if (row === undefined) throw new Error("the budget's row is missing (migration 2 not applied?)");
-      const decided = decide(row.slots, Number(row.now));
-      if (decided.reserved) await client.query("UPDATE deel_budget SET slots = $1::jsonb WHERE id = 'organization'", [JSON.stringify(decided.slots)]);
-      await client.query(decided.reserved ? "COMMIT" : "ROLLBACK");
-      return decided;
+      const readAt = Number(row.now);
+      const decided = decide(row.slots, readAt);
+      if (!decided.reserved) {
+        await client.query("ROLLBACK");
+        return decided;
+      }
+      const written = (await client.query(
+        `UPDATE deel_budget SET slots = ${client.escapeLiteral(JSON.stringify(decided.slots))}::jsonb WHERE id = 'organization'; COMMIT; ${NOW_MS}`,
+      )) as unknown as Array<{ rows: Array<{ now: string }> }>;
+      const committedAt = Number(written[2]?.rows[0]?.now ?? readAt);
+      return { ...decided, waitMs: Math.max(0, decided.waitMs - Math.max(0, committedAt - readAt)) };
     } catch (error) {
       broken = true;
       throw error;
