@@ -137,7 +137,12 @@ async function createPostgresSharedState(config: Config, url: string, given: Sha
   const settings = config.postgres;
   const pool = createPostgresPool(url, settings, { onError });
   const acquireTimeoutMs = config.deel.timeoutMs;
-  const lockPool = createPostgresPool(url, { ...settings, statementTimeoutMs: acquireTimeoutMs + 1000 }, { onError, name: "worker-session-gateway-lock" });
+  const lockPool = createPostgresPool(url, { ...settings, statementTimeoutMs: acquireTimeoutMs + 1000 }, {
+    onError,
+    name: "worker-session-gateway-lock",
+    // Waiting for a free connection (every one held by another profile's turn) is part of the wait for the lock.
+    connectTimeoutMs: acquireTimeoutMs,
+  });
   try {
     const { from, to } = await migrate(pool, settings.schema);
     if (from !== to) log.info({ postgres: where, schema: settings.schema, from, to }, "migrated the PostgreSQL schema");

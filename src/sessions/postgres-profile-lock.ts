@@ -126,6 +126,10 @@ export class PostgresProfileLock implements ProfileLock {
     try {
       client = await this.pool.connect();
     } catch (error) {
+      // Every connection held by other profiles' turns until the wait was over: as busy as a held lock.
+      if (this.clock.now() >= deadline) {
+        throw new LedgerError("busy", `No connection for profile ${profileId}'s lock came free within ${this.acquireTimeoutMs} ms`, { cause: error });
+      }
       throw new LedgerError("unavailable", `Could not take the ordering lock for profile ${profileId} in PostgreSQL: ${reasonOf(error)}`, { cause: error });
     }
     const left = Math.floor(deadline - this.clock.now());
