@@ -11,9 +11,10 @@ import tseslint from "typescript-eslint";
 const LAYERS = {
   base: [],
   redis: ["base"],
-  storage: ["base", "redis"],
-  deel: ["base", "redis"],
-  sessions: ["base", "redis", "storage", "deel"],
+  postgres: ["base"],
+  storage: ["base", "redis", "postgres"],
+  deel: ["base", "redis", "postgres"],
+  sessions: ["base", "redis", "postgres", "storage", "deel"],
   auth: ["base"],
   http: ["base"],
   graphql: ["base", "deel", "sessions", "auth", "http"],

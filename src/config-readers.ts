@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import type { StoreConfig } from "./sessions/store-config.js";
+import { SCHEMA_NAME } from "./postgres/connection.js";
 
 /**
  * Readers for single settings: each reads one variable, checks it, and refuses with a ConfigError
@@ -112,7 +113,7 @@ export function httpUrl(env: Env, name: string, fallback?: string): string | und
   return raw;
 }
 
-/** Parses `SESSION_STORE_URL`: `memory:`, `sqlite:<path>` or `redis://…` / `rediss://…`. */
+/** Parses `SESSION_STORE_URL`: `memory:`, `sqlite:<path>`, `redis://…` / `rediss://…` or `postgres://…` / `postgresql://…`. */
 export function parseStoreUrl(raw: string, name = "SESSION_STORE_URL"): StoreConfig {
   if (raw === "memory:") return { kind: "memory" };
   if (raw.startsWith("sqlite:")) {
@@ -128,8 +129,16 @@ export function parseStoreUrl(raw: string, name = "SESSION_STORE_URL"): StoreCon
     }
     return { kind: "redis", url: raw };
   }
+  if (raw.startsWith("postgres://") || raw.startsWith("postgresql://")) {
+    try {
+      new URL(raw);
+    } catch {
+      throw new ConfigError(`${name} is not a valid postgres URL, e.g. postgres://gateway@db.internal:5432/gateway?sslmode=verify-full`);
+    }
+    return { kind: "postgres", url: raw };
+  }
   // The value may hold a password (redis://:secret@host), so it is not echoed.
-  throw new ConfigError(`${name} must be "memory:", "sqlite:<path>" or "redis://…", but got an unsupported value`);
+  throw new ConfigError(`${name} must be "memory:", "sqlite:<path>", "redis://…" or "postgres://…", but got an unsupported value`);
 }
 
 /** `REDIS_KEY_PREFIX`: printable, no spaces, at most 64 characters. */
@@ -139,6 +148,15 @@ export function redisKeyPrefix(env: Env): string {
     throw new ConfigError(`REDIS_KEY_PREFIX must be 1 to 64 characters from A-Z a-z 0-9 : . _ - { }, e.g. "wsg:", but got "${prefix.slice(0, 80)}"`);
   }
   return prefix;
+}
+
+/** `POSTGRES_SCHEMA`: a lower-case identifier (it goes into `search_path` unquoted). */
+export function postgresSchema(env: Env): string {
+  const schema = read(env, "POSTGRES_SCHEMA") ?? "public";
+  if (!SCHEMA_NAME.test(schema)) {
+    throw new ConfigError(`POSTGRES_SCHEMA must be 1 to 63 characters from a-z 0-9 _, not starting with a digit, e.g. "wsg", but got "${schema.slice(0, 80)}"`);
+  }
+  return schema;
 }
 
 export function readDeelToken(env: Env): string | undefined {

@@ -5,6 +5,7 @@ import {
   integer,
   originList,
   parseStoreUrl,
+  postgresSchema,
   read,
   readDeelToken,
   redactForMessage,
@@ -18,7 +19,7 @@ import type { DeelSettings } from "./deel/create-deel.js";
 import type { SandboxPrefill } from "./graphql/server.js";
 import type { LogBudgetSettings } from "./http/log-budget.js";
 import type { HttpSettings } from "./http/server.js";
-import type { RedisSettings, StoreConfig } from "./sessions/store-config.js";
+import type { PostgresStoreSettings, RedisSettings, StoreConfig } from "./sessions/store-config.js";
 
 export { ConfigError, parseStoreUrl, redactForMessage } from "./config-readers.js";
 export type { AuthConfig, JwtAlgorithm } from "./auth/settings.js";
@@ -26,7 +27,7 @@ export type { DeelSettings } from "./deel/create-deel.js";
 export type { SandboxPrefill } from "./graphql/server.js";
 export type { LogBudgetSettings } from "./http/log-budget.js";
 export type { HttpSettings } from "./http/server.js";
-export type { RedisSettings, StoreConfig } from "./sessions/store-config.js";
+export type { PostgresStoreSettings, RedisSettings, StoreConfig } from "./sessions/store-config.js";
 
 
 
@@ -44,6 +45,11 @@ export interface Config {
   readonly store: StoreConfig;
   /** Used when `store.kind` is `redis`: the ledger, the shared Deel budget and per-profile locks live there. */
   readonly redis: RedisSettings;
+  /**
+   * Used when `store.kind` is `postgres`: the ledger, the revocation jobs, the shared Deel budget and
+   * per-profile locks all live there (Redis is then not used, even when configured).
+   */
+  readonly postgres: PostgresStoreSettings;
   readonly callerMutationsPerMinute: number;
   readonly corsOrigins: readonly string[];
   /** Origins a magic link's `onSuccessRedirectUrl` may point at (`MAGIC_LINK_REDIRECT_ORIGINS`); empty refuses every one. */
@@ -187,6 +193,12 @@ export function loadConfig(env: Env = process.env): Config {
     store: parseStoreUrl(read(env, "SESSION_STORE_URL") ?? "sqlite:./data/worker-sessions.db"),
     redis: {
       keyPrefix: redisKeyPrefix(env),
+      retentionMs: integer(env, "SESSION_RETENTION_DAYS", 7, 0, 3650) * 24 * 3600 * 1000,
+    },
+    postgres: {
+      schema: postgresSchema(env),
+      poolSize: integer(env, "POSTGRES_POOL_SIZE", 10, 2, 1000),
+      statementTimeoutMs: integer(env, "POSTGRES_STATEMENT_TIMEOUT_MS", 5_000, 100, 600_000),
       retentionMs: integer(env, "SESSION_RETENTION_DAYS", 7, 0, 3650) * 24 * 3600 * 1000,
     },
     callerMutationsPerMinute: integer(env, "CALLER_MUTATIONS_PER_MINUTE", 60, 0, 1_000_000_000),

@@ -1,6 +1,6 @@
 /**
  * The kill switch survives the replica running it. Two gateway processes (the BUILT program) share
- * one Redis and one Deel sandbox enforcing Deel's 5 requests per rolling second. 200 sessions minted
+ * one backend (Redis; PostgreSQL alone) and one Deel sandbox enforcing Deel's 5 requests per rolling second. 200 sessions minted
  * by one caller; a revocation job started on replica A; A SIGKILLed midway; replica B takes the job
  * over once A's lease expires and finishes it: every session revoked at Deel, none twice but a
  * revoke cut off in flight by the kill, no 429.
@@ -11,7 +11,6 @@
  * response quotes it).
  */
 import { randomUUID } from "node:crypto";
-import type { Redis } from "ioredis";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { createApp } from "../../src/app.js";
 import { loadConfig } from "../../src/config.js";
@@ -22,7 +21,7 @@ import { aCallerToken, anAdminToken, TEST_AUDIENCE, TEST_ISSUER, TEST_JWT_SECRET
 import { gql } from "../support/gateway.js";
 import { startGatewayProcess, type GatewayProcess } from "../support/process.js";
 import type { SessionStore } from "../../src/sessions/store.js";
-import { connect, deletePrefix, describeRedis, REDIS_URL, redisLedger, uniquePrefix } from "../support/redis.js";
+import { SHARED_BACKENDS } from "../support/shared-backends.js";
 
 const SESSIONS = 200;
 /** A is killed once at least this many targets are revoked. */
@@ -30,12 +29,12 @@ const KILL_AFTER = 60;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function gatewayEnv(sandbox: DeelSandbox, prefix: string, extra: Record<string, string> = {}): Record<string, string> {
+/** `store`: where the ledger and everything shared lives (`SESSION_STORE_URL` and its prefix or schema). */
+function gatewayEnv(sandbox: DeelSandbox, store: Record<string, string>, extra: Record<string, string> = {}): Record<string, string> {
   return {
     HOST: "127.0.0.1",
     PORT: "0",
-    SESSION_STORE_URL: REDIS_URL,
-    REDIS_KEY_PREFIX: prefix,
+    ...store,
     DEEL_API_URL: sandbox.url,
     DEEL_API_TOKEN: sandbox.orgToken,
     DEEL_RATE_LIMIT_RPS: "5",
@@ -51,12 +50,12 @@ function gatewayEnv(sandbox: DeelSandbox, prefix: string, extra: Record<string, 
 }
 
 /**
- * Mints the sessions through a third, in-process gateway on the same Redis with pacing off (and the
+ * Mints the sessions through a third, in-process gateway on the same backend with pacing off (and the
  * sandbox's limit lifted meanwhile), so that seeding 200 sessions does not take 40 s.
  */
-async function seed(sandbox: DeelSandbox, prefix: string, profiles: readonly string[], token: string): Promise<void> {
+async function seed(sandbox: DeelSandbox, store: Record<string, string>, profiles: readonly string[], token: string): Promise<void> {
   sandbox.setRateLimit(0);
-  const env = gatewayEnv(sandbox, prefix, { DEEL_RATE_LIMIT_RPS: "0", LOG_LEVEL: "silent" });
+  const env = gatewayEnv(sandbox, store, { DEEL_RATE_LIMIT_RPS: "0", LOG_LEVEL: "silent" });
   const app = await createApp(loadConfig(env), { logger: createLogger("silent") });
   const url = await app.listen();
   try {
@@ -74,13 +73,12 @@ async function seed(sandbox: DeelSandbox, prefix: string, profiles: readonly str
   await sleep(1100);
 }
 
-describeRedis("the kill switch across two gateway processes, one killed midway", () => {
-  const prefix = uniquePrefix("killswitch");
+for (const backend of SHARED_BACKENDS) backend.describe(`the kill switch across two gateway processes on ${backend.name}, one killed midway`, () => {
+  const namespace = backend.namespace("killswitch");
   const profiles = Array.from({ length: SESSIONS }, () => randomUUID());
   let sandbox: DeelSandbox;
   let a: GatewayProcess;
   let b: GatewayProcess;
-  let redis: Redis;
   let ledger: SessionStore;
   let operator: string;
 
@@ -88,17 +86,15 @@ describeRedis("the kill switch across two gateway processes, one killed midway",
     sandbox = await startDeelSandbox({ rateLimitRps: 5, profiles });
     operator = await anAdminToken("incident-operator");
     const leaked = await aCallerToken({ sub: "svc-leaked" });
-    await seed(sandbox, prefix, profiles, leaked);
-    redis = await connect();
-    ledger = redisLedger(redis, prefix, 7 * 24 * 3600 * 1000);
-    [a, b] = await Promise.all([startGatewayProcess(gatewayEnv(sandbox, prefix)), startGatewayProcess(gatewayEnv(sandbox, prefix))]);
+    await seed(sandbox, namespace.env, profiles, leaked);
+    ledger = await namespace.ledger();
+    [a, b] = await Promise.all([startGatewayProcess(gatewayEnv(sandbox, namespace.env)), startGatewayProcess(gatewayEnv(sandbox, namespace.env))]);
   }, 60_000);
 
   afterAll(async () => {
     await Promise.all([a?.stop("SIGKILL"), b?.stop()]);
-    redis?.disconnect();
     await sandbox?.close();
-    await deletePrefix(prefix);
+    await namespace.cleanup();
   });
 
   /** The job as replica B reads it. */

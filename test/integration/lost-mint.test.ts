@@ -2,7 +2,7 @@
  * A mint whose answer is lost: the built gateway is SIGKILLed while Deel is minting (1.5 s
  * latency), so Deel holds a live token that the process never recorded. Another replica on the
  * same ledger must show it as UNKNOWN, and a revoke must end it and bring the ledger back to
- * Deel's state.
+ * Deel's state: on a SQLite file two processes share, on Redis, and on PostgreSQL alone.
  */
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,6 +13,7 @@ import { CreateWorkerSessionDocument, RevokeWorkerSessionDocument, WorkerSession
 import { anAdminToken, TEST_AUDIENCE, TEST_ISSUER, TEST_JWT_SECRET } from "../support/callers.js";
 import { gql } from "../support/gateway.js";
 import { startGatewayProcess } from "../support/process.js";
+import { SHARED_BACKENDS, type SharedBackend } from "../support/shared-backends.js";
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterAll(async () => {
@@ -21,11 +22,26 @@ afterAll(async () => {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-describe("a mint cut off by a crash", () => {
+/** A SQLite file, shared by processes on one host. */
+const sqliteFile: SharedBackend = {
+  name: "a SQLite file",
+  describe,
+  namespace: () => {
+    const dir = mkdtempSync(join(tmpdir(), "wsg-lost-mint-"));
+    return {
+      env: { SESSION_STORE_URL: `sqlite:${join(dir, "ledger.db")}` },
+      ledger: () => Promise.reject(new Error("not used")),
+      cleanup: async () => undefined,
+    };
+  },
+};
+
+for (const backend of [sqliteFile, ...SHARED_BACKENDS]) backend.describe(`a mint cut off by a crash, on ${backend.name}`, () => {
   it("reads UNKNOWN on another replica, and a revoke makes the ledger equal Deel again", async () => {
     const sandbox = await startDeelSandbox({ latencyMs: 1500, rateLimitRps: 0 });
     cleanups.push(() => sandbox.close());
-    const dir = mkdtempSync(join(tmpdir(), "wsg-lost-mint-"));
+    const namespace = backend.namespace("lostmint");
+    cleanups.push(() => namespace.cleanup());
     const env = {
       HOST: "127.0.0.1",
       PORT: "0",
@@ -36,7 +52,7 @@ describe("a mint cut off by a crash", () => {
       AUTH_JWT_SECRET: TEST_JWT_SECRET,
       AUTH_ISSUER: TEST_ISSUER,
       AUTH_AUDIENCE: TEST_AUDIENCE,
-      SESSION_STORE_URL: `sqlite:${join(dir, "ledger.db")}`,
+      ...namespace.env,
     };
     const a = await startGatewayProcess(env);
     cleanups.push(() => a.stop("SIGKILL"));

@@ -1,21 +1,17 @@
 /**
- * Per-profile ordering across replicas: two serializers on separate connections (two "replicas")
- * never run tasks for one profile at the same time, take turns fairly, let a crashed holder's lock
- * lapse, fence off a holder that outlived its lock, and fail fast without Redis. And the Lua scripts
- * behind them, defined as commands on a connection that several users share. Every check is on
- * order and fences, never on how long something took.
+ * Per-profile ordering across replicas on Redis: the shared contract (test/support/profile-lock-
+ * contract.ts), and a crashed holder's lock lapsing by its TTL. And the Lua scripts behind them,
+ * defined as commands on a connection that several users share.
  */
 import { randomUUID } from "node:crypto";
 import { afterAll, expect, it } from "vitest";
 import { Redis } from "ioredis";
 import { createRedisConnection, defineLuaCommands } from "../../src/redis/connection.js";
 import { redisKeys } from "../../src/redis/keys.js";
-import type { Fence } from "../../src/sessions/fencing.js";
 import { RedisProfileLock, type RedisProfileLockOptions } from "../../src/sessions/redis-profile-lock.js";
 import type { SessionRecord } from "../../src/sessions/record.js";
+import { profileLockContract } from "../support/profile-lock-contract.js";
 import { REDIS_URL, ThrowawayRedis, connect, deletePrefix, describeRedis, redisLedger, redisServerInstalled, suiteRedis, uniquePrefix } from "../support/redis.js";
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function record(profileId: string, createdBy: string): SessionRecord {
   return {
@@ -45,65 +41,15 @@ describeRedis("per-profile ordering across replicas (Redis lock + fencing)", () 
     await deletePrefix(prefix);
   });
 
-  it("never runs two tasks for one profile at once, across replicas, and alternates between them", async () => {
-    const a = await replica();
-    const b = await replica();
-    const profileId = randomUUID();
-    let inside = 0;
-    let most = 0;
-    const order: string[] = [];
-    const task = (name: string) => async () => {
-      inside += 1;
-      most = Math.max(most, inside);
-      await sleep(10);
-      order.push(name);
-      inside -= 1;
-    };
-    await Promise.all(Array.from({ length: 16 }, (_, i) => (i % 2 === 0 ? a : b).lock.run(profileId, task(i % 2 === 0 ? "A" : "B"))));
-    expect(most).toBe(1);
-    expect(order).toHaveLength(16);
-    // Fair: neither replica runs all of its queue while the other waits.
-    const switches = order.filter((name, i) => i > 0 && name !== order[i - 1]).length;
-    expect(switches).toBeGreaterThanOrEqual(8);
-    // Different profiles do not wait for each other: each task finishes only once the other has
-    // started, which two tasks run one after the other never would.
-    let release = () => undefined as void;
-    const bothStarted = new Promise<void>((resolve) => {
-      let started = 0;
-      release = () => {
-        started += 1;
-        if (started === 2) resolve();
-      };
-    });
-    const meeting = async () => {
-      release();
-      await bothStarted;
-    };
-    await Promise.all([a.lock.run(randomUUID(), meeting), b.lock.run(randomUUID(), meeting)]);
-  });
-
-  it("keeps the lock while a slow task runs past the lock's TTL (renewal)", async () => {
-    const a = await replica({ lockTtlMs: 300 });
-    const b = await replica({ lockTtlMs: 300 });
-    const profileId = randomUUID();
-    const events: string[] = [];
-    const fences: Fence[] = [];
-    const slow = a.lock.run(profileId, async (fence) => {
-      fences.push(fence);
-      events.push("a starts");
-      await sleep(900);
-      events.push("a ends");
-    });
-    await sleep(50);
-    await b.lock.run(profileId, async (fence) => {
-      fences.push(fence);
-      events.push("b starts");
-    });
-    await slow;
-    expect(events).toEqual(["a starts", "a ends", "b starts"]);
-    // One acquisition each, in that order: a renewal is no new turn.
-    const [first, second] = fences as [Fence & { token: number }, Fence & { token: number }];
-    expect(second.token).toBe(first.token + 1);
+  profileLockContract({
+    replica,
+    leftNoWaiter: async (profileId) => {
+      expect(await connections[connections.length - 1]!.zcard(redisKeys(prefix).waiters(profileId))).toBe(0);
+    },
+    unreachable: () => {
+      const unreachable = createRedisConnection("redis://127.0.0.1:1");
+      return { lock: new RedisProfileLock(unreachable, { keyPrefix: prefix }), close: async () => unreachable.disconnect() };
+    },
   });
 
   it("lets a crashed replica's lock lapse within its TTL", async () => {
@@ -117,56 +63,6 @@ describeRedis("per-profile ordering across replicas (Redis lock + fencing)", () 
     expect(holder.holder).not.toBeNull();
     expect(holder.holder).not.toBe("dead-replica");
     expect(holder.fence).toMatchObject({ kind: "token", profileId });
-  });
-
-  it("fences off a holder that outlived its lock: its ledger write is refused and the newer state stays", async () => {
-    // Renewal stops at once (maxHoldMs 0): a replica paused past its lock's TTL, as in a long GC pause.
-    const a = await replica({ lockTtlMs: 200, maxHoldMs: 0 });
-    const b = await replica({ lockTtlMs: 200 });
-    const profileId = randomUUID();
-    const stale = a.lock.run(profileId, async (fence) => {
-      await sleep(500);
-      await a.store.put(record(profileId, "stale-replica"), fence);
-    });
-    await sleep(250);
-    await b.lock.run(profileId, (fence) => b.store.put(record(profileId, "newer-replica"), fence));
-    await expect(stale).rejects.toMatchObject({ name: "LedgerError", kind: "fenced" });
-    expect((await b.store.get(profileId))?.createdBy).toBe("newer-replica");
-  });
-
-  it("gives up with LedgerError busy when the lock stays taken past the wait", async () => {
-    const a = await replica();
-    const b = await replica({ acquireTimeoutMs: 200 });
-    const profileId = randomUUID();
-    const holding = a.lock.run(profileId, () => sleep(700));
-    await sleep(30);
-    let ran = false;
-    await expect(
-      b.lock.run(profileId, async () => {
-        ran = true;
-      }),
-    ).rejects.toMatchObject({ name: "LedgerError", kind: "busy" });
-    expect(ran).toBe(false);
-    // The one that gave up left the line: the next caller is not held behind a ghost.
-    expect(await b.connection.zcard(redisKeys(prefix).waiters(profileId))).toBe(0);
-    await holding;
-    await expect(b.lock.run(profileId, async () => "next")).resolves.toBe("next");
-  });
-
-  it("fails fast with LedgerError unavailable, without running the task, when Redis cannot be reached", async () => {
-    const unreachable = createRedisConnection("redis://127.0.0.1:1");
-    const lock = new RedisProfileLock(unreachable, { keyPrefix: prefix });
-    try {
-      let ran = false;
-      await expect(
-        lock.run(randomUUID(), async () => {
-          ran = true;
-        }),
-      ).rejects.toMatchObject({ name: "LedgerError", kind: "unavailable" });
-      expect(ran).toBe(false);
-    } finally {
-      unreachable.disconnect();
-    }
   });
 });
 

@@ -1,7 +1,7 @@
 /**
  * Several replicas behave as one service. Two gateway processes (the BUILT program, `node
- * dist/main.js`, as production runs it) share one Redis and one Deel sandbox that enforces Deel's
- * 5 requests per rolling second:
+ * dist/main.js`, as production runs it) share one backend (Redis; PostgreSQL alone, no Redis) and
+ * one Deel sandbox that enforces Deel's 5 requests per rolling second:
  *
  * - a session created through A reads ACTIVE through B; a revoke through B reads REVOKED through A;
  * - a burst of 20 creates split across both sees zero upstream 429s (the budget is shared);
@@ -17,15 +17,8 @@ import { CreateWorkerSessionDocument, RevokeWorkerSessionDocument, WorkerSession
 import { anAdminToken, TEST_AUDIENCE, TEST_ISSUER, TEST_JWT_SECRET } from "../support/callers.js";
 import { codes, gql } from "../support/gateway.js";
 import { startGatewayProcess } from "../support/process.js";
-import {
-  REDIS_REQUIRED,
-  REDIS_URL,
-  ThrowawayRedis,
-  deletePrefix,
-  describeRedis,
-  redisServerInstalled,
-  uniquePrefix,
-} from "../support/redis.js";
+import { REDIS_REQUIRED, ThrowawayRedis, describeRedis, redisServerInstalled, uniquePrefix } from "../support/redis.js";
+import { SHARED_BACKENDS } from "../support/shared-backends.js";
 import { maxInAnyWindow } from "../support/windows.js";
 
 /** One gateway process, started from the build, with a name for messages. */
@@ -53,12 +46,12 @@ async function startReplica(name: string, env: Record<string, string>): Promise<
   };
 }
 
-function gatewayEnv(sandbox: DeelSandbox, redisUrl: string, prefix: string): Record<string, string> {
+/** `store`: where the ledger and everything shared lives (`SESSION_STORE_URL` and its prefix or schema). */
+function gatewayEnv(sandbox: DeelSandbox, store: Record<string, string>): Record<string, string> {
   return {
     HOST: "127.0.0.1",
     PORT: "0",
-    SESSION_STORE_URL: redisUrl,
-    REDIS_KEY_PREFIX: prefix,
+    ...store,
     DEEL_API_URL: sandbox.url,
     DEEL_API_TOKEN: sandbox.orgToken,
     DEEL_RATE_LIMIT_RPS: "5",
@@ -82,8 +75,8 @@ const create = (gw: Replica, profileId: string, token: string) =>
 const revoke = (gw: Replica, profileId: string, token: string) => gql(gw.url, RevokeWorkerSessionDocument, { input: { profileId } }, { token });
 const read = (gw: Replica, profileId: string, token: string) => gql(gw.url, WorkerSessionDocument, { profileId }, { token });
 
-describeRedis("two gateway processes on one Redis and one Deel sandbox", () => {
-  const prefix = uniquePrefix("replicas");
+for (const backend of SHARED_BACKENDS) backend.describe(`two gateway processes on one ${backend.name} and one Deel sandbox`, () => {
+  const namespace = backend.namespace("replicas");
   const profiles = Array.from({ length: 30 }, () => randomUUID());
   let sandbox: DeelSandbox;
   let a: Replica;
@@ -94,15 +87,15 @@ describeRedis("two gateway processes on one Redis and one Deel sandbox", () => {
     sandbox = await startDeelSandbox({ rateLimitRps: 5, profiles });
     admin = await anAdminToken("replica-admin");
     [a, b] = await Promise.all([
-      startReplica("A", gatewayEnv(sandbox, REDIS_URL, prefix)),
-      startReplica("B", gatewayEnv(sandbox, REDIS_URL, prefix)),
+      startReplica("A", gatewayEnv(sandbox, namespace.env)),
+      startReplica("B", gatewayEnv(sandbox, namespace.env)),
     ]);
   }, 40_000);
 
   afterAll(async () => {
     await Promise.all([a?.stop(), b?.stop()]);
     await sandbox?.close();
-    await deletePrefix(prefix);
+    await namespace.cleanup();
   });
 
   it("are both ready", async () => {
@@ -200,7 +193,7 @@ describeRedis("a replica through a Redis outage", () => {
     redis = await ThrowawayRedis.start();
     sandbox = await startDeelSandbox({ rateLimitRps: 5 });
     admin = await anAdminToken("outage-admin");
-    gw = await startReplica("C", gatewayEnv(sandbox, redis.url, prefix));
+    gw = await startReplica("C", gatewayEnv(sandbox, { SESSION_STORE_URL: redis.url, REDIS_KEY_PREFIX: prefix }));
   }, 30_000);
 
   afterAll(async () => {

@@ -125,8 +125,8 @@ describe("configuration", () => {
     expect(refusal({ ...operator, HTTP_MAX_CONNECTIONS: "100", HTTP_MAX_CONNECTIONS_PER_ADDRESS: "101" })).toBe(
       "HTTP_MAX_CONNECTIONS_PER_ADDRESS must be a whole number from 1 to 100, but got 101",
     );
-    const store = refusal({ ...operator, SESSION_STORE_URL: "postgres://user:hunter2@db" });
-    expect(store).toMatch(/^SESSION_STORE_URL must be "memory:", "sqlite:<path>" or "redis:\/\/…"/);
+    const store = refusal({ ...operator, SESSION_STORE_URL: "mysql://user:hunter2@db" });
+    expect(store).toMatch(/^SESSION_STORE_URL must be "memory:", "sqlite:<path>", "redis:\/\/…" or "postgres:\/\/…"/);
     expect(store).not.toContain("hunter2");
   });
 
@@ -145,6 +145,36 @@ describe("configuration", () => {
     expect(loadConfig({ ...operator, SESSION_STORE_URL: "memory:" }).store).toEqual({ kind: "memory" });
     expect(loadConfig({ ...operator, SESSION_STORE_URL: "sqlite:/tmp/x.db" }).store).toEqual({ kind: "sqlite", path: "/tmp/x.db" });
     expect(loadConfig({ ...operator, SESSION_STORE_URL: "rediss://h:6380/0" }).store).toMatchObject({ kind: "redis", url: "rediss://h:6380/0" });
+    for (const url of ["postgres://gw:pw@db:5432/gateway?sslmode=verify-full", "postgresql://db/gateway"]) {
+      expect(loadConfig({ ...operator, SESSION_STORE_URL: url }).store).toEqual({ kind: "postgres", url });
+    }
+  });
+});
+
+describe("PostgreSQL settings", () => {
+  it("default to the public schema, 10 connections, a 5 s statement timeout and 7 days of retention", () => {
+    expect(loadConfig(operator).postgres).toEqual({ schema: "public", poolSize: 10, statementTimeoutMs: 5_000, retentionMs: 7 * 24 * 3600 * 1000 });
+  });
+
+  it("read POSTGRES_SCHEMA, POSTGRES_POOL_SIZE, POSTGRES_STATEMENT_TIMEOUT_MS and SESSION_RETENTION_DAYS", () => {
+    const config = loadConfig({
+      ...operator,
+      SESSION_STORE_URL: "postgres://db/gateway",
+      POSTGRES_SCHEMA: "acme_prod",
+      POSTGRES_POOL_SIZE: "25",
+      POSTGRES_STATEMENT_TIMEOUT_MS: "2000",
+      SESSION_RETENTION_DAYS: "30",
+    });
+    expect(config.postgres).toEqual({ schema: "acme_prod", poolSize: 25, statementTimeoutMs: 2000, retentionMs: 30 * 24 * 3600 * 1000 });
+  });
+
+  it("refuse a bad schema, pool size or timeout, and a malformed postgres URL without echoing it", () => {
+    expect(refusal({ ...operator, POSTGRES_SCHEMA: "Acme-Prod" })).toMatch(/^POSTGRES_SCHEMA must be 1 to 63 characters from a-z 0-9 _.* but got "Acme-Prod"/);
+    expect(refusal({ ...operator, POSTGRES_POOL_SIZE: "1" })).toMatch(/^POSTGRES_POOL_SIZE must be a whole number from 2 to 1000/);
+    expect(refusal({ ...operator, POSTGRES_STATEMENT_TIMEOUT_MS: "0" })).toMatch(/^POSTGRES_STATEMENT_TIMEOUT_MS must be a whole number/);
+    const hostless = refusal({ ...operator, SESSION_STORE_URL: "postgres://:hunter2@/gateway" });
+    expect(hostless).toMatch(/^SESSION_STORE_URL is not a valid postgres URL/);
+    expect(hostless).not.toContain("hunter2");
   });
 });
 
