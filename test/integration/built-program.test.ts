@@ -242,7 +242,7 @@ describe("the built program (node dist/main.js)", () => {
     ["a Deel token with a line break", { DEEL_API_TOKEN: `${prodToken}\nX-Evil: 1`, AUTH_JWT_SECRET: TEST_JWT_SECRET }, /DEEL_API_TOKEN must be a single printable token/],
     ["an unreadable token file", { DEEL_API_TOKEN_FILE: "/nonexistent/token", AUTH_JWT_SECRET: TEST_JWT_SECRET }, /DEEL_API_TOKEN_FILE must name a readable file/],
     ["no way to verify callers", { DEEL_API_TOKEN: prodToken }, /AUTH_JWKS_URL or AUTH_JWT_SECRET is required/],
-    ["a malformed store URL", { DEEL_API_TOKEN: prodToken, AUTH_JWT_SECRET: TEST_JWT_SECRET, AUTH_ALLOW_ANY_ISSUER: "1", SESSION_STORE_URL: "mysql://root:pw@db" }, /SESSION_STORE_URL must be "memory:", "sqlite:<path>" or "redis:\/\/…"/],
+    ["a malformed store URL", { DEEL_API_TOKEN: prodToken, AUTH_JWT_SECRET: TEST_JWT_SECRET, AUTH_ALLOW_ANY_ISSUER: "1", SESSION_STORE_URL: "mysql://root:pw@db" }, /SESSION_STORE_URL must be "memory:", "sqlite:<path>", "redis:\/\/…" or "postgres:\/\/…"/],
   ])("refuses to start in production with %s, naming the variable and echoing no secret", async (_name, env, message) => {
     const { code, output } = await runGatewayProcess({ NODE_ENV: "production", ...env });
     // It exits by itself with the configuration error's code (78, EX_CONFIG), at start-up: a process
