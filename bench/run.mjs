@@ -11,6 +11,7 @@
 //   BENCH_SCENARIOS=read,write,latency,entities,memory,hostile,deadline   run only these
 //   BENCH_MEMORY_REQUESTS=<n> requests for the memory scenario (default 100000)
 //   BENCH_ENTITIES_CONNECTIONS=<n>  connections for the _entities runs (default 1: latency, not queueing)
+//   BENCH_STORE_URL=<url>     the gateway's SESSION_STORE_URL (default: a SQLite file in a temp folder)
 //   BENCH_CPU_PROF=1          start the gateway with --cpu-prof --cpu-prof-dir bench/.tmp
 //   BENCH_RESULTS=<path>      where to write the results file
 //   BENCH_LOG_LEVEL=<level>   the gateway's LOG_LEVEL (default warn; its output is drained, not printed)
@@ -915,7 +916,7 @@ async function main() {
     AUTH_JWT_SECRET: JWT_SECRET,
     AUTH_ISSUER: ISSUER,
     AUTH_AUDIENCE: AUDIENCE,
-    SESSION_STORE_URL: `sqlite:${path.join(tmpDir, "bench.db")}`,
+    SESSION_STORE_URL: env.BENCH_STORE_URL || `sqlite:${path.join(tmpDir, "bench.db")}`,
     LOG_LEVEL,
     CALLER_MUTATIONS_PER_MINUTE: CALLER_QUOTA,
     SHUTDOWN_GRACE_MS: "2000",

@@ -13,25 +13,34 @@ export interface Clock {
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
 
+/**
+ * A timer as a promise: resolves after `ms` (negative counts as 0), rejects with the signal's reason
+ * as soon as it aborts (at once when it already has), and clears the timer then. `unref`: the
+ * pending timer alone does not keep the process alive.
+ */
+function timerSleep(ms: number, signal: AbortSignal | undefined, unref: boolean): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason as Error);
+      return;
+    }
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason as Error);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, Math.max(0, ms));
+    if (unref) timer.unref();
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
 /** The real clock. */
 export const systemClock: Clock = {
   now: () => Date.now(),
-  sleep: (ms, signal) =>
-    new Promise<void>((resolve, reject) => {
-      if (signal?.aborted) {
-        reject(signal.reason as Error);
-        return;
-      }
-      const onAbort = () => {
-        clearTimeout(timer);
-        reject(signal?.reason as Error);
-      };
-      const timer = setTimeout(() => {
-        signal?.removeEventListener("abort", onAbort);
-        resolve();
-      }, Math.max(0, ms));
-      signal?.addEventListener("abort", onAbort, { once: true });
-    }),
+  sleep: (ms, signal) => timerSleep(ms, signal, false),
 };
 
 /**
@@ -63,21 +72,5 @@ export interface BackgroundClock extends Clock {
 export const systemBackgroundClock: BackgroundClock = {
   now: () => systemClock.now(),
   sleep: (ms, signal) => systemClock.sleep(ms, signal),
-  sleepInBackground: (ms, signal) =>
-    new Promise<void>((resolve, reject) => {
-      if (signal?.aborted) {
-        reject(signal.reason as Error);
-        return;
-      }
-      const onAbort = () => {
-        clearTimeout(timer);
-        reject(signal?.reason as Error);
-      };
-      const timer = setTimeout(() => {
-        signal?.removeEventListener("abort", onAbort);
-        resolve();
-      }, Math.max(0, ms));
-      timer.unref();
-      signal?.addEventListener("abort", onAbort, { once: true });
-    }),
+  sleepInBackground: (ms, signal) => timerSleep(ms, signal, true),
 };
