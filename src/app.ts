@@ -122,13 +122,25 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     },
     clock: systemBackgroundClock,
   });
-  revocations.start();
   if (deelHandle !== undefined) watchDeel(deelHandle, metrics, logger);
 
   const server = createHttpServer(config.http);
-  const apollo = await createApolloServer({ config, logger, metrics, httpServer: server });
+  let apollo: Awaited<ReturnType<typeof createApolloServer>>;
+  let verifier: CallerVerifier;
+  try {
+    apollo = await createApolloServer({ config, logger, metrics, httpServer: server });
+    verifier = new CallerVerifier(config.auth);
+  } catch (error) {
+    // Start-up failed after the shared state was opened: close it, or its connections and pools
+    // would keep the process alive.
+    await shared.close().catch(() => undefined);
+    await deelHandle?.close().catch(() => undefined);
+    throw error;
+  }
+  // Jobs are looked for only once the gateway can start: a failed start leaves no poller behind.
+  revocations.start();
   const context = createContextFactory({
-    verifier: new CallerVerifier(config.auth),
+    verifier,
     sessions,
     quota: new CallerQuota(config.callerMutationsPerMinute),
     magicLinkRedirectOrigins: config.magicLinkRedirectOrigins,

@@ -64,10 +64,17 @@ function withJobs(parts: Omit<SharedState, "jobs">, storage: Storage, config: Co
     ...parts,
     jobs,
     async close() {
-      await jobs.close();
-      await parts.close();
-      await storage.close();
-      await after?.();
+      // Each step runs even when an earlier one failed: a connection or pool left open would keep
+      // the process alive at shutdown. The first failure is thrown once all have run.
+      const outcomes = [];
+      for (const step of [() => jobs.close(), () => parts.close(), () => storage.close(), async () => after?.()]) {
+        outcomes.push(await step().then(
+          () => undefined,
+          (error: unknown) => ({ error }),
+        ));
+      }
+      const failed = outcomes.find((outcome) => outcome !== undefined);
+      if (failed !== undefined) throw failed.error;
     },
   };
 }

@@ -65,6 +65,10 @@ const READ_LOCKED =
  * One reservation is one short transaction on the budget's row (`SELECT … FOR UPDATE`, decide in
  * `reserveSlot`, `UPDATE`), so replicas reserve one after the other; slots are on PostgreSQL's
  * clock (`clock_timestamp()`), so replicas' clocks do not matter.
+ *
+ * Known gap: the plan is all it checks. Unlike `LocalBudget` and `RedisBudget`, a caller that wakes
+ * does not check the calls that actually left in the window ending now, so timers that fire late
+ * together (a paused or overloaded replica) can leave within one window (README: On PostgreSQL).
  */
 export class PostgresBudget implements OutboundBudget {
   private readonly limit: number;
