@@ -57,7 +57,7 @@ const READ_LOCKED =
 
 /**
  * The organization's Deel budget shared by every replica through PostgreSQL (`OutboundBudget`), with
- * the Redis budget's semantics: at most `rps` calls start in any rolling window (plus margin) across
+ * the Redis budget's booking rule: at most `rps` calls are planned in any rolling window (plus margin) across
  * replicas; a caller sleeps until its slot; a slot that would come after the caller's deadline is
  * not reserved and the call fails at once with `rate_limited` and `retryAfterSeconds`; a database
  * that cannot be consulted fails the call at once with `unavailable` (closed, never unpaced).
