@@ -218,6 +218,5 @@ describe.each([
       expect(response.data?.[`l${i}`]?.map((worker) => worker.session?.status)).toEqual(PROFILES.map((_, p) => (p === REVOKED ? "REVOKED" : "ACTIVE")));
     }
     expect(sessions.requests.every((request) => request.status === 200)).toBe(true);
-    if (process.env.SHOW_PLAN) console.log(JSON.stringify(sessions.requests.map((r) => r.body.query)));
   });
 });
