@@ -20,6 +20,7 @@ import type { SandboxPrefill } from "./graphql/server.js";
 import type { LogBudgetSettings } from "./http/log-budget.js";
 import type { HttpSettings } from "./http/server.js";
 import type { PostgresStoreSettings, RedisSettings, StoreConfig } from "./sessions/store-config.js";
+import { readFederatedTracing, readTracingSettings, type TracingSettings } from "./tracing-config.js";
 
 export { ConfigError, parseStoreUrl, redactForMessage } from "./config-readers.js";
 export type { AuthConfig, JwtAlgorithm } from "./auth/settings.js";
@@ -74,6 +75,10 @@ export interface Config {
   };
   /** Local mode only: what Apollo Sandbox opens with (set by `startLocalMode`, never from the environment). */
   readonly sandboxPrefill?: SandboxPrefill;
+  /** OpenTelemetry tracing from the standard OTEL_* variables (README: Tracing); off by default. */
+  readonly tracing: TracingSettings;
+  /** Apollo's inline trace (ftv1) for routers that ask for it (`APOLLO_FEDERATED_TRACING`); off by default. */
+  readonly apolloFederatedTracing: boolean;
 }
 
 
@@ -225,6 +230,8 @@ export function loadConfig(env: Env = process.env): Config {
       leaseMs: integer(env, "REVOCATION_LEASE_MS", 2_000, 1_000, 600_000),
       pollMs: integer(env, "REVOCATION_POLL_MS", 500, 100, 600_000),
     },
+    tracing: readTracingSettings(env),
+    apolloFederatedTracing: readFederatedTracing(env),
     ...(routerSecret === undefined ? {} : { routerSecret }),
   };
 }
