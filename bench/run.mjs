@@ -8,7 +8,7 @@
 //   BENCH_ROUNDS=<n>          alternating gateway/baseline rounds (default 2)
 //   BENCH_QUICK=1             smoke check: 1 s runs, 1 round, 5,000 memory requests; results go to
 //                             bench/.tmp/results-quick.md unless BENCH_RESULTS says otherwise
-//   BENCH_SCENARIOS=read,write,latency,entities,memory,hostile,deadline   run only these
+//   BENCH_SCENARIOS=read,write,latency,entities,memory,hostile,deadline,tracing   run only these
 //   BENCH_MEMORY_REQUESTS=<n> requests for the memory scenario (default 100000)
 //   BENCH_ENTITIES_CONNECTIONS=<n>  connections for the _entities runs (default 1: latency, not queueing)
 //   BENCH_STORE_URL=<url>     the gateway's SESSION_STORE_URL (default: a SQLite file in a temp folder)
@@ -23,6 +23,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { SignJWT } from "jose";
+import { runTracingBench } from "./tracing.mjs";
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(BENCH_DIR, "..");
@@ -38,7 +39,7 @@ const ENTITIES_CONNECTIONS = positive("BENCH_ENTITIES_CONNECTIONS", 1);
 const ENTITIES_DURATION = Math.min(DURATION, 6);
 const CPU_PROF = env.BENCH_CPU_PROF === "1";
 const LOG_LEVEL = env.BENCH_LOG_LEVEL ?? "warn";
-const ALL_SCENARIOS = ["read", "write", "latency", "entities", "memory", "hostile", "deadline"];
+const ALL_SCENARIOS = ["read", "write", "latency", "entities", "memory", "hostile", "deadline", "tracing"];
 const SCENARIOS = env.BENCH_SCENARIOS ? env.BENCH_SCENARIOS.split(",").map((s) => s.trim()).filter(Boolean) : ALL_SCENARIOS;
 const RESULTS_FILE = env.BENCH_RESULTS ?? (QUICK ? path.join(TMP_DIR, "results-quick.md") : path.join(BENCH_DIR, "results.md"));
 /** Worker profiles known to the sandbox: enough that concurrent creates never share one. */
@@ -976,6 +977,8 @@ async function main() {
     hostile: scenarioHostile,
     memory: scenarioMemory,
     deadline: scenarioDeadline,
+    // Its own gateways (off, OTLP, ftv1) and sink: bench/tracing.mjs.
+    tracing: async () => runTracingBench({ duration: DURATION, rounds: ROUNDS, warmup: WARMUP, log }).then((r) => (r.rows.forEach((cells) => row(...cells)), notes.push(...r.notes))),
   };
   const titles = {
     read: "1. Read path",
@@ -985,6 +988,7 @@ async function main() {
     memory: "5. Memory",
     hostile: "6. Hostile _entities",
     deadline: "7. Deadline",
+    tracing: "8. Tracing overhead",
   };
   const loadDuring = {};
   for (const name of SCENARIOS) {
