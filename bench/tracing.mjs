@@ -11,7 +11,8 @@
 // `npm run build` writes its own section of bench/results.md; `npm run bench` (scenario "tracing")
 // adds the same rows to its table.
 //
-// Environment: BENCH_DURATION (s per run, default 6), BENCH_ROUNDS (default 2), BENCH_QUICK=1 (1 s, 1 round),
+// Environment: BENCH_DURATION (s per run, default 6), BENCH_ROUNDS (default 2), BENCH_WARMUP (s per
+// gateway, default 3), BENCH_QUICK=1 (1 s, 1 round),
 // BENCH_RESULTS (the file whose tracing section is replaced; default bench/results.md).
 import { execFileSync, spawn } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
@@ -284,7 +285,7 @@ function writeSection(file, rows, notes, settings) {
 ${table}
 
 ${notes.map((n) => `- ${n}`).join("\n")}
-- The three gateways run side by side on the same machine and are loaded in turn; compare the ratios, not the absolute rates (the machine is shared).
+- The three gateways run side by side on the same machine and are loaded in turn. Gateway CPU per request is the steadier measure; req/s ratios swing with whatever else the machine runs (see the rounds and the load average above).
 ${MARK_END}
 `;
   const current = existsSync(file) ? readFileSync(file, "utf8") : "";
@@ -299,7 +300,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   const settings = {
     duration: Number(process.env.BENCH_DURATION ?? (quick ? 1 : 6)),
     rounds: Number(process.env.BENCH_ROUNDS ?? (quick ? 1 : 2)),
-    warmup: quick ? 1 : 3,
+    warmup: Number(process.env.BENCH_WARMUP ?? (quick ? 1 : 3)),
     loadBefore: os.loadavg().map((x) => x.toFixed(2)).join(" / "),
   };
   const file = process.env.BENCH_RESULTS ?? (quick ? path.join(BENCH_DIR, ".tmp", "results-tracing-quick.md") : path.join(BENCH_DIR, "results.md"));
