@@ -328,6 +328,48 @@ describe("tracing through Hive Gateway to the built gateway", () => {
     secrets.push(sandbox.state(profile)?.token as string);
   });
 
+  it("numbers the attempts of concurrent calls each from 1, in its own trace", async () => {
+    const others = [sandbox.profiles[1] as string, sandbox.profiles[2] as string];
+    // Two 503s for two concurrent creates: however they fall, each call retries its own.
+    sandbox.injectFault({ kind: "status", status: 503 }, { times: 2, route: "create" });
+    const answers = await Promise.all(
+      others.map((profileId) =>
+        gql<{ createWorkerSession: { token: string } }, unknown>(
+          router.url,
+          `mutation Twin($profileId: ID!) { createWorkerSession(input: { profileId: $profileId }) { token } }`,
+          { profileId },
+          { token: admin },
+        ),
+      ),
+    );
+    for (const answer of answers) {
+      expect(answer.errors).toBeUndefined();
+      secrets.push(answer.data?.createWorkerSession.token as string);
+    }
+    const traces: string[] = [];
+    for (let i = 0; i < 300 && traces.length < 2; i += 1) {
+      traces.splice(0, traces.length, ...new Set(receiver.spans.filter((s) => s.service === GATEWAY_SERVICE && s.name === "mutation Twin").map((s) => s.traceId)));
+      if (traces.length < 2) await sleep(50);
+    }
+    expect(traces.length).toBe(2);
+    let failed = 0;
+    for (const traceId of traces) {
+      const attempts = await (async () => {
+        for (let i = 0; i < 100; i += 1) {
+          const found = receiver.spans.filter((s) => s.traceId === traceId && s.name === "POST /workers/session");
+          if (found.some((s) => s.attrs["http.response.status_code"] === 201)) return found;
+          await sleep(50);
+        }
+        throw new Error("the successful attempt never arrived");
+      })();
+      const ordered = attempts.sort((a, b) => Number(a.attrs["deel.attempt"]) - Number(b.attrs["deel.attempt"]));
+      expect(ordered.map((s) => s.attrs["deel.attempt"])).toEqual(ordered.map((_, i) => i + 1));
+      expect(ordered.map((s) => s.attrs["http.response.status_code"])).toEqual([...ordered.slice(1).map(() => 503), 201]);
+      failed += ordered.length - 1;
+    }
+    expect(failed).toBe(2);
+  });
+
   it("exports no token, link or Authorization header, at any level", async () => {
     // Let the last batch of the gateway leave.
     await sleep(400);
