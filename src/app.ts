@@ -26,6 +26,7 @@ import { intentStaleAfterMs } from "./sessions/intent.js";
 import { RevocationRunner } from "./sessions/jobs/runner.js";
 import { WorkerSessionService } from "./sessions/service.js";
 import type { SessionStore } from "./sessions/store.js";
+import { deelSpanEvents } from "./telemetry/deel-events.js";
 import { traceGraphQLRequests } from "./telemetry/http-span.js";
 import { operationSpanPlugin } from "./telemetry/operation-plugin.js";
 import { TracedBudget } from "./telemetry/traced-budget.js";
@@ -138,6 +139,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     clock: systemBackgroundClock,
   });
   if (deelHandle !== undefined) watchDeel(deelHandle, metrics, logger);
+  if (deelHandle !== undefined && tracing !== undefined) deelHandle.observe(deelSpanEvents);
 
   const server = createHttpServer(config.http);
   let apollo: Awaited<ReturnType<typeof createApolloServer>>;

@@ -50,6 +50,7 @@ interface OtlpSpan {
   startTimeUnixNano: string | number;
   endTimeUnixNano: string | number;
   attributes?: KeyValue[];
+  events?: Array<{ name: string; attributes?: KeyValue[] }>;
   status?: { code?: number; message?: string };
 }
 interface ExportRequest {
@@ -271,6 +272,11 @@ describe("tracing through Hive Gateway to the built gateway", () => {
     const sent = sandbox.requests.filter((r) => r.method === "POST" && r.path.endsWith("/workers/session")).map((r) => r.requestId);
     expect(sent.length).toBe(2);
     expect(attempts.map((s) => s.attrs["http.request.header.x-request-id"])).toEqual(sent.map((id) => [id]));
+    // The retry the resilience layer scheduled between them is an event on the operation.
+    const retries = (operation.events ?? []).filter((e) => e.name === "deel.retry").map((e) => flatten(e.attributes));
+    expect(retries).toEqual([
+      { "deel.endpoint": "POST /workers/session", "deel.attempt": 1, "deel.retry_in_ms": expect.any(Number), "error.type": "unavailable" },
+    ]);
   });
 
   it("records the pacing wait before each attempt, and the ledger operations of the mint", async () => {
