@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestGateway } from "../support/gateway.js";
 import { startLocalGateway, type LocalGateway } from "../support/local-gateway.js";
 
 /**
@@ -161,6 +162,67 @@ describe.runIf(haveChromium || mustRun)("in headless Chromium, against a local-m
     await context.close();
   });
 
+  it("with Apollo's CDN reachable, Apollo Sandbox stays the default, with the same prefill and telemetry off", async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    // Apollo's script, as its CDN would answer it, stands in by a stub that records its config.
+    await page.route("**/*", async (route) => {
+      const url = route.request().url();
+      if (url.startsWith("https://embeddable-sandbox.cdn.apollographql.com/v2/embeddable-sandbox.umd.production.min.js")) {
+        return route.fulfill({ contentType: "text/javascript", body: "window.EmbeddedSandbox = function (config) { window.sandboxConfig = config; };" });
+      }
+      if (isLoopbackUrl(url)) return route.continue();
+      await route.abort("internetdisconnected");
+    });
+    await page.goto(gateway.url);
+    await page.waitForFunction(() => "sandboxConfig" in window, undefined, { timeout: 10_000 });
+    const config = (await page.evaluate(() => (window as unknown as { sandboxConfig: unknown }).sandboxConfig)) as Record<string, unknown>;
+    expect(config).toMatchObject({
+      target: "#embeddableSandbox",
+      initialEndpoint: gateway.url,
+      runTelemetry: false,
+      endpointIsEditable: false,
+      initialState: {
+        variables: { profileId: gateway.local.sandbox.profiles[0] },
+        headers: { Authorization: `Bearer ${gateway.local.adminToken}` },
+        includeCookies: false,
+      },
+    });
+    expect((config.initialState as { document: string }).document).toContain("mutation CreateSession");
+    // The local explorer stays closed and none of its files are fetched.
+    expect(await page.locator("#localExplorer.open").count()).toBe(0);
+    expect(await page.locator("script[src^='/explorer/']").count()).toBe(0);
+    await context.close();
+  });
+
+  it("when Apollo's CDN never answers, the local explorer opens after the timeout", async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.route("**/*", async (route) => {
+      const url = route.request().url();
+      if (isLoopbackUrl(url)) return route.continue();
+      // A CDN that accepts the request and never answers: neither load nor error fires.
+    });
+    await page.goto(gateway.url, { waitUntil: "domcontentloaded" });
+    await page.waitForSelector(".graphiql-container", { timeout: 25_000 });
+    expect(await page.textContent("#localExplorerNote")).toMatch(/Apollo Sandbox did not load within 8 s/);
+    await context.close();
+  });
+
+  it("in production neither the page nor the explorer's files are served", async () => {
+    const prod = await startTestGateway({ env: { NODE_ENV: "production" } });
+    try {
+      const base = prod.url.replace(/\/graphql$/, "");
+      const file = await fetch(`${base}/explorer/graphiql.min.js`);
+      expect(file.status).toBe(404);
+      await file.arrayBuffer();
+      const page = await fetch(prod.url, { headers: { accept: "text/html" } });
+      expect(await page.text()).not.toMatch(/graphiql|embeddable-sandbox/i);
+    } finally {
+      await prod.close();
+    }
+  });
+
   it("serves only the allow-listed explorer files, and no path outside them", async () => {
     const base = gateway.url.replace(/\/graphql$/, "");
     for (const name of ["graphiql.min.js", "graphiql.min.css", "react.production.min.js", "react-dom.production.min.js"]) {
@@ -173,6 +235,37 @@ describe.runIf(haveChromium || mustRun)("in headless Chromium, against a local-m
       const response = await fetch(`${base}/explorer/${name}`);
       expect(response.status, name).toBe(404);
       await response.arrayBuffer();
+    }
+  });
+});
+
+describe("CORS preflights from loopback dev servers, in local mode (no browser needed)", () => {
+  let gateway: LocalGateway;
+  beforeAll(async () => {
+    gateway = await startLocalGateway();
+  });
+  afterAll(() => gateway.close());
+
+  const preflight = (origin: string) =>
+    fetch(gateway.url, {
+      method: "OPTIONS",
+      headers: { origin, "access-control-request-method": "POST", "access-control-request-headers": "authorization,content-type" },
+    });
+
+  it("answers each loopback origin, any port, with its own Access-Control-Allow-Origin", async () => {
+    for (const origin of ["http://localhost:3000", "http://localhost:5173", "http://127.0.0.1:8080", "http://[::1]:5173"]) {
+      const answer = await preflight(origin);
+      expect(answer.status, origin).toBe(204);
+      expect(answer.headers.get("access-control-allow-origin"), origin).toBe(origin);
+      expect(answer.headers.get("access-control-allow-headers"), origin).toMatch(/authorization/);
+      expect(answer.headers.get("vary"), origin).toMatch(/origin/i);
+    }
+  });
+
+  it("gives look-alikes and other origins no Access-Control-Allow-Origin", async () => {
+    for (const origin of ["http://localhost.evil.example:3000", "http://127.0.0.2:3000", "null", "https://app.example.com"]) {
+      const answer = await preflight(origin);
+      expect(answer.headers.get("access-control-allow-origin"), origin).toBeNull();
     }
   });
 });
