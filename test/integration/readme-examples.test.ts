@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
@@ -138,9 +138,9 @@ describe("README examples, verbatim, against local mode (npm start)", () => {
   const examples = readmeExamples(markdown);
   let gateway: GatewayProcess;
   let env: Record<string, string>;
+  const cwd = mkdtempSync(join(tmpdir(), "wsg-readme-"));
 
   beforeAll(async () => {
-    const cwd = mkdtempSync(join(tmpdir(), "wsg-readme-"));
     gateway = await startGatewayProcess({ PORT: "0" }, { cwd });
     await gateway.waitFor(/export TOKEN=/);
     const exported = /export TOKEN='([^']+)' PROFILE='([^']+)'/.exec(gateway.output());
@@ -153,6 +153,7 @@ describe("README examples, verbatim, against local mode (npm start)", () => {
 
   afterAll(async () => {
     await gateway?.stop("SIGKILL");
+    rmSync(cwd, { recursive: true, force: true });
   });
 
   it("finds the examples: every curl command shows the answer it gets", () => {
