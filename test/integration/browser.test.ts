@@ -58,7 +58,8 @@ async function serveOn(host: string, html: string): Promise<{ server: Server; po
   return { server, port: (server.address() as AddressInfo).port };
 }
 
-describe.runIf(haveChromium || mustRun)("in headless Chromium, against a local-mode gateway", () => {
+// A loaded 2-core machine can be slow to start Chromium and render GraphiQL: generous budgets, no speed asserted.
+describe.runIf(haveChromium || mustRun)("in headless Chromium, against a local-mode gateway", { timeout: 60_000 }, () => {
   let gateway: LocalGateway;
   let browser: Browser;
   const servers: Server[] = [];
@@ -74,7 +75,7 @@ describe.runIf(haveChromium || mustRun)("in headless Chromium, against a local-m
       // No name resolves but loopback's: the browser is offline for everything else.
       args: ["--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1 , EXCLUDE 127.0.0.2", ...(root ? ["--no-sandbox"] : [])],
     });
-  });
+  }, 60_000);
 
   afterAll(async () => {
     await browser?.close();
