@@ -73,7 +73,7 @@ describe.runIf(haveChromium || mustRun)("in headless Chromium, against a local-m
       executablePath: CHROMIUM,
       headless: true,
       // No name resolves but loopback's: the browser is offline for everything else.
-      args: ["--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1 , EXCLUDE 127.0.0.2", ...(root ? ["--no-sandbox"] : [])],
+      args: ["--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1 , EXCLUDE 127.0.0.2", "--disable-dev-shm-usage", ...(root ? ["--no-sandbox"] : [])],
     });
   }, 60_000);
 
