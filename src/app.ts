@@ -151,6 +151,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     gatewayRequestListener({
       logger,
       corsOrigins: config.localMode ? [...config.corsOrigins, APOLLO_SANDBOX_ORIGIN] : config.corsOrigins,
+      corsLoopback: config.localMode,
+      explorerAssets: !config.production,
       ...(config.routerSecret === undefined ? {} : { routerSecret: config.routerSecret }),
       graphql: createGraphQLHandler(apollo, { maxBodyBytes: MAX_BODY_BYTES, context: (req) => context(req as ScopedRequest) }),
       ops: createOpsRoutes({ ping: () => store.ping(), metrics }),

@@ -51,6 +51,11 @@ export interface Config {
    */
   readonly postgres: PostgresStoreSettings;
   readonly callerMutationsPerMinute: number;
+  /**
+   * Browser origins CORS admits on `/graphql` (`CORS_ORIGINS`), exactly. Local mode admits Apollo
+   * Sandbox's origin and every loopback origin on any port as well (src/http/server.ts); production
+   * admits only these.
+   */
   readonly corsOrigins: readonly string[];
   /** Origins a magic link's `onSuccessRedirectUrl` may point at (`MAGIC_LINK_REDIRECT_ORIGINS`); empty refuses every one. */
   readonly magicLinkRedirectOrigins: readonly string[];
