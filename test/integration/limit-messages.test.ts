@@ -156,6 +156,7 @@ describe("limit refusals name the limit, its value and its setting", () => {
     const over = await gql(low.url, create, { input: { profileId: P1 } }, { token: caller });
     expect(codes(over)).toEqual(["RATE_LIMITED"]);
     expect(over.errors?.[0]?.message).toMatch(/^Over the caller mutation limit: this caller has sent its mutations for the minute; CALLER_MUTATIONS_PER_MINUTE allows 2 a minute; retry in \d+ s$/);
+    expect(over.status).toBe(200);
     expect(over.errors?.[0]?.extensions?.retryAfterSeconds).toBeGreaterThanOrEqual(1);
   });
 });

@@ -70,6 +70,14 @@ async function generateManifest(out: string): Promise<string> {
   return join(out, "persisted-documents.json");
 }
 
+/** A document as the client preset generated it (graphql.ts), `__meta__.hash` included. */
+function generatedDocument(operationName: string): DocumentNode {
+  const source = readFileSync(join(dir, "gql", "graphql.ts"), "utf8");
+  const match = new RegExp(`export const ${operationName}Document = (\\{.*\\}) as unknown as DocumentNode`).exec(source);
+  if (match === null) throw new Error(`graphql.ts has no ${operationName}Document`);
+  return JSON.parse(match[1]!) as DocumentNode;
+}
+
 /** A POST to the gateway with a raw body, as a client that speaks the protocol by hand. */
 async function post<TData = unknown>(body: unknown, headers: Record<string, string> = {}): Promise<GraphQLResponse<TData> & { status: number }> {
   const response = await request(gateway.url, {
@@ -217,25 +225,35 @@ describe("Apollo Client 4 with its persisted-queries link", () => {
     return id.replace("sha256:", "");
   };
 
-  it("runs a mutation (POST) and a query (GET) by hash alone, never sending their text", async () => {
+  it("runs the client preset's own documents, a mutation (POST) and a query (GET), by the id they carry, never sending their text", async () => {
     const [, , profileId] = sandbox.profiles as [string, string, string];
-    const { client, sent } = aClient({ generateHash: manifestHash, useGETForHashedQueries: true });
+    // The README's link: the id the client preset puts on each document (`__meta__.hash`).
+    const { client, sent } = aClient({
+      generateHash: (document) => ((document as { __meta__?: { hash?: string } }).__meta__?.hash ?? "").replace(/^sha256:/, ""),
+      useGETForHashedQueries: true,
+    });
     try {
-      const created = await client.mutate({
-        mutation: apolloGql`
-          mutation CreateWorkerSession($input: CreateWorkerSessionInput!) {
-            createWorkerSession(input: $input) { token session { id status } }
-          }
-        `,
-        variables: { input: { profileId } },
-      });
+      const created = await client.mutate({ mutation: generatedDocument("CreateWorkerSession"), variables: { input: { profileId } } });
       expect((created.data as { createWorkerSession: { session: { status: string } } }).createWorkerSession.session.status).toBe("ACTIVE");
-      const read = await client.query({ query: SESSION, variables: { profileId } });
+      const read = await client.query({ query: generatedDocument("WorkerSession"), variables: { profileId } });
       expect((read.data as { workerSession: { status: string } }).workerSession).toMatchObject({ id: profileId, status: "ACTIVE" });
       expect(sent.map((r) => r.method)).toEqual(["POST", "GET"]);
       expect(sent[0]?.body?.query).toBeUndefined();
-      expect(sent[0]?.body?.extensions).toMatchObject({ persistedQuery: { version: 1, sha256Hash: manifestHash(parse(manifest[idOf.get("CreateWorkerSession")!]!)) } });
+      expect(sent[0]?.body?.extensions).toMatchObject({ persistedQuery: { version: 1, sha256Hash: idOf.get("CreateWorkerSession")!.replace("sha256:", "") } });
       expect(new URLSearchParams(sent[1]?.search).get("query")).toBeNull();
+    } finally {
+      client.stop();
+    }
+  });
+
+  it("runs a hand-written document whose id the link finds in the manifest by operation name", async () => {
+    const [, , profileId] = sandbox.profiles as [string, string, string];
+    const { client, sent } = aClient({ generateHash: manifestHash });
+    try {
+      const read = await client.query({ query: SESSION, variables: { profileId } });
+      expect((read.data as { workerSession: { status: string } }).workerSession).toMatchObject({ id: profileId, status: "ACTIVE" });
+      expect(sent).toHaveLength(1);
+      expect(sent[0]?.body?.query).toBeUndefined();
     } finally {
       client.stop();
     }
