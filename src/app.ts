@@ -159,7 +159,13 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         maxBodyBytes: config.limits.maxBodyBytes,
         context: (req) => context(req as ScopedRequest),
         // Trusted documents hold every client; the router (ROUTER_SECRET) sends its own query plans.
-        ...(config.trustedDocuments === undefined ? {} : { trustedDocuments: config.trustedDocuments }),
+        ...(config.trustedDocuments === undefined
+          ? {}
+          : {
+              trustedDocuments: config.trustedDocuments,
+              // A stale client after a deploy shows here first; the log budget bounds a flood.
+              onUntrusted: (req, message) => (req as ScopedRequest).log.warn({ code: "UNTRUSTED_DOCUMENT" }, message),
+            }),
         ...(routerOk === undefined ? {} : { fromRouter: (req) => routerOk(req.headers["router-authorization"]) }),
       }),
       ops: createOpsRoutes({ ping: () => store.ping(), metrics }),

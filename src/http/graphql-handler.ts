@@ -15,6 +15,8 @@ export interface GraphQLHandlerOptions<TContext extends BaseContext> {
   trustedDocuments?: TrustedDocuments;
   /** True for a request the supergraph router sent (`ROUTER_SECRET`): its query plans are not held to the manifest. */
   fromRouter?(req: IncomingMessage): boolean;
+  /** Told of each request refused as UNTRUSTED_DOCUMENT, with the message its client got (no document text). */
+  onUntrusted?(req: IncomingMessage, message: string): void;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -43,12 +45,15 @@ type TrustedOutcome = { kind: "pass"; body: unknown; search: string } | { kind: 
 /**
  * Holds a client request to the trusted documents: the admitted document's text replaces what the
  * request named (`documentId`, `extensions.persistedQuery`), in the body or the GET form's search,
- * so that Apollo runs exactly the manifest's text. A body or method Apollo refuses anyway passes
- * through untouched.
+ * so that Apollo runs exactly the manifest's text. A POST without a JSON body, or a method other
+ * than GET and POST, passes through untouched: Apollo refuses it and runs nothing.
  */
 function holdToTrusted(trusted: TrustedDocuments, method: string, body: unknown, search: string): TrustedOutcome {
   if (method === "POST") {
-    if (!isRecord(body)) return { kind: "pass", body, search };
+    // No JSON body at all: Apollo refuses it (content type, CSRF) and runs nothing. Any other
+    // non-object (a batch, a string) is refused here, deny by default.
+    if (body === undefined) return { kind: "pass", body, search };
+    if (!isRecord(body)) return { kind: "refused", message: "This gateway runs only trusted documents (TRUSTED_DOCUMENTS): send one JSON object with a documentId from the manifest" };
     const decision = trusted.decide({ query: body.query, documentId: body.documentId, extensions: body.extensions });
     if (decision.kind === "refused") return decision;
     const { documentId: _id, extensions, ...rest } = body;
@@ -146,6 +151,7 @@ export function createGraphQLHandler<TContext extends BaseContext>(
     if (trusted !== undefined && method !== "OPTIONS" && options.fromRouter?.(req) !== true) {
       const outcome = holdToTrusted(trusted, method, body, search);
       if (outcome.kind === "refused") {
+        options.onUntrusted?.(req, outcome.message);
         // GraphQL over HTTP: a client that accepts application/graphql-response+json (Apollo Client
         // 4 does) reads a 4xx in that type as a GraphQL error rather than a transport failure.
         const accept = req.headers.accept ?? "";

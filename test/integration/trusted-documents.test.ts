@@ -150,6 +150,8 @@ describe("a gateway started with TRUSTED_DOCUMENTS in production", () => {
     expect(codes(unlisted)).toEqual(["UNTRUSTED_DOCUMENT"]);
     expect(unlisted.errors?.[0]?.message).toMatch(/only trusted documents \(TRUSTED_DOCUMENTS\).*send its documentId/);
     expect(sandbox.requests.length).toBe(before);
+    await gateway.waitFor(/"code":"UNTRUSTED_DOCUMENT".*only trusted documents/);
+    expect(gateway.output()).not.toContain(`createWorkerSession(input: { profileId: "${profileId}" })`);
     // A listed text with one space more is another document.
     const altered = await post({ query: `${manifest[idOf.get("WorkerSession")!]} `, variables: { profileId } });
     expect(codes(altered)).toEqual(["UNTRUSTED_DOCUMENT"]);
@@ -173,6 +175,8 @@ describe("a gateway started with TRUSTED_DOCUMENTS in production", () => {
     expect(codes(mismatched)).toEqual(["UNTRUSTED_DOCUMENT"]);
     expect(mismatched.errors?.[0]?.message).toMatch(/is not that trusted document's text/);
     expect(codes(await post({ variables: {} }))).toEqual(["UNTRUSTED_DOCUMENT"]);
+    // A batch is no way around it, whatever its entries name.
+    expect(codes(await post([{ documentId: idOf.get("WorkerSession") }, { query: "{ __typename }" }]))).toEqual(["UNTRUSTED_DOCUMENT"]);
   });
 
   it("lets the router (ROUTER_SECRET) send any query plan, and still refuses a wrong secret", async () => {
