@@ -1,9 +1,9 @@
-import { LIMIT_NAMES, limitMessage } from "./limits.js";
 import type { ApolloServerPlugin } from "@apollo/server";
 import { unwrapResolverError } from "@apollo/server/errors";
 import { GraphQLError, type GraphQLFormattedError } from "graphql";
 import type { Logger } from "pino";
 import { classifyFailure, type ErrorCode } from "./failures.js";
+import { LIMIT_NAMES, limitMessage } from "./limits.js";
 import { isLedgerError } from "../sessions/errors.js";
 import type { GatewayContext } from "./context.js";
 
