@@ -14,7 +14,7 @@ import type { GatewayContext } from "./context.js";
 import { entityFetchGuard } from "./entity-guard.js";
 import { guardedEntityFields } from "./permissions.js";
 import { createFormatError, errorLogging } from "./errors.js";
-import { requestLimits } from "./limits.js";
+import { requestLimits, type RequestLimitSettings } from "./limits.js";
 import { ENTITY_TYPES } from "./entity-types.js";
 import { buildGatewaySchema } from "./schema.js";
 
@@ -36,6 +36,8 @@ export interface ApolloSettings {
   readonly maxEntityRepresentations: number;
   readonly maxEntityCost: number;
   readonly shutdownGraceMs: number;
+  /** The request limits (GRAPHQL_MAX_*); every refusal names its setting. */
+  readonly limits: RequestLimitSettings;
   readonly sandboxPrefill?: SandboxPrefill;
 }
 
@@ -61,7 +63,7 @@ function landingPage(prefill: SandboxPrefill | undefined): ApolloServerPlugin<Ga
  */
 export async function createApolloServer(deps: ApolloDeps): Promise<ApolloServer<GatewayContext>> {
   const { config, logger, metrics, httpServer } = deps;
-  const limits = requestLimits(config.production);
+  const limits = requestLimits(config.production, config.limits);
   const schema = await buildGatewaySchema();
   const apollo = new ApolloServer<GatewayContext>({
     schema,

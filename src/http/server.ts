@@ -42,6 +42,12 @@ export interface RequestListenerOptions {
   explorerAssets?: boolean;
   /** When set, `/graphql` answers only requests that carry it in `Router-Authorization`. */
   routerSecret?: string;
+  /**
+   * With `routerSecret`: a request that carries no `Router-Authorization` at all is passed on (a
+   * direct client, held to the trusted documents by the GraphQL handler); a wrong secret is still
+   * refused. Set when `TRUSTED_DOCUMENTS` is (README: Trusted documents).
+   */
+  admitClientsWithoutRouterSecret?: boolean;
   /** Serves `/graphql`. */
   graphql: ScopedHandler;
   /** Serves every other path (health, readiness, metrics, 404). */
@@ -166,7 +172,9 @@ export function gatewayRequestListener(options: RequestListenerOptions): Request
       return;
     }
     res.setHeader("cache-control", "no-store");
-    if (routerSecretOk !== undefined && !routerSecretOk(req.headers["router-authorization"])) {
+    const routerAuthorization = req.headers["router-authorization"];
+    const clientAdmitted = options.admitClientsWithoutRouterSecret === true && routerAuthorization === undefined;
+    if (routerSecretOk !== undefined && !clientAdmitted && !routerSecretOk(routerAuthorization)) {
       requestLog().warn("refused a request without the router secret");
       sendGraphQLError(res, 401, "This subgraph only answers the supergraph router", "UNAUTHENTICATED");
       return;
