@@ -1,7 +1,11 @@
 // `npm run bench`: issue 7's harness. Starts the built gateway (NODE_ENV=production, SQLite ledger,
-// DEEL_RATE_LIMIT_RPS=0), the Deel sandbox and a bare node:http baseline as child processes, loads
-// them with autocannon from another child process (bench/load.mjs), prints one table and writes
-// bench/results.md. See bench/README.md.
+// DEEL_RATE_LIMIT_RPS=0), a second one on PostgreSQL (a schema of its own, dropped afterwards), the
+// Deel sandbox and a bare node:http baseline as child processes, loads them with autocannon from
+// another child process (bench/load.mjs), prints one table and writes bench/results.md. The read
+// path and `_entities` run on both stores, side by side. See bench/README.md.
+//
+// Scenarios are the entries of SCENARIO_LIST (one per scenario: name, title, run, and `perStore`
+// for those that run once on each store).
 //
 // Environment overrides:
 //   BENCH_DURATION=<s>        seconds per measured run (default 6)
@@ -11,7 +15,9 @@
 //   BENCH_SCENARIOS=read,write,latency,entities,memory,hostile,deadline,tracing   run only these
 //   BENCH_MEMORY_REQUESTS=<n> requests for the memory scenario (default 100000)
 //   BENCH_ENTITIES_CONNECTIONS=<n>  connections for the _entities runs (default 1: latency, not queueing)
-//   BENCH_STORE_URL=<url>     the gateway's SESSION_STORE_URL (default: a SQLite file in a temp folder)
+//   BENCH_STORE_URL=<url>     the first gateway's SESSION_STORE_URL (default: a SQLite file in a temp folder)
+//   BENCH_POSTGRES_URL=<url>  PostgreSQL for the second gateway (default: DATABASE_URL, else
+//                             postgres://postgres@127.0.0.1:5432/test); BENCH_POSTGRES=0 skips it
 //   BENCH_CPU_PROF=1          start the gateway with --cpu-prof --cpu-prof-dir bench/.tmp
 //   BENCH_RESULTS=<path>      where to write the results file
 //   BENCH_LOG_LEVEL=<level>   the gateway's LOG_LEVEL (default warn; its output is drained, not printed)
@@ -23,6 +29,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { SignJWT } from "jose";
+import pg from "pg";
 import { runTracingBench } from "./tracing.mjs";
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
@@ -39,8 +46,9 @@ const ENTITIES_CONNECTIONS = positive("BENCH_ENTITIES_CONNECTIONS", 1);
 const ENTITIES_DURATION = Math.min(DURATION, 6);
 const CPU_PROF = env.BENCH_CPU_PROF === "1";
 const LOG_LEVEL = env.BENCH_LOG_LEVEL ?? "warn";
-const ALL_SCENARIOS = ["read", "write", "latency", "entities", "memory", "hostile", "deadline", "tracing"];
-const SCENARIOS = env.BENCH_SCENARIOS ? env.BENCH_SCENARIOS.split(",").map((s) => s.trim()).filter(Boolean) : ALL_SCENARIOS;
+const POSTGRES_URL = env.BENCH_POSTGRES === "0" ? null : env.BENCH_POSTGRES_URL || env.DATABASE_URL || "postgres://postgres@127.0.0.1:5432/test";
+/** The PostgreSQL gateway's schema: the bench's own, dropped when it ends. */
+const POSTGRES_SCHEMA = `wsgbench_${randomBytes(5).toString("hex")}`;
 const RESULTS_FILE = env.BENCH_RESULTS ?? (QUICK ? path.join(TMP_DIR, "results-quick.md") : path.join(BENCH_DIR, "results.md"));
 /** Worker profiles known to the sandbox: enough that concurrent creates never share one. */
 const PROFILE_COUNT = 1000;
@@ -230,7 +238,7 @@ let tmpDir;
 async function load(label, spec, watched) {
   const file = path.join(tmpDir, `spec-${++specCounter}.json`);
   writeFileSync(file, JSON.stringify(spec));
-  const pids = [gateway, sandbox, baseline].filter((h) => h && !h.exited).map((h) => h.pid);
+  const pids = [...targets.map((t) => t.handle), sandbox, baseline, plainApollo].filter((h) => h && !h.exited).map((h) => h.pid);
   const before = { sys: systemCpuMs(), procs: pids.map(procCpuMs), self: process.cpuUsage(), at: performance.now() };
   const child = spawn(process.execPath, [path.join(BENCH_DIR, "load.mjs"), file], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
   children.add(child);
@@ -364,10 +372,19 @@ async function metricValue(name) {
 // --- state -----------------------------------------------------------------------------------------
 
 let sandbox;
+/** The gateway the current scenario loads (`targets[0]`, or the store a per-store scenario is on). */
 let gateway;
+/** Every gateway started: `{ store, handle, url }`, SQLite (or BENCH_STORE_URL) first, then PostgreSQL. */
+const targets = [];
+/** The store the current scenario runs on ("SQLite", "PostgreSQL", …). */
+let currentStore = "";
+/** Per-store results for the side-by-side table: measure → store → text. */
+const byStore = new Map();
 let baseline;
 // Plain Apollo Server 5 with a trivial resolver: a reference for the read path.
 let plainApollo;
+/** Its measured run (once, beside the first store's read path). */
+let plainApolloResult;
 let gatewayUrl;
 let adminToken;
 /** A verified caller with no scope: the cost attack must be refused before its refusals are built. */
@@ -401,14 +418,19 @@ function sumErrors(results, extraProblems = []) {
   return parts.length === 0 ? "0" : parts.join("; ");
 }
 
+function sideBySide(measure, text) {
+  if (!byStore.has(measure)) byStore.set(measure, new Map());
+  byStore.get(measure).set(currentStore, text);
+}
+
 /** Alternates gateway and baseline runs: warm-up each, then ROUNDS × (gateway, baseline). */
-async function alternate(name, gatewaySpec, baselineSpec, baselineHandle) {
-  await load(`${name} gateway warm-up`, { ...gatewaySpec, duration: WARMUP }, gateway);
+async function alternate(name, gatewaySpec, baselineSpec, baselineHandle, gatewayHandle = gateway) {
+  await load(`${name} gateway warm-up`, { ...gatewaySpec, duration: WARMUP }, gatewayHandle);
   await load(`${name} baseline warm-up`, { ...baselineSpec, duration: WARMUP }, baselineHandle);
   const g = [];
   const b = [];
   for (let round = 1; round <= ROUNDS; round++) {
-    g.push(await load(`${name} gateway #${round}`, { ...gatewaySpec, duration: DURATION }, gateway));
+    g.push(await load(`${name} gateway #${round}`, { ...gatewaySpec, duration: DURATION }, gatewayHandle));
     b.push(await load(`${name} baseline #${round}`, { ...baselineSpec, duration: DURATION }, baselineHandle));
   }
   const summary = (rs) => ({
@@ -433,18 +455,27 @@ async function scenarioRead() {
     ...(await sample("read baseline before", 3, send(baseline.info.url), check)),
   ];
   const spec = { method: "POST", headers, body, connections: READ_CONNECTIONS, graphql: true };
-  const result = await alternate("read", { ...spec, url: gatewayUrl }, { ...spec, url: baseline.info.url }, baseline);
+  const result = await alternate(`read ${currentStore}`, { ...spec, url: gatewayUrl }, { ...spec, url: baseline.info.url }, baseline);
   problems.push(...(await sample("read gateway after", 3, send(gatewayUrl), check)));
-  problemsByScenario.read = problems;
+  problemsByScenario[`read ${currentStore}`] = problems;
   const ratio = result.gateway.rps / result.baseline.rps;
   const errors = sumErrors([...result.gateway.runs, ...result.baseline.runs], problems);
   // Reference: plain Apollo Server 5 with one trivial resolver, against the same bare baseline.
+  // Run once, with the first store.
   let apolloRow;
-  if (plainApollo !== undefined) {
-    apolloRow = await alternate("read plain-apollo", { ...spec, url: plainApollo.info.url }, { ...spec, url: baseline.info.url }, baseline);
+  if (plainApollo !== undefined && plainApolloResult === undefined) {
+    apolloRow = await alternate("read plain-apollo", { ...spec, url: plainApollo.info.url }, { ...spec, url: baseline.info.url }, baseline, plainApollo);
+    plainApolloResult = apolloRow;
   }
+  sideBySide(
+    `Read path (workerSession, ${READ_CONNECTIONS} conn): req/s (p50 / p99 ms)`,
+    `${fmtInt(result.gateway.rps)} (${fmt(result.gateway.p50, 2)} / ${fmt(result.gateway.p99, 2)})`,
+  );
+  sideBySide("Read path: × the bare handler (rounds)", `${fmt(ratio, 3)}× (${result.ratios.map((r) => fmt(r, 3)).join(", ")})`);
+  sideBySide("Read path: gateway CPU per request", `${fmt(result.gateway.cpuUs, 0)} µs`);
+  if (plainApolloResult !== undefined) sideBySide("Read path: × plain Apollo Server 5", `${fmt(result.gateway.rps / plainApolloResult.gateway.rps, 2)}×`);
   row(
-    `1. Read path (workerSession, ${READ_CONNECTIONS} conn)`,
+    `1. Read path (workerSession, ${READ_CONNECTIONS} conn), ${currentStore}`,
     "req/s (p50 / p99 ms)",
     `${fmtInt(result.gateway.rps)} (${fmt(result.gateway.p50, 2)} / ${fmt(result.gateway.p99, 2)})`,
     `${fmtInt(result.baseline.rps)} (${fmt(result.baseline.p50, 2)} / ${fmt(result.baseline.p99, 2)}) bare node:http`,
@@ -467,7 +498,7 @@ async function scenarioRead() {
     );
   }
   notes.push(
-    `Read path: the gateway spent ${fmt(result.gateway.cpuUs, 0)} µs of CPU per request, the bare handler ${fmt(result.baseline.cpuUs, 0)} µs ` +
+    `Read path (${currentStore}): the gateway spent ${fmt(result.gateway.cpuUs, 0)} µs of CPU per request, the bare handler ${fmt(result.baseline.cpuUs, 0)} µs ` +
       `(CPU ratio ${fmt(result.baseline.cpuUs / result.gateway.cpuUs, 3)}×, less sensitive to other load than req/s).`,
   );
 }
@@ -554,7 +585,30 @@ async function scenarioLatency() {
   row(name, "p99 added (ms)", "″", "″", `${signed(addedP99, 2)} ms`, "≤ 10 ms", withErrorFlag(addedP99 <= 10 ? "PASS" : "MISS", errors), errors);
 }
 
+/**
+ * Mints a session for every profile through the current gateway (once per store), so that each
+ * store's `_entities` runs read the same ledger: one ACTIVE record per representation.
+ */
+async function seedEveryProfile() {
+  const target = targets.find((t) => t.store === currentStore);
+  if (target.seeded) return;
+  let next = 0;
+  const failures = [];
+  await Promise.all(
+    Array.from({ length: 16 }, async (_, lane) => {
+      while (next < profiles.length) {
+        const profileId = profiles[next++];
+        const res = await gql(writeTokens[lane % writeTokens.length], CREATE_MUTATION, { input: { profileId } });
+        if (res.status !== 200 || res.json?.errors) failures.push(`HTTP ${res.status} ${res.text.slice(0, 160)}`);
+      }
+    }),
+  );
+  if (failures.length > 0) throw new Error(`seeding ${currentStore}: ${failures.length} create(s) failed, first: ${failures[0]}`);
+  target.seeded = true;
+}
+
 async function scenarioEntities() {
+  await seedEveryProfile();
   const results = {};
   const problems = [];
   for (const n of [1, 10, 100]) {
@@ -578,21 +632,25 @@ async function scenarioEntities() {
       connections: ENTITIES_CONNECTIONS,
       graphql: true,
     };
-    await load(`_entities ×${n} warm-up`, { ...spec, duration: Math.min(WARMUP, 2) }, gateway);
+    await load(`_entities ×${n} ${currentStore} warm-up`, { ...spec, duration: Math.min(WARMUP, 2) }, gateway);
     const readsBefore = await metricValue("wsg_store_reads_total");
-    const r = await load(`_entities ×${n}`, { ...spec, duration: ENTITIES_DURATION }, gateway);
+    const r = await load(`_entities ×${n} ${currentStore}`, { ...spec, duration: ENTITIES_DURATION }, gateway);
     const readsAfter = await metricValue("wsg_store_reads_total");
     problems.push(...(await sample(`_entities ×${n} after`, 2, sendOne, check)));
     r.storeReadsPerRequest = readsBefore === null || readsAfter === null || r.responses === 0 ? null : (readsAfter - readsBefore) / r.responses;
     results[n] = r;
   }
-  problemsByScenario.entities = problems;
+  problemsByScenario[`entities ${currentStore}`] = problems;
   const errors = sumErrors(Object.values(results), problems);
   const reads = (r) => (r.storeReadsPerRequest === null ? "n/a (metric missing)" : fmt(r.storeReadsPerRequest, 2));
   for (const n of [1, 10, 100]) {
     const r = results[n];
+    sideBySide(
+      `_entities × ${n}: p50 / p99 ms (req/s); store reads/req`,
+      `${fmt(r.latency.p50, 2)} / ${fmt(r.latency.p99, 2)} (${fmtInt(r.rps)}); ${reads(r)}`,
+    );
     row(
-      `4. Entity batching (_entities, ${ENTITIES_CONNECTIONS} conn)`,
+      `4. Entity batching (_entities, ${ENTITIES_CONNECTIONS} conn), ${currentStore}`,
       `${n} representation${n === 1 ? "" : "s"}: p50 / p99 ms; store reads/req`,
       `${fmt(r.latency.p50, 2)} / ${fmt(r.latency.p99, 2)} ms (${fmtInt(r.rps)} req/s); reads ${reads(r)}`,
       "",
@@ -603,8 +661,9 @@ async function scenarioEntities() {
     );
   }
   const hundred = results[100];
+  sideBySide("_entities × 100: p50 ÷ p50 of × 1", `${fmt(hundred.latency.p50 / results[1].latency.p50, 2)}×`);
   row(
-    "4. Entity batching (_entities, 100 reps)",
+    `4. Entity batching (_entities, 100 reps), ${currentStore}`,
     "store reads per request",
     reads(hundred),
     "",
@@ -800,6 +859,125 @@ async function scenarioMemory() {
   );
 }
 
+// --- the scenarios, one entry each ------------------------------------------------------------------
+
+/**
+ * Every scenario, in the order they run: `name` (for BENCH_SCENARIOS), `title` (rows and log),
+ * `run` (uses the globals `gateway`, `gatewayUrl`, `currentStore`), `perStore` (runs once on each
+ * gateway: SQLite, then PostgreSQL), `needsBaseline`. Add a scenario by adding an entry.
+ */
+const SCENARIO_LIST = [
+  { name: "read", title: "1. Read path", run: scenarioRead, perStore: true, needsBaseline: true },
+  { name: "write", title: "2. Write path", run: scenarioWrite },
+  { name: "latency", title: "3. Added latency", run: scenarioLatency },
+  { name: "entities", title: "4. Entity batching", run: scenarioEntities, perStore: true },
+  { name: "memory", title: "5. Memory", run: scenarioMemory },
+  { name: "hostile", title: "6. Hostile _entities", run: scenarioHostile },
+  { name: "deadline", title: "7. Deadline", run: scenarioDeadline },
+  // Its own gateways (tracing off, OTLP export, ftv1) and OTLP sink: bench/tracing.mjs.
+  { name: "tracing", title: "8. Tracing overhead", run: () => runTracingBench({ duration: DURATION, rounds: ROUNDS, warmup: WARMUP, log }).then((r) => (r.rows.forEach((cells) => row(...cells)), notes.push(...r.notes))) },
+];
+const SCENARIOS = env.BENCH_SCENARIOS ? env.BENCH_SCENARIOS.split(",").map((s) => s.trim()).filter(Boolean) : SCENARIO_LIST.map((s) => s.name);
+
+// --- the gateways, one per store ----------------------------------------------------------------------
+
+function storeName(url) {
+  if (url.startsWith("sqlite:")) return "SQLite";
+  if (url.startsWith("postgres://") || url.startsWith("postgresql://")) return "PostgreSQL";
+  if (url.startsWith("redis://") || url.startsWith("rediss://")) return "Redis";
+  if (url.startsWith("memory:")) return "memory";
+  return url.split(":")[0];
+}
+
+/** A URL without its userinfo, for the log. */
+function describeUrl(url) {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}${u.pathname}`;
+  } catch {
+    return "(unparsable URL)";
+  }
+}
+
+/** PostgreSQL's version when it answered, for the results. */
+let POSTGRES_SERVER_VERSION = null;
+
+/** Null when PostgreSQL answers; otherwise why not. */
+async function probePostgres(url) {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000, query_timeout: 2000 });
+  client.on("error", () => undefined);
+  try {
+    await client.connect();
+    const { rows } = await client.query("SHOW server_version");
+    POSTGRES_SERVER_VERSION = rows[0]?.server_version ?? null;
+    return null;
+  } catch (error) {
+    return error instanceof Error ? error.message || String(error) : String(error);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** Drops the bench's own schema (never another: the name is the one this run made up). */
+async function dropPostgresSchema(url) {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
+  client.on("error", () => undefined);
+  try {
+    await client.connect();
+    await client.query(`DROP SCHEMA IF EXISTS ${POSTGRES_SCHEMA} CASCADE`);
+    log(`dropped PostgreSQL schema ${POSTGRES_SCHEMA}`);
+  } catch (error) {
+    log(`could not drop PostgreSQL schema ${POSTGRES_SCHEMA}: ${error.message}`);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/**
+ * Starts the built gateway with `gatewayEnv` on a free port, waits for /healthz, and mints the
+ * ACTIVE session the read path reads. Resolves to `{ store, handle, url }`; on failure stops it and throws.
+ */
+async function startGateway(store, gatewayEnv) {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}/graphql`;
+  const nodeArgs = CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir", TMP_DIR] : [];
+  const handle = await startChild(`gateway (${store})`, [...nodeArgs, path.join(ROOT, "dist/main.js")], { ...gatewayEnv, PORT: String(port) }, { jsonUrl: false });
+  try {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      if (handle.exited) throw new Error(`the gateway exited with ${handle.exited.code}; output:\n${handle.tail}`);
+      try {
+        const res = await fetch(`http://127.0.0.1:${port}/healthz`);
+        await res.arrayBuffer();
+        if (res.status === 200) break;
+      } catch {
+        /* not listening yet */
+      }
+      if (Date.now() > deadline) throw new Error(`the gateway did not answer /healthz in 30 s; output:\n${handle.tail}`);
+      await sleep(100);
+    }
+    // The read path needs an ACTIVE session in the ledger: mint one through the gateway.
+    const created = await post(url, { query: CREATE_MUTATION, variables: { input: { profileId: profiles[0] } } }, { authorization: `Bearer ${adminToken}` });
+    if (created.status !== 200 || created.json?.errors || !created.json?.data?.createWorkerSession) {
+      throw new Error(`the seed createWorkerSession failed: HTTP ${created.status} ${created.text.slice(0, 500)}`);
+    }
+  } catch (error) {
+    await stopChild(handle);
+    throw error;
+  }
+  return { store, handle, url, seeded: false };
+}
+
+/** The per-store measures, one column per store; empty when only one store ran. */
+function renderStores() {
+  const stores = targets.map((t) => t.store);
+  if (stores.length < 2 || byStore.size === 0) return "";
+  const header = ["Measure", ...stores];
+  const lines = [`| ${header.join(" | ")} |`, `|${header.map(() => "---").join("|")}|`];
+  for (const [measure, values] of byStore) lines.push(`| ${[measure, ...stores.map((s) => values.get(s) ?? "—")].map((c) => String(c).replaceAll("|", "\\|")).join(" | ")} |`);
+  return lines.join("\n");
+}
+
 // --- main ------------------------------------------------------------------------------------------
 
 function machine() {
@@ -905,11 +1083,9 @@ async function main() {
     process.exit(2);
   }
 
-  const port = await freePort();
-  const gatewayEnv = {
+  const baseEnv = {
     NODE_ENV: "production",
     HOST: "127.0.0.1",
-    PORT: String(port),
     DEEL_API_URL: sandbox.info.url,
     DEEL_API_TOKEN: ORG_TOKEN,
     DEEL_TIMEOUT_MS: String(DEEL_TIMEOUT_MS),
@@ -917,41 +1093,39 @@ async function main() {
     AUTH_JWT_SECRET: JWT_SECRET,
     AUTH_ISSUER: ISSUER,
     AUTH_AUDIENCE: AUDIENCE,
-    SESSION_STORE_URL: env.BENCH_STORE_URL || `sqlite:${path.join(tmpDir, "bench.db")}`,
     LOG_LEVEL,
     CALLER_MUTATIONS_PER_MINUTE: CALLER_QUOTA,
     SHUTDOWN_GRACE_MS: "2000",
   };
-  const nodeArgs = CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir", TMP_DIR] : [];
-  gatewayUrl = `http://127.0.0.1:${port}/graphql`;
+  const primaryStore = env.BENCH_STORE_URL || `sqlite:${path.join(tmpDir, "bench.db")}`;
   try {
-    gateway = await startChild("gateway", [...nodeArgs, path.join(ROOT, "dist/main.js")], gatewayEnv, { jsonUrl: false });
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      if (gateway.exited) throw new Error(`the gateway exited with ${gateway.exited.code}; output:\n${gateway.tail}`);
-      try {
-        const res = await fetch(`http://127.0.0.1:${port}/healthz`);
-        await res.arrayBuffer();
-        if (res.status === 200) break;
-      } catch {
-        /* not listening yet */
-      }
-      if (Date.now() > deadline) throw new Error(`the gateway did not answer /healthz in 30 s; output:\n${gateway.tail}`);
-      await sleep(100);
-    }
-    // The read path needs an ACTIVE session in the ledger: mint one through the gateway.
-    const created = await gql(adminToken, CREATE_MUTATION, { input: { profileId: profiles[0] } });
-    if (created.status !== 200 || created.json?.errors || !created.json?.data?.createWorkerSession) {
-      throw new Error(`the seed createWorkerSession failed: HTTP ${created.status} ${created.text.slice(0, 500)}`);
-    }
+    targets.push(await startGateway(storeName(primaryStore), { ...baseEnv, SESSION_STORE_URL: primaryStore }));
   } catch (error) {
     log(`the gateway failed to start: ${error.message}`);
-    await stopChild(gateway);
     await stopChild(sandbox);
     rmSync(tmpDir, { recursive: true, force: true });
     process.exit(1);
   }
+  [{ handle: gateway, url: gatewayUrl }] = targets;
+  currentStore = targets[0].store;
   log(`gateway pid ${gateway.pid} at ${gatewayUrl}; sandbox at ${sandbox.info.url}`);
+
+  // The second gateway, on PostgreSQL: only the per-store scenarios load it. Skipped (with a row
+  // saying why) when PostgreSQL does not answer.
+  let postgresSkipped = POSTGRES_URL === null ? "BENCH_POSTGRES=0" : null;
+  if (POSTGRES_URL !== null && targets[0].store !== "PostgreSQL") {
+    const unreachable = await probePostgres(POSTGRES_URL);
+    if (unreachable !== null) postgresSkipped = `PostgreSQL at ${describeUrl(POSTGRES_URL)} did not answer: ${unreachable}`;
+    else {
+      try {
+        targets.push(await startGateway("PostgreSQL", { ...baseEnv, SESSION_STORE_URL: POSTGRES_URL, POSTGRES_SCHEMA }));
+        log(`PostgreSQL gateway pid ${targets[1].handle.pid} at ${targets[1].url} (schema ${POSTGRES_SCHEMA})`);
+      } catch (error) {
+        postgresSkipped = `the PostgreSQL gateway failed to start: ${String(error.message).split("\n")[0].slice(0, 200)}`;
+      }
+    }
+  }
+  if (postgresSkipped !== null) log(`PostgreSQL rows skipped: ${postgresSkipped}`);
 
   // The baseline answers exactly what the gateway answers for the read query.
   const seeded = await gql(adminToken, READ_QUERY, { profileId: profiles[0] });
@@ -969,55 +1143,41 @@ async function main() {
     log(`the plain Apollo reference failed to start: ${error.message}`);
   }
 
-  const scenarios = {
-    read: scenarioRead,
-    write: scenarioWrite,
-    latency: scenarioLatency,
-    entities: scenarioEntities,
-    hostile: scenarioHostile,
-    memory: scenarioMemory,
-    deadline: scenarioDeadline,
-    // Its own gateways (off, OTLP, ftv1) and sink: bench/tracing.mjs.
-    tracing: async () => runTracingBench({ duration: DURATION, rounds: ROUNDS, warmup: WARMUP, log }).then((r) => (r.rows.forEach((cells) => row(...cells)), notes.push(...r.notes))),
-  };
-  const titles = {
-    read: "1. Read path",
-    write: "2. Write path",
-    latency: "3. Added latency",
-    entities: "4. Entity batching",
-    memory: "5. Memory",
-    hostile: "6. Hostile _entities",
-    deadline: "7. Deadline",
-    tracing: "8. Tracing overhead",
-  };
-  const loadDuring = {};
+  const loadDuring = [];
   for (const name of SCENARIOS) {
-    const run = scenarios[name];
-    if (!run) {
-      log(`unknown scenario "${name}" (known: ${ALL_SCENARIOS.join(", ")})`);
+    const scenario = SCENARIO_LIST.find((s) => s.name === name);
+    if (!scenario) {
+      log(`unknown scenario "${name}" (known: ${SCENARIO_LIST.map((s) => s.name).join(", ")})`);
       continue;
     }
-    log(`— ${titles[name]} —`);
-    const firstRun = runs.length;
-    try {
-      if (gateway.exited) throw new Error(`the gateway is gone (exit ${gateway.exited.code})`);
-      if (name === "read" && !baseline) throw new Error("the baseline is not running");
-      await run();
-    } catch (error) {
-      log(`${titles[name]} failed: ${error.stack ?? error.message}`);
-      row(titles[name], "—", "—", "—", `failed: ${String(error.message).split("\n")[0].slice(0, 160)}`, "—", "FAIL");
+    for (const target of scenario.perStore ? targets : targets.slice(0, 1)) {
+      ({ handle: gateway, url: gatewayUrl, store: currentStore } = target);
+      const title = scenario.perStore ? `${scenario.title}, ${target.store}` : scenario.title;
+      log(`— ${title} —`);
+      const firstRun = runs.length;
+      try {
+        if (gateway.exited) throw new Error(`the gateway is gone (exit ${gateway.exited.code})`);
+        if (scenario.needsBaseline && !baseline) throw new Error("the baseline is not running");
+        await scenario.run();
+      } catch (error) {
+        log(`${title} failed: ${error.stack ?? error.message}`);
+        row(title, "—", "—", "—", `failed: ${String(error.message).split("\n")[0].slice(0, 160)}`, "—", "FAIL");
+      }
+      const own = runs.slice(firstRun);
+      loadDuring.push({ title, foreign: mean(own.map((r) => r.foreignCores)), steal: mean(own.map((r) => r.stealCores)), load: loadavg() });
     }
-    const own = runs.slice(firstRun);
-    loadDuring[name] = { foreign: mean(own.map((r) => r.foreignCores)), steal: mean(own.map((r) => r.stealCores)), load: loadavg() };
+    if (scenario.perStore && postgresSkipped !== null) row(`${scenario.title}, PostgreSQL`, "—", "—", "—", `skipped: ${postgresSkipped}`, "—", "—");
   }
+  ({ handle: gateway, url: gatewayUrl, store: currentStore } = targets[0]);
 
   const loadAfter = loadavg();
-  const gatewayWarnings = gateway.warnLines;
-  const memory = procMemory(gateway.pid);
+  const gatewayWarnings = targets.reduce((sum, t) => sum + t.handle.warnLines, 0);
   const exit = await stopChild(gateway);
+  for (const target of targets.slice(1)) await stopChild(target.handle);
   await stopChild(baseline);
   await stopChild(plainApollo);
   await stopChild(sandbox);
+  if (targets.some((t) => t.store === "PostgreSQL" && t !== targets[0])) await dropPostgresSchema(POSTGRES_URL);
   const elapsed = (performance.now() - started) / 1000;
 
   let profileFile = null;
@@ -1030,13 +1190,15 @@ async function main() {
   }
 
   const table = renderTable();
-  process.stdout.write(`\n${table}\n\n`);
-  const loadLines = Object.entries(loadDuring)
-    .map(([name, l]) => `${titles[name].replace(/^(\d)\. /, "Scenario $1, ")}: other processes used ${fmt(l.foreign, 2)} cores on average, steal ${fmt(l.steal, 2)}; load average after ${l.load}`)
+  const storesTable = renderStores();
+  process.stdout.write(`\n${table}\n\n${storesTable ? `${storesTable}\n\n` : ""}`);
+  const loadLines = loadDuring
+    .map((l) => `${l.title.replace(/^(\d)\. /, "Scenario $1, ")}: other processes used ${fmt(l.foreign, 2)} cores on average, steal ${fmt(l.steal, 2)}; load average after ${l.load}`)
     .join("\n  - ");
+  const warningTails = targets.filter((t) => t.handle.warnLines > 0).map((t) => `${t.store} gateway (last output):\n${t.handle.tail.slice(-1500)}\n`);
   process.stdout.write(
     `node ${info.node}, ${info.cores} × ${info.cpu}; load average before ${loadBefore}, after ${loadAfter}; ${fmt(elapsed, 0)} s\n` +
-      `${gatewayWarnings > 0 ? `gateway wrote ${gatewayWarnings} warn/error log line(s); last output:\n${gateway.tail.slice(-1500)}\n` : ""}` +
+      `${gatewayWarnings > 0 ? `the gateways wrote ${gatewayWarnings} warn/error log line(s); ${warningTails.join("")}` : ""}` +
       `${profileFile ? `CPU profile: ${path.relative(ROOT, profileFile)} (summarise: node bench/profile-summary.mjs ${path.relative(ROOT, profileFile)})\n` : ""}` +
       `results: ${path.relative(ROOT, RESULTS_FILE)}\n`,
   );
@@ -1056,7 +1218,7 @@ async function main() {
 ## Results
 
 ${table}
-
+${storesTable ? `\n## SQLite and PostgreSQL side by side\n\nThe same scenarios in the same run, one gateway per store (PostgreSQL ${POSTGRES_SERVER_VERSION ?? ""} on this machine, over loopback, schema \`wsgbench_…\` created by the gateway's migrations and dropped afterwards). PostgreSQL's own processes are not the gateway's: their CPU is counted as "other load".\n\n${storesTable}\n` : ""}
 ${notes.map((n) => `- ${n}`).join("\n")}
 ${gatewayWarnings > 0 ? `- The gateway wrote ${gatewayWarnings} warn/error log line(s) during the run.\n` : ""}${problems.length > 0 ? `- Sampled requests outside the runs found problems:\n${problems.slice(0, 10).map((p) => `  - \`${p.replaceAll("`", "'")}\``).join("\n")}\n` : ""}
 ## Every run
@@ -1075,12 +1237,15 @@ ${renderRuns()}
   servers without that limit.
 - **Read path:** \`workerSession\` for an ACTIVE session with a valid caller JWT, against a bare
   \`node:http\` handler that parses the same JSON body and answers the same JSON from a Map.
+- **Stores:** the read path and \`_entities\` run on every store (SQLite, then PostgreSQL); the other
+  scenarios on the first (SQLite, or \`BENCH_STORE_URL\`).
 - **Write path / added latency:** \`createWorkerSession\` through the gateway (caller JWT, GraphQL,
   Deel call over undici, ledger write in SQLite) against a POST straight to the sandbox. Requests cycle
   through ${PROFILE_COUNT} worker profiles so that no two in flight share one (the gateway orders work per
   profile). "Added" = gateway percentile − direct percentile, both with the sandbox answering after ${DEEL_LATENCY_MS} ms.
 - **Entity batching:** \`_entities\` with 1, 10 and 100 distinct \`Worker\` representations per request,
-  one connection (pure latency). Store reads per request come from \`wsg_store_reads_total\` on \`/metrics\`,
+  one connection (pure latency), each representation a worker with an ACTIVE session (every profile is
+  minted through each gateway before its first run). Store reads per request come from \`wsg_store_reads_total\` on \`/metrics\`,
   read before and after the run.
 - **Memory:** VmRSS of the gateway process after warm-up and 2 s after ${fmtInt(MEMORY_REQUESTS)} read requests.
 - Latency percentiles are computed from every 2xx response time (fractional ms). "Errors" counts
@@ -1093,7 +1258,6 @@ ${renderRuns()}
   writeFileSync(RESULTS_FILE, md);
   rmSync(tmpDir, { recursive: true, force: true });
   if (exit && exit.code !== 0 && exit.code !== null) log(`the gateway exited with ${exit.code} on SIGTERM`);
-  void memory;
   process.exit(0);
 }
 

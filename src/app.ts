@@ -18,6 +18,7 @@ import { createGraphQLHandler } from "./http/graphql-handler.js";
 import { createLogger } from "./http/logger.js";
 import { GatewayMetrics } from "./http/metrics.js";
 import { createOpsRoutes } from "./http/ops-routes.js";
+import { routerSecretCheck } from "./http/router-secret.js";
 import { createHttpServer, gatewayRequestListener, type ScopedRequest } from "./http/server.js";
 import { createSharedState } from "./shared-state.js";
 import { CountedStore } from "./sessions/counted-store.js";
@@ -36,7 +37,7 @@ import { startTracing } from "./telemetry/tracing.js";
 
 /** The origin Apollo Sandbox runs on; admitted by CORS in local mode. */
 export const APOLLO_SANDBOX_ORIGIN = "https://studio.apollographql.com";
-/** Request bodies above this are refused with 413. */
+/** Request bodies above this are refused with 413: the default of HTTP_MAX_BODY_BYTES. */
 export const MAX_BODY_BYTES = 100 * 1024;
 
 /** Parts a test or the benchmark may hand in instead of the ones built from config. */
@@ -164,14 +165,30 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     magicLinkRedirectOrigins: config.magicLinkRedirectOrigins,
     revocations,
   });
-  const graphql = createGraphQLHandler(apollo, { maxBodyBytes: MAX_BODY_BYTES, context: (req) => context(req as ScopedRequest) });
+  const routerOk = config.routerSecret === undefined ? undefined : routerSecretCheck(config.routerSecret);
   server.on(
     "request",
     gatewayRequestListener({
       logger,
       corsOrigins: config.localMode ? [...config.corsOrigins, APOLLO_SANDBOX_ORIGIN] : config.corsOrigins,
+      corsLoopback: config.localMode,
+      explorerAssets: !config.production,
       ...(config.routerSecret === undefined ? {} : { routerSecret: config.routerSecret }),
-      graphql: tracing === undefined ? graphql : traceGraphQLRequests(tracing.tracer, graphql),
+      admitClientsWithoutRouterSecret: config.trustedDocuments !== undefined,
+      // With tracing on, one server span per request, the parent of everything it does.
+      graphql: traceGraphQLRequests(tracing?.tracer, createGraphQLHandler(apollo, {
+        maxBodyBytes: config.limits.maxBodyBytes,
+        context: (req) => context(req as ScopedRequest),
+        // Trusted documents hold every client; the router (ROUTER_SECRET) sends its own query plans.
+        ...(config.trustedDocuments === undefined
+          ? {}
+          : {
+              trustedDocuments: config.trustedDocuments,
+              // A stale client after a deploy shows here first; the log budget bounds a flood.
+              onUntrusted: (req, message) => (req as ScopedRequest).log.warn({ code: "UNTRUSTED_DOCUMENT" }, message),
+            }),
+        ...(routerOk === undefined ? {} : { fromRouter: (req) => routerOk(req.headers["router-authorization"]) }),
+      })),
       ops: createOpsRoutes({ ping: () => store.ping(), metrics }),
     }),
   );

@@ -13,6 +13,8 @@ import {
   type Env,
 } from "./config-readers.js";
 import { isLoopbackHost } from "./base/loopback.js";
+import { TrustedDocuments, TrustedDocumentsError } from "./http/trusted-documents.js";
+import type { RequestLimitSettings } from "./graphql/limits.js";
 
 import type { AuthConfig, JwtAlgorithm } from "./auth/settings.js";
 import type { DeelSettings } from "./deel/create-deel.js";
@@ -52,6 +54,11 @@ export interface Config {
    */
   readonly postgres: PostgresStoreSettings;
   readonly callerMutationsPerMinute: number;
+  /**
+   * Browser origins CORS admits on `/graphql` (`CORS_ORIGINS`), exactly. Local mode admits Apollo
+   * Sandbox's origin and every loopback origin on any port as well (src/http/server.ts); production
+   * admits only these.
+   */
   readonly corsOrigins: readonly string[];
   /** Origins a magic link's `onSuccessRedirectUrl` may point at (`MAGIC_LINK_REDIRECT_ORIGINS`); empty refuses every one. */
   readonly magicLinkRedirectOrigins: readonly string[];
@@ -73,6 +80,13 @@ export interface Config {
     /** How often every replica looks for running jobs nobody holds. */
     readonly pollMs: number;
   };
+  /**
+   * `TRUSTED_DOCUMENTS`: the manifest of the only documents a client (not the router) may run,
+   * read and checked once here (README: Trusted documents). Unset: any document.
+   */
+  readonly trustedDocuments?: TrustedDocuments;
+  /** The limits on what one GraphQL request may hold (README: Errors, "Request limits"). */
+  readonly limits: RequestLimitSettings;
   /** Local mode only: what Apollo Sandbox opens with (set by `startLocalMode`, never from the environment). */
   readonly sandboxPrefill?: SandboxPrefill;
   /** OpenTelemetry tracing from the standard OTEL_* variables (README: Tracing); off by default. */
@@ -178,6 +192,17 @@ export function loadConfig(env: Env = process.env): Config {
 
   const maxConnections = integer(env, "HTTP_MAX_CONNECTIONS", 1_024, 1, 1_000_000);
 
+  const trustedDocumentsPath = read(env, "TRUSTED_DOCUMENTS");
+  let trustedDocuments: TrustedDocuments | undefined;
+  if (trustedDocumentsPath !== undefined) {
+    try {
+      trustedDocuments = TrustedDocuments.load(trustedDocumentsPath);
+    } catch (error) {
+      if (error instanceof TrustedDocumentsError) throw new ConfigError(error.message);
+      throw error;
+    }
+  }
+
   return {
     production,
     localMode,
@@ -230,6 +255,15 @@ export function loadConfig(env: Env = process.env): Config {
       leaseMs: integer(env, "REVOCATION_LEASE_MS", 2_000, 1_000, 600_000),
       pollMs: integer(env, "REVOCATION_POLL_MS", 500, 100, 600_000),
     },
+    limits: {
+      maxAliases: integer(env, "GRAPHQL_MAX_ALIASES", 5, 0, 1_000),
+      maxDepth: integer(env, "GRAPHQL_MAX_DEPTH", 6, 1, 100),
+      maxCost: integer(env, "GRAPHQL_MAX_COST", 300, 1, 1_000_000),
+      maxTokens: integer(env, "GRAPHQL_MAX_TOKENS", 1000, 50, 1_000_000),
+      maxDirectives: integer(env, "GRAPHQL_MAX_DIRECTIVES", 10, 0, 1_000),
+      maxBodyBytes: integer(env, "HTTP_MAX_BODY_BYTES", 100 * 1024, 1024, 64 * 1024 * 1024),
+    },
+    ...(trustedDocuments === undefined ? {} : { trustedDocuments }),
     tracing: readTracingSettings(env),
     apolloFederatedTracing: readFederatedTracing(env),
     ...(routerSecret === undefined ? {} : { routerSecret }),

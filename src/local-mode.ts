@@ -16,6 +16,12 @@ export interface LocalMode {
 }
 
 /**
+ * The redirect origin local mode admits for magic links (on top of MAGIC_LINK_REDIRECT_ORIGINS):
+ * a dev server on this machine, so the README's magic-link example runs as written.
+ */
+export const LOCAL_MAGIC_LINK_REDIRECT_ORIGIN = "http://localhost:3000";
+
+/**
  * Local mode (README: Quick start): with no Deel token outside production, start the built-in Deel sandbox on
  * loopback, a dev signing secret, and sign ready-to-paste caller tokens. The derived config points
  * at the sandbox, so the rest of the gateway runs exactly as it would against Deel.
@@ -48,6 +54,9 @@ export async function startLocalMode(operator: Config, env: Record<string, strin
     ...operator,
     deel: { ...operator.deel, apiUrl: sandbox.url, token: sandbox.orgToken },
     auth,
+    magicLinkRedirectOrigins: operator.magicLinkRedirectOrigins.includes(LOCAL_MAGIC_LINK_REDIRECT_ORIGIN)
+      ? operator.magicLinkRedirectOrigins
+      : [...operator.magicLinkRedirectOrigins, LOCAL_MAGIC_LINK_REDIRECT_ORIGIN],
     sandboxPrefill: { document: EXAMPLE_OPERATION, variables: { profileId: first }, headers },
   };
   return { config, sandbox, adminToken, workerToken };
@@ -92,8 +101,13 @@ export function localBanner(graphqlUrl: string, local: LocalMode): string {
     "Worker Session Gateway — local mode (built-in Deel sandbox on loopback; no call reaches Deel)",
     "",
     `  GraphQL + Apollo Sandbox:  ${graphqlUrl}`,
-    "    (the Sandbox page loads Apollo's embeddable Sandbox from Apollo's CDN; its telemetry is off)",
+    "    (the Sandbox page loads Apollo's embeddable Sandbox from Apollo's CDN; its telemetry is off;",
+    `    offline it falls back to GraphiQL served by the gateway itself: ${graphqlUrl}#local)`,
     `  Deel sandbox:              ${local.sandbox.url}`,
+    "",
+    "  CORS admits any loopback origin on any port (http(s)://localhost:*, 127.0.0.1:*, [::1]:*),",
+    `    Apollo Sandbox and CORS_ORIGINS; in production only CORS_ORIGINS.`,
+    `  Magic links may redirect to ${[...local.config.magicLinkRedirectOrigins].join(", ")}`,
     "",
     "  Seeded worker profile ids:",
     ...local.sandbox.profiles.map((id) => `    ${id}`),
@@ -109,6 +123,9 @@ export function localBanner(graphqlUrl: string, local: LocalMode): string {
       "",
       "  Without a browser (or offline), mint a session for the first worker:",
       `    ${curlLine(graphqlUrl, local.adminToken, local.sandbox.profiles[0] as string)}`,
+      "",
+      "  For the README's curl examples (admin caller, first worker), paste into your shell:",
+      `    export TOKEN='${local.adminToken}' PROFILE='${local.sandbox.profiles[0] as string}'`,
       "",
     );
   } else {

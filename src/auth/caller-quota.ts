@@ -19,7 +19,8 @@ export class CallerQuota {
   private readonly windows = new Map<string, Window>();
 
   constructor(
-    private readonly perMinute: number,
+    /** CALLER_MUTATIONS_PER_MINUTE: mutations one caller may send a minute (0: no quota). */
+    readonly perMinute: number,
     private readonly now: () => number = Date.now,
   ) {}
 

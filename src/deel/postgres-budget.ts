@@ -13,35 +13,89 @@ export interface PostgresBudgetOptions {
   marginMs?: number;
   /**
    * This replica's clock: what deadlines are measured against, and how a caller sleeps until its
-   * slot. Slots themselves are on PostgreSQL's clock; only durations cross over. Default: the real clock.
+   * slot. Slots and departures themselves are on PostgreSQL's clock; only durations cross over.
+   * Default: the real clock.
    */
   clock?: Clock;
 }
 
-/** A reserved call slot: when (PostgreSQL's clock, epoch ms) and whose. */
-type Slot = [at: number, member: string];
+/** A call's moment (PostgreSQL's clock, epoch ms) and the call it belongs to. */
+type Entry = [at: number, member: string];
 
-/** What one reservation decided: the slots to keep, and how long the caller waits (null: no slot in time). */
-export interface Reservation {
-  readonly slots: Slot[];
-  readonly waitMs: number;
-  readonly reserved: boolean;
+/** The budget's row: the plan (every call's booked start) and when calls actually left. */
+export interface BudgetState {
+  readonly slots: Entry[];
+  readonly departures: Entry[];
+}
+
+/** What RESERVE, LEAVE and CANCEL answer, as the Redis budget's scripts do. */
+export enum Outcome {
+  /** No slot before the deadline; nothing booked. */
+  Refused = 0,
+  /** The call leaves now; its departure is recorded. */
+  Left = 1,
+  /** Booked: the caller sleeps `waitMs`, then asks LEAVE. */
+  Booked = 2,
 }
 
 /**
- * The rule, as the Redis budget's script has it: forget slots older than the window; a new slot is
- * the later of now and (the `limit`-th most recent slot + the window), which keeps every window of
- * that length at ≤ `limit` slots; it is reserved only when the wait fits in `maxWaitMs`.
+ * One decision on the row: what to write back (null: nothing), the outcome and the wait. A call that
+ * leaves (`Left`) is not in `state.departures`: its departure is appended by the statement that
+ * commits the decision, at PostgreSQL's time then (see `PostgresBudget.update`).
  */
-export function reserveSlot(slots: readonly Slot[], now: number, limit: number, windowMs: number, maxWaitMs: number, member: string): Reservation {
-  const kept = slots.filter(([at]) => at > now - windowMs).sort((x, y) => x[0] - y[0]);
-  const anchor = kept.length >= limit ? kept[kept.length - limit] : undefined;
-  const slot = anchor === undefined ? now : Math.max(now, anchor[0] + windowMs);
-  const waitMs = slot - now;
-  if (waitMs > maxWaitMs) return { slots: kept, waitMs, reserved: false };
-  const at = kept.findIndex(([time]) => time > slot);
-  kept.splice(at === -1 ? kept.length : at, 0, [slot, member]);
-  return { slots: kept, waitMs, reserved: true };
+export interface Decision {
+  readonly state: BudgetState | null;
+  readonly outcome: Outcome;
+  readonly waitMs: number;
+  /** The call that leaves now (`Left`): its departure is recorded as the decision commits. */
+  readonly leaving?: string;
+}
+
+const byTime = (x: Entry, y: Entry) => x[0] - y[0];
+const within = (entries: readonly Entry[], now: number, windowMs: number) => entries.filter(([at]) => at > now - windowMs).sort(byTime);
+
+function insert(entries: Entry[], entry: Entry): Entry[] {
+  const at = entries.findIndex(([time]) => time > entry[0]);
+  entries.splice(at === -1 ? entries.length : at, 0, entry);
+  return entries;
+}
+
+/**
+ * RESERVE, the Redis budget's rule: forget slots and departures older than the window; the call's
+ * start is the later of now and (the `limit`-th most recent slot + the window), which keeps the plan
+ * at ≤ `limit` per window; nothing is booked when the wait does not fit in `maxWaitMs`. A start of
+ * now leaves at once when fewer than `limit` calls left in the window ending now.
+ */
+export function reserve(state: BudgetState, now: number, limit: number, windowMs: number, maxWaitMs: number, member: string): Decision {
+  const slots = within(state.slots, now, windowMs);
+  const departures = within(state.departures, now, windowMs);
+  const anchor = slots.length >= limit ? slots[slots.length - limit] : undefined;
+  const start = anchor === undefined ? now : Math.max(now, anchor[0] + windowMs);
+  const waitMs = start - now;
+  if (waitMs > maxWaitMs) return { state: null, outcome: Outcome.Refused, waitMs };
+  insert(slots, [start, member]);
+  if (waitMs === 0 && departures.length < limit) return { state: { slots, departures }, outcome: Outcome.Left, waitMs: 0, leaving: member };
+  return { state: { slots, departures }, outcome: Outcome.Booked, waitMs };
+}
+
+/**
+ * LEAVE, the moment of leaving: the call leaves now if fewer than `limit` calls left in the window
+ * ending now (its departure is recorded in the same step); otherwise it is booked again for when the
+ * oldest of those leaves the window or, when that does not fit in `maxWaitMs`, its booking is removed.
+ */
+export function leave(state: BudgetState, now: number, limit: number, windowMs: number, maxWaitMs: number, member: string): Decision {
+  const departures = within(state.departures, now, windowMs);
+  const others = state.slots.filter(([, who]) => who !== member);
+  if (departures.length < limit) return { state: { slots: state.slots, departures }, outcome: Outcome.Left, waitMs: 0, leaving: member };
+  const waitMs = (departures[departures.length - limit] as Entry)[0] + windowMs - now;
+  if (waitMs > maxWaitMs) return { state: { slots: others, departures }, outcome: Outcome.Refused, waitMs };
+  return { state: { slots: insert(others, [now + waitMs, member]), departures }, outcome: Outcome.Booked, waitMs };
+}
+
+/** CANCEL: gives back the booking of a call that gave up (unless it already left). */
+export function cancel(state: BudgetState, member: string): Decision {
+  if (state.departures.some(([, who]) => who === member)) return { state: null, outcome: Outcome.Refused, waitMs: 0 };
+  return { state: { slots: state.slots.filter(([, who]) => who !== member), departures: state.departures }, outcome: Outcome.Refused, waitMs: 0 };
 }
 
 function abortError(): DeelError {
@@ -49,26 +103,33 @@ function abortError(): DeelError {
 }
 
 /** PostgreSQL's time now (not the transaction's start), epoch ms. */
-const NOW_MS = "SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint AS now";
+const NOW_EXPR = "floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
+const NOW_MS = `SELECT ${NOW_EXPR} AS now`;
 
-/** The budget's one row (migration 2), its slots and PostgreSQL's time, locked until the transaction ends. */
-const READ_LOCKED =
-  "BEGIN; SELECT slots, floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint AS now FROM deel_budget WHERE id = 'organization' FOR UPDATE";
+/**
+ * The budget's one row (migrations 2 and 3), locked until the transaction ends, then PostgreSQL's
+ * time: read in a statement of its own, after the lock is held, so a replica that waited for the
+ * lock decides on the time it got it.
+ */
+const READ_LOCKED = `BEGIN; SELECT slots, departures FROM deel_budget WHERE id = 'organization' FOR UPDATE; ${NOW_MS}`;
 
 /**
  * The organization's Deel budget shared by every replica through PostgreSQL (`OutboundBudget`), with
- * the Redis budget's booking rule: at most `rps` calls are planned in any rolling window (plus margin) across
- * replicas; a caller sleeps until its slot; a slot that would come after the caller's deadline is
- * not reserved and the call fails at once with `rate_limited` and `retryAfterSeconds`; a database
+ * the Redis budget's rule: pacing is by the moment a call *leaves*, not the moment it was planned.
+ *
+ * RESERVE books the call's start in the shared plan (the row's `slots`), which keeps callers in
+ * order and tells at once whether a slot fits the deadline (if not: `rate_limited` with
+ * `retryAfterSeconds`, nothing booked). The caller sleeps until its start, and on waking LEAVE lets
+ * it go only if fewer than `rps` calls of any replica left in the window ending now (the row's
+ * `departures`, on PostgreSQL's clock), recording the departure in the same transaction. Timers that
+ * fire late (a busy host, a paused replica) fire together; LEAVE turns all but the allowed few back,
+ * booked again for when the window frees (or refused with `rate_limited` past the deadline). Every
+ * departure having checked the ones before it, no window holds more than `rps` departures.
+ *
+ * Each step is one short transaction on the row (`SELECT … FOR UPDATE`, decide in TypeScript —
+ * `reserve`, `leave`, `cancel` — then `UPDATE` and `COMMIT`), so replicas decide one after the
+ * other, on PostgreSQL's clock (`clock_timestamp()`): replicas' clocks do not matter. A database
  * that cannot be consulted fails the call at once with `unavailable` (closed, never unpaced).
- *
- * One reservation is one short transaction on the budget's row (`SELECT … FOR UPDATE`, decide in
- * `reserveSlot`, `UPDATE`), so replicas reserve one after the other; slots are on PostgreSQL's
- * clock (`clock_timestamp()`), so replicas' clocks do not matter.
- *
- * Known gap: the plan is all it checks. Unlike `LocalBudget` and `RedisBudget`, a caller that wakes
- * does not check the calls that actually left in the window ending now, so timers that fire late
- * together (a paused or overloaded replica) can leave within one window (README: On PostgreSQL).
  */
 export class PostgresBudget implements OutboundBudget {
   private readonly limit: number;
@@ -99,31 +160,21 @@ export class PostgresBudget implements OutboundBudget {
     this.waiting += 1;
     try {
       const member = randomUUID();
-      // A duration, not a timestamp: replicas' clocks and PostgreSQL's may disagree, durations do not.
-      const maxWaitMs = Math.max(0, Math.floor(deadline - this.clock.now()));
-      let decided: Reservation;
-      try {
-        decided = await this.update((slots, now) => reserveSlot(slots, now, this.limit, this.windowMs, maxWaitMs, member));
-      } catch (error) {
-        const reason = error instanceof Error ? error.message : String(error);
-        throw new DeelError("unavailable", `The organization's shared Deel budget (PostgreSQL) cannot be consulted: ${reason}`, { cause: error });
+      let { outcome, waitMs } = await this.run(reserve, deadline, member);
+      // Each turn either leaves, fails, or sleeps until its slot or a departure leaves the window.
+      while (outcome === Outcome.Booked) {
+        // The slot on this replica's clock, read after the answer: a little late at worst, never early.
+        const completed = await this.sleepUntil(this.clock.now() + waitMs, signal);
+        if (!completed) {
+          await this.update((state) => cancel(state, member)).catch(() => undefined);
+          throw this.closed ? new DeelError("unavailable", "The gateway is shutting down") : abortError();
+        }
+        ({ outcome, waitMs } = await this.run(leave, deadline, member));
       }
-      if (!decided.reserved) {
-        throw new DeelError("rate_limited", `The organization's Deel budget has no slot for ${decided.waitMs} ms, past the call's deadline`, {
-          retryAfterSeconds: Math.max(1, Math.ceil(decided.waitMs / 1000)),
+      if (outcome === Outcome.Refused) {
+        throw new DeelError("rate_limited", `The organization's Deel budget has no slot for ${waitMs} ms, past the call's deadline`, {
+          retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)),
         });
-      }
-      if (decided.waitMs <= 0) return;
-      // The slot on this replica's clock, read after the answer: a little late at worst, never early.
-      const completed = await this.sleepUntil(this.clock.now() + decided.waitMs, signal);
-      if (!completed) {
-        await this.update((slots, now) => {
-          const mine = slots.find(([, who]) => who === member);
-          // Gives back a reservation whose time has not come (the caller gave up).
-          const kept = mine !== undefined && mine[0] > now ? slots.filter(([, who]) => who !== member) : slots;
-          return { slots: kept, waitMs: 0, reserved: kept.length !== slots.length };
-        }).catch(() => undefined);
-        throw this.closed ? new DeelError("unavailable", "The gateway is shutting down") : abortError();
       }
     } finally {
       this.waiting -= 1;
@@ -135,34 +186,65 @@ export class PostgresBudget implements OutboundBudget {
     for (const sleeper of [...this.sleepers]) sleeper.abort();
   }
 
-  /** The slots reserved now, ascending, on PostgreSQL's clock (for tests and metrics). */
+  /** The slots booked now, ascending, on PostgreSQL's clock (for tests and metrics). */
   async reservedSlots(): Promise<number[]> {
-    const { rows } = await this.pool.query<{ slots: Slot[] }>("SELECT slots FROM deel_budget WHERE id = 'organization'");
-    return (rows[0]?.slots ?? []).map(([at]) => at).sort((x, y) => x - y);
+    return (await this.read()).slots.map(([at]) => at).sort((x, y) => x - y);
+  }
+
+  /** When calls left, ascending, on PostgreSQL's clock, over the last window at least (for tests). */
+  async departureTimes(): Promise<number[]> {
+    return (await this.read()).departures.map(([at]) => at).sort((x, y) => x - y);
+  }
+
+  private async read(): Promise<BudgetState> {
+    const { rows } = await this.pool.query<BudgetState>("SELECT slots, departures FROM deel_budget WHERE id = 'organization'");
+    return rows[0] ?? { slots: [], departures: [] };
+  }
+
+  /** Runs RESERVE or LEAVE for `member`; a database that cannot answer fails the call (`unavailable`). */
+  private async run(step: typeof reserve | typeof leave, deadline: number, member: string): Promise<Decision> {
+    // A duration, not a timestamp: replicas' clocks and PostgreSQL's may disagree, durations do not.
+    const maxWaitMs = Math.max(0, Math.floor(deadline - this.clock.now()));
+    try {
+      return await this.update((state, now) => step(state, now, this.limit, this.windowMs, maxWaitMs, member));
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new DeelError("unavailable", `The organization's shared Deel budget (PostgreSQL) cannot be consulted: ${reason}`, { cause: error });
+    }
   }
 
   /**
-   * One transaction on the budget's row: `decide` sees the slots and PostgreSQL's now; its slots are
-   * written when it reserved. Two round trips: the read (with BEGIN), then the write, COMMIT and
-   * PostgreSQL's time after the commit (one simple query, the slots as an escaped literal), so the
-   * wait the caller gets counts from the moment its slot became visible to every replica, not from
-   * the read: a reservation that took long to commit departs no later than its slot for that reason.
+   * One transaction on the budget's row: `decide` sees the row and PostgreSQL's now (read once the
+   * row is locked); what it decided is written when it changed anything. Two round trips: the read
+   * (with BEGIN), then the write, COMMIT and PostgreSQL's time after the commit (one simple query,
+   * the row as escaped literals), so a wait counts from the moment the decision became visible to
+   * every replica, not from the read.
+   *
+   * A departure is recorded by that same query, at PostgreSQL's time when the UPDATE runs, not at the
+   * read's: a replica paused between its read and its write (holding the row lock, so nobody decided
+   * meanwhile) records the moment it really let the call go. The check made at the read still holds
+   * then: no departure came in between, and the window ending later holds no more than before.
    */
-  private async update(decide: (slots: Slot[], now: number) => Reservation): Promise<Reservation> {
+  private async update(decide: (state: BudgetState, now: number) => Decision): Promise<Decision> {
     const client: PoolClient = await this.pool.connect();
     let broken = false;
     try {
-      const results = (await client.query(READ_LOCKED)) as unknown as Array<{ rows: Array<{ slots: Slot[]; now: string }> }>;
+      const results = (await client.query(READ_LOCKED)) as unknown as [unknown, { rows: BudgetState[] }, { rows: Array<{ now: string }> }];
       const row = results[1]?.rows[0];
       if (row === undefined) throw new Error("the budget's row is missing (migration 2 not applied?)");
-      const readAt = Number(row.now);
-      const decided = decide(row.slots, readAt);
-      if (!decided.reserved) {
+      const readAt = Number(results[2]?.rows[0]?.now);
+      const decided = decide({ slots: row.slots, departures: row.departures }, readAt);
+      if (decided.state === null) {
         await client.query("ROLLBACK");
         return decided;
       }
+      const literal = (value: unknown) => `${client.escapeLiteral(JSON.stringify(value))}::jsonb`;
+      const departures =
+        decided.leaving === undefined
+          ? literal(decided.state.departures)
+          : `${literal(decided.state.departures)} || jsonb_build_array(jsonb_build_array(${NOW_EXPR}, ${client.escapeLiteral(decided.leaving)}::text))`;
       const written = (await client.query(
-        `UPDATE deel_budget SET slots = ${client.escapeLiteral(JSON.stringify(decided.slots))}::jsonb WHERE id = 'organization'; COMMIT; ${NOW_MS}`,
+        `UPDATE deel_budget SET slots = ${literal(decided.state.slots)}, departures = ${departures} WHERE id = 'organization'; COMMIT; ${NOW_MS}`,
       )) as unknown as Array<{ rows: Array<{ now: string }> }>;
       const committedAt = Number(written[2]?.rows[0]?.now ?? readAt);
       return { ...decided, waitMs: Math.max(0, decided.waitMs - Math.max(0, committedAt - readAt)) };

@@ -45,7 +45,7 @@ function auditSource(ctx: GatewayContext): AuditSource {
 function callerQuota(ctx: GatewayContext): GraphQLError | undefined {
   const decision = ctx.quota.take(subOf(ctx) ?? "");
   if (decision.allowed) return undefined;
-  return gatewayError("RATE_LIMITED", `Too many mutations from this caller; retry in ${decision.retryAfterSeconds} s`, {
+  return gatewayError("RATE_LIMITED", `Over the caller mutation limit: this caller has sent its mutations for the minute; CALLER_MUTATIONS_PER_MINUTE allows ${ctx.quota.perMinute} a minute; retry in ${decision.retryAfterSeconds} s`, {
     retryAfterSeconds: decision.retryAfterSeconds,
   });
 }

@@ -3,6 +3,7 @@ import { unwrapResolverError } from "@apollo/server/errors";
 import { GraphQLError, type GraphQLFormattedError } from "graphql";
 import type { Logger } from "pino";
 import { classifyFailure, type ErrorCode } from "./failures.js";
+import { LIMIT_NAMES, limitMessage } from "./limits.js";
 import { isLedgerError } from "../sessions/errors.js";
 import type { GatewayContext } from "./context.js";
 
@@ -83,7 +84,7 @@ function translate(original: unknown): GraphQLError | undefined {
 }
 
 /** graphql-js's message for a document over `parseOptions.maxTokens` (its own spelling). */
-const TOKEN_LIMIT_MESSAGE = /^Syntax Error: Document contains more th(?:at|an) \d+ tokens/;
+const TOKEN_LIMIT_MESSAGE = /^Syntax Error: Document contains more th(?:at|an) (\d+) tokens/;
 
 /** True when Apollo masks this error as INTERNAL_SERVER_ERROR (and it must be logged in full). */
 function isUnexpected(error: GraphQLError | GraphQLFormattedError, original: unknown): boolean {
@@ -99,9 +100,11 @@ function isUnexpected(error: GraphQLError | GraphQLFormattedError, original: unk
  */
 export function createFormatError(exposeStack: boolean) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
-    // graphql-js names its token limit in the message; the limits are not told to callers.
-    if (formatted.extensions?.code === "GRAPHQL_PARSE_FAILED" && TOKEN_LIMIT_MESSAGE.test(formatted.message)) {
-      return pick(formatted, { ...formatted, message: "Syntax Error: Document contains too many tokens." });
+    // graphql-js words its token limit its own way ("more that 1000 tokens. Parsing aborted."):
+    // say it as every limit is said, with the setting that changes it.
+    const overTokens = formatted.extensions?.code === "GRAPHQL_PARSE_FAILED" ? TOKEN_LIMIT_MESSAGE.exec(formatted.message) : null;
+    if (overTokens !== null) {
+      return pick(formatted, { ...formatted, message: `Syntax Error: ${limitMessage(LIMIT_NAMES.tokens, Number(overTokens[1]))}` });
     }
     const original = unwrapResolverError(error);
     const translated = translate(original);

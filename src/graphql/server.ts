@@ -7,14 +7,14 @@ import {
 } from "@apollo/server/plugin/disabled";
 import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
 import { ApolloServerPluginInlineTrace } from "@apollo/server/plugin/inlineTrace";
-import { ApolloServerPluginLandingPageLocalDefault } from "@apollo/server/plugin/landingPage/default";
 import type { Logger } from "pino";
+import { explorerPageHtml, type ExplorerPrefill } from "../http/explorer-page.js";
 import type { GatewayMetrics } from "../http/metrics.js";
 import type { GatewayContext } from "./context.js";
 import { entityFetchGuard } from "./entity-guard.js";
 import { guardedEntityFields } from "./permissions.js";
 import { createFormatError, errorLogging } from "./errors.js";
-import { requestLimits } from "./limits.js";
+import { requestLimits, type RequestLimitSettings } from "./limits.js";
 import { ENTITY_TYPES } from "./entity-types.js";
 import { buildGatewaySchema } from "./schema.js";
 
@@ -28,17 +28,8 @@ export interface ApolloDeps {
   plugins?: readonly ApolloServerPlugin<GatewayContext>[];
 }
 
-/**
- * The embedded Apollo Sandbox, outside production. It loads from Apollo's CDN; its telemetry is off.
- * In local mode it opens with an example operation and the admin caller's Authorization header,
- * values the gateway itself made (the page is served on loopback only in local mode).
- */
-/** An operation, its variables and request headers that the embedded Sandbox starts with. */
-export interface SandboxPrefill {
-  readonly document: string;
-  readonly variables: Readonly<Record<string, unknown>>;
-  readonly headers: Readonly<Record<string, string>>;
-}
+/** An operation, its variables and request headers that the explorer (Sandbox, or GraphiQL offline) starts with. */
+export type SandboxPrefill = ExplorerPrefill;
 
 /** What the Apollo options depend on (a subset of the gateway's Config). */
 export interface ApolloSettings {
@@ -47,21 +38,26 @@ export interface ApolloSettings {
   readonly maxEntityRepresentations: number;
   readonly maxEntityCost: number;
   readonly shutdownGraceMs: number;
+  /** The request limits (GRAPHQL_MAX_*); every refusal names its setting. */
+  readonly limits: RequestLimitSettings;
   readonly sandboxPrefill?: SandboxPrefill;
   /** Answer a router's `apollo-federation-include-trace: ftv1` with Apollo's inline trace. */
   readonly apolloFederatedTracing: boolean;
 }
 
-function landingPage(prefill: SandboxPrefill | undefined) {
-  const embed = { runTelemetry: false, endpointIsEditable: false, initialState: { pollForSchemaUpdates: false } };
-  if (prefill === undefined) return ApolloServerPluginLandingPageLocalDefault({ embed });
-  return ApolloServerPluginLandingPageLocalDefault({
-    embed,
-    document: prefill.document,
-    variables: { ...prefill.variables },
-    headers: { ...prefill.headers },
-    includeCookies: false,
-  });
+/**
+ * The page at `GET /graphql` outside production (src/http/explorer-page.ts): the embedded Apollo
+ * Sandbox from Apollo's CDN, telemetry off, and when that CDN cannot be reached, GraphiQL served by
+ * the gateway itself. In local mode both open with an example operation and the admin caller's
+ * Authorization header, values the gateway itself made (the header only when it listens on loopback).
+ */
+function landingPage(prefill: SandboxPrefill | undefined): ApolloServerPlugin<GatewayContext> {
+  return {
+    async serverWillStart() {
+      // A function: a fresh CSP nonce for every page served.
+      return { async renderLandingPage() { return { html: async () => explorerPageHtml(prefill) }; } };
+    },
+  };
 }
 
 /**
@@ -71,7 +67,7 @@ function landingPage(prefill: SandboxPrefill | undefined) {
  */
 export async function createApolloServer(deps: ApolloDeps): Promise<ApolloServer<GatewayContext>> {
   const { config, logger, metrics, httpServer } = deps;
-  const limits = requestLimits(config.production);
+  const limits = requestLimits(config.production, config.limits);
   const schema = await buildGatewaySchema();
   const apollo = new ApolloServer<GatewayContext>({
     schema,

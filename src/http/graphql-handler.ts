@@ -1,23 +1,91 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { HeaderMap, type ApolloServer, type BaseContext } from "@apollo/server";
 import { BodyTooLargeError, readBoundedBody } from "../base/bounded-body.js";
+import { UNTRUSTED_DOCUMENT, type TrustedDocuments } from "./trusted-documents.js";
 
 export interface GraphQLHandlerOptions<TContext extends BaseContext> {
   /** Bodies above this many bytes are refused with 413 before they are read in full. */
   maxBodyBytes: number;
   /** Builds the request's context (caller verification, loaders). */
   context(req: IncomingMessage): Promise<TContext>;
+  /**
+   * `TRUSTED_DOCUMENTS`: when set, a client request runs only a document the manifest lists
+   * (README: Trusted documents); the check runs before Apollo parses anything.
+   */
+  trustedDocuments?: TrustedDocuments;
+  /** True for a request the supergraph router sent (`ROUTER_SECRET`): its query plans are not held to the manifest. */
+  fromRouter?(req: IncomingMessage): boolean;
+  /** Told of each request refused as UNTRUSTED_DOCUMENT, with the message its client got (no document text). */
+  onUntrusted?(req: IncomingMessage, message: string): void;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** `extensions` without Apollo's `persistedQuery` (Apollo Server's own APQ is off), or undefined when nothing else is left. */
+function withoutPersistedQuery(extensions: unknown): unknown {
+  if (!isRecord(extensions) || !("persistedQuery" in extensions)) return extensions;
+  const { persistedQuery: _persisted, ...rest } = extensions;
+  return Object.keys(rest).length === 0 ? undefined : rest;
+}
+
+/** A JSON search parameter as Apollo reads it, or the raw text when it is not JSON (Apollo then refuses it). */
+function jsonParam(raw: string | null): unknown {
+  if (raw === null) return undefined;
+  try {
+    return JSON.parse(raw) as unknown;
+  } catch {
+    return raw;
+  }
+}
+
+type TrustedOutcome = { kind: "pass"; body: unknown; search: string } | { kind: "refused"; message: string };
+
+/**
+ * Holds a client request to the trusted documents: the admitted document's text replaces what the
+ * request named (`documentId`, `extensions.persistedQuery`), in the body or the GET form's search,
+ * so that Apollo runs exactly the manifest's text. A POST without a JSON body, or a method other
+ * than GET and POST, passes through untouched: Apollo refuses it and runs nothing.
+ */
+function holdToTrusted(trusted: TrustedDocuments, method: string, body: unknown, search: string): TrustedOutcome {
+  if (method === "POST") {
+    // No JSON body at all: Apollo refuses it (content type, CSRF) and runs nothing. Any other
+    // non-object (a batch, a string) is refused here, deny by default.
+    if (body === undefined) return { kind: "pass", body, search };
+    if (!isRecord(body)) return { kind: "refused", message: "This gateway runs only trusted documents (TRUSTED_DOCUMENTS): send one JSON object with a documentId from the manifest" };
+    const decision = trusted.decide({ query: body.query, documentId: body.documentId, extensions: body.extensions });
+    if (decision.kind === "refused") return decision;
+    const { documentId: _id, extensions, ...rest } = body;
+    const kept = withoutPersistedQuery(extensions);
+    return { kind: "pass", body: { ...rest, query: decision.query, ...(kept === undefined ? {} : { extensions: kept }) }, search };
+  }
+  if (method !== "GET") return { kind: "pass", body, search };
+  const params = new URLSearchParams(search);
+  const decision = trusted.decide({ query: params.get("query") ?? undefined, documentId: params.get("documentId") ?? undefined, extensions: jsonParam(params.get("extensions")) });
+  if (decision.kind === "refused") return decision;
+  params.delete("documentId");
+  params.set("query", decision.query);
+  const kept = withoutPersistedQuery(jsonParam(params.get("extensions")));
+  if (kept === undefined) params.delete("extensions");
+  else params.set("extensions", typeof kept === "string" ? kept : JSON.stringify(kept));
+  return { kind: "pass", body, search: `?${params.toString()}` };
 }
 
 /** A GraphQL-shaped error body for failures before GraphQL runs. */
-function refuse(res: ServerResponse, status: number, message: string, code = "BAD_REQUEST"): void {
+function refuse(res: ServerResponse, status: number, message: string, code = "BAD_REQUEST", mediaType = "application/json"): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
   res.statusCode = status;
-  res.setHeader("content-type", "application/json; charset=utf-8");
+  res.setHeader("content-type", `${mediaType}; charset=utf-8`);
   res.end(JSON.stringify({ errors: [{ message, extensions: { code } }] }));
+}
+
+/** The 413's message: the limit, its value and its setting, as every limit's refusal says them (graphql/limits.ts). */
+function bodyTooLarge(maxBodyBytes: number): string {
+  return `Over the body size limit: the request body has more than ${maxBodyBytes} bytes; HTTP_MAX_BODY_BYTES allows ${maxBodyBytes}`;
 }
 
 function isJson(contentType: string | undefined): boolean {
@@ -45,7 +113,7 @@ export function createGraphQLHandler<TContext extends BaseContext>(
       if (Number.isFinite(declared) && declared > options.maxBodyBytes) {
         // Say so at once; close the connection rather than read what we refuse.
         res.setHeader("connection", "close");
-        return refuse(res, 413, "request body too large");
+        return refuse(res, 413, bodyTooLarge(options.maxBodyBytes));
       }
       const encoding = req.headers["content-encoding"];
       if (encoding !== undefined && encoding.toLowerCase() !== "identity") {
@@ -59,7 +127,7 @@ export function createGraphQLHandler<TContext extends BaseContext>(
           // Drain the rest unread so that the answer can be written; the connection closes after it.
           req.resume();
           res.setHeader("connection", "close");
-          return refuse(res, 413, "request body too large");
+          return refuse(res, 413, bodyTooLarge(options.maxBodyBytes));
         }
         return refuse(res, 400, "the request body could not be read");
       }
@@ -78,8 +146,21 @@ export function createGraphQLHandler<TContext extends BaseContext>(
     }
     const url = req.url ?? "";
     const queryAt = url.indexOf("?");
+    let search = queryAt === -1 ? "" : url.slice(queryAt);
+    const trusted = options.trustedDocuments;
+    if (trusted !== undefined && method !== "OPTIONS" && options.fromRouter?.(req) !== true) {
+      const outcome = holdToTrusted(trusted, method, body, search);
+      if (outcome.kind === "refused") {
+        options.onUntrusted?.(req, outcome.message);
+        // GraphQL over HTTP: a client that accepts application/graphql-response+json (Apollo Client
+        // 4 does) reads a 4xx in that type as a GraphQL error rather than a transport failure.
+        const accept = req.headers.accept ?? "";
+        return refuse(res, 400, outcome.message, UNTRUSTED_DOCUMENT, accept.includes("application/graphql-response+json") ? "application/graphql-response+json" : "application/json");
+      }
+      ({ body, search } = outcome);
+    }
     const response = await apollo.executeHTTPGraphQLRequest({
-      httpGraphQLRequest: { method, headers, search: queryAt === -1 ? "" : url.slice(queryAt), body },
+      httpGraphQLRequest: { method, headers, search, body },
       context: () => options.context(req),
     });
     for (const [key, value] of response.headers) res.setHeader(key, value);

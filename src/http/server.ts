@@ -2,7 +2,9 @@ import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from "node:http";
 import cors from "cors";
 import type { Logger } from "pino";
+import { isLoopbackHost } from "../base/loopback.js";
 import { capConnectionsPerAddress } from "./address-cap.js";
+import { EXPLORER_PREFIX, serveExplorerAsset } from "./explorer-assets.js";
 import { routerSecretCheck } from "./router-secret.js";
 
 /** Bounds on client connections, so that a slow or idle client cannot hold the server. */
@@ -31,8 +33,21 @@ export interface RequestListenerOptions {
   logger: Logger;
   /** Browser origins admitted by CORS on `/graphql`. */
   corsOrigins: readonly string[];
+  /**
+   * Local mode: also admit every loopback origin on any port (`http(s)://localhost:*`,
+   * `127.0.0.1:*`, `[::1]:*`), so a dev server on this machine can call the gateway.
+   */
+  corsLoopback?: boolean;
+  /** Outside production: serve the local explorer's files (src/http/explorer-assets.ts) under `/explorer/`. */
+  explorerAssets?: boolean;
   /** When set, `/graphql` answers only requests that carry it in `Router-Authorization`. */
   routerSecret?: string;
+  /**
+   * With `routerSecret`: a request that carries no `Router-Authorization` at all is passed on (a
+   * direct client, held to the trusted documents by the GraphQL handler); a wrong secret is still
+   * refused. Set when `TRUSTED_DOCUMENTS` is (README: Trusted documents).
+   */
+  admitClientsWithoutRouterSecret?: boolean;
   /** Serves `/graphql`. */
   graphql: ScopedHandler;
   /** Serves every other path (health, readiness, metrics, 404). */
@@ -69,32 +84,50 @@ export function createHttpServer(settings: HttpSettings): Server {
 }
 
 /**
+ * True when `origin` (a request's `Origin` header, parsed here once) is a loopback origin: http or
+ * https on a loopback host (src/base/loopback.ts), any port, written as a browser writes an origin
+ * (no path, no user info, lower case). `null` and anything unparsable are not.
+ */
+export function isLoopbackOrigin(origin: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(origin);
+  } catch {
+    return false;
+  }
+  return (url.protocol === "http:" || url.protocol === "https:") && isLoopbackHost(url.hostname) && url.origin === origin;
+}
+
+/** Decides once per request whether its `Origin` is admitted: a listed origin, or (local mode) a loopback one. */
+export function corsOriginCheck(origins: readonly string[], loopback: boolean): (origin: string | undefined) => boolean {
+  const listed = new Set(origins);
+  return (origin) => origin !== undefined && (listed.has(origin) || (loopback && isLoopbackOrigin(origin)));
+}
+
+/**
  * CORS for `/graphql`. An admitted origin may send any request header (the preflight reflects
  * `Access-Control-Request-Headers`), so a Sandbox user's own headers pass; and a Private Network
  * Access preflight (`Access-Control-Request-Private-Network: true`) from an admitted origin is
  * answered with `Access-Control-Allow-Private-Network: true`, which is what lets Apollo Sandbox,
- * a public site, reach the gateway on loopback in local mode. Any other origin gets neither.
+ * a public site, reach the gateway on loopback in local mode. Any other origin gets neither, and
+ * its preflight is answered without `Access-Control-Allow-Origin`.
  */
-function corsMiddleware(origins: readonly string[]): (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void {
-  const admitted = new Set(origins);
-  const corsHandler = cors({
-    origin: [...origins],
+function corsMiddleware(admits: (origin: string | undefined) => boolean): (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void {
+  const common = {
     methods: ["GET", "POST", "OPTIONS"],
     // No `allowedHeaders` on purpose: cors then reflects the preflight's Access-Control-Request-Headers.
     exposedHeaders: ["x-request-id"],
     maxAge: 600,
-  });
+  };
+  // `origin: true` reflects the request's origin (with `Vary: Origin`); an empty list admits none.
+  const admitted = cors({ ...common, origin: true });
+  const refused = cors({ ...common, origin: [] });
   return (req, res, next) => {
-    const origin = req.headers.origin;
-    if (
-      req.method === "OPTIONS" &&
-      req.headers["access-control-request-private-network"] === "true" &&
-      origin !== undefined &&
-      admitted.has(origin)
-    ) {
+    if (!admits(req.headers.origin)) return refused(req, res, next);
+    if (req.method === "OPTIONS" && req.headers["access-control-request-private-network"] === "true") {
       res.setHeader("access-control-allow-private-network", "true");
     }
-    corsHandler(req, res, next);
+    admitted(req, res, next);
   };
 }
 
@@ -108,7 +141,7 @@ function corsMiddleware(origins: readonly string[]): (req: IncomingMessage, res:
 export function gatewayRequestListener(options: RequestListenerOptions): RequestListener {
   const { logger } = options;
   const routerSecretOk = options.routerSecret === undefined ? undefined : routerSecretCheck(options.routerSecret);
-  const corsHandler = corsMiddleware(options.corsOrigins);
+  const corsHandler = corsMiddleware(corsOriginCheck(options.corsOrigins, options.corsLoopback === true));
 
   return (incoming: IncomingMessage, res: ServerResponse) => {
     const given = incoming.headers["x-request-id"];
@@ -131,11 +164,17 @@ export function gatewayRequestListener(options: RequestListenerOptions): Request
     const queryAt = url.indexOf("?");
     const path = queryAt === -1 ? url : url.slice(0, queryAt);
     if (path !== "/graphql") {
+      if (options.explorerAssets === true && path.startsWith(EXPLORER_PREFIX)) {
+        serveExplorerAsset(req, res, path.slice(EXPLORER_PREFIX.length));
+        return;
+      }
       options.ops(req, res, path).catch(failed);
       return;
     }
     res.setHeader("cache-control", "no-store");
-    if (routerSecretOk !== undefined && !routerSecretOk(req.headers["router-authorization"])) {
+    const routerAuthorization = req.headers["router-authorization"];
+    const clientAdmitted = options.admitClientsWithoutRouterSecret === true && routerAuthorization === undefined;
+    if (routerSecretOk !== undefined && !clientAdmitted && !routerSecretOk(routerAuthorization)) {
       requestLog().warn("refused a request without the router secret");
       sendGraphQLError(res, 401, "This subgraph only answers the supergraph router", "UNAUTHENTICATED");
       return;

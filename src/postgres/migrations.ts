@@ -26,6 +26,9 @@ export interface Migration {
  *
  * Version 2, the organization's Deel budget (deel/postgres-budget.ts): one row holding the most
  * recent call slots, read and rewritten under its row lock.
+ *
+ * Version 3, the budget's departures: when calls actually left over the last window, beside the
+ * plan, so a caller that wakes late checks what left before it goes (deel/postgres-budget.ts).
  */
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -141,6 +144,13 @@ CREATE TABLE deel_budget (
   slots jsonb NOT NULL DEFAULT '[]'
 );
 INSERT INTO deel_budget (id) VALUES ('organization');
+`,
+  },
+  {
+    version: 3,
+    name: "the Deel budget's departures",
+    sql: `
+ALTER TABLE deel_budget ADD COLUMN departures jsonb NOT NULL DEFAULT '[]';
 `,
   },
 ];

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { context, propagation, SpanKind, SpanStatusCode, trace, type Tracer } from "@opentelemetry/api";
 
 /**
- * Wraps the `/graphql` handler in one SERVER span per request, the child of the caller's
+ * With a tracer, wraps the `/graphql` handler in one SERVER span per request, the child of the caller's
  * `traceparent` when it sent one (a router does). The GraphQL operation plugin names it after the
  * operation (batching is off: one request, one operation). Everything the request does (ledger,
  * budget, Deel) runs inside it and becomes its child.
@@ -11,9 +11,11 @@ import { context, propagation, SpanKind, SpanStatusCode, trace, type Tracer } fr
  * no body. Headers are read only by the propagator, for `traceparent` and `tracestate`.
  */
 export function traceGraphQLRequests<Req extends IncomingMessage>(
-  tracer: Tracer,
+  tracer: Tracer | undefined,
   handler: (req: Req, res: ServerResponse) => Promise<void>,
 ): (req: Req, res: ServerResponse) => Promise<void> {
+  // Tracing off: the handler itself, nothing wrapped.
+  if (tracer === undefined) return handler;
   return async (req, res) => {
     const parent = propagation.extract(context.active(), req.headers);
     const method = (req.method ?? "GET").toUpperCase();

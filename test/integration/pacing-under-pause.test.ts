@@ -6,7 +6,10 @@
  * second may hold more than `DEEL_RATE_LIMIT_RPS` arrivals, at the default 100 ms margin:
  *
  * - one process, with its in-process budget (memory ledger, then a SQLite ledger);
- * - two processes sharing their budget through Redis, one of them frozen.
+ * - two processes sharing their budget through each shared backend (SHARED_BACKENDS: Redis, and
+ *   PostgreSQL alone, no Redis), one of them frozen.
+ *
+ * Each test prints the most arrivals it saw in a rolling second (`[pacing] …` on stdout).
  *
  * The pause is timed from what the sandbox saw: it starts 600 ms after a batch of five arrived, so
  * the next batch's slot (a window plus the margin later) falls inside it.
@@ -21,7 +24,7 @@ import { CreateWorkerMagicLinkDocument, CreateWorkerSessionDocument, RevokeWorke
 import { anAdminToken, TEST_AUDIENCE, TEST_ISSUER, TEST_JWT_SECRET } from "../support/callers.js";
 import { codes, gql, type GraphQLResponse } from "../support/gateway.js";
 import { startGatewayProcess, type GatewayProcess } from "../support/process.js";
-import { REDIS_URL, deletePrefix, describeRedis, uniquePrefix } from "../support/redis.js";
+import { SHARED_BACKENDS } from "../support/shared-backends.js";
 import { maxInAnyWindow } from "../support/windows.js";
 
 const RPS = 5;
@@ -77,6 +80,14 @@ async function freeze(gateway: GatewayProcess, ms: number): Promise<void> {
  * arrival times of the Deel requests they made.
  */
 async function burstWithPauses(sandbox: DeelSandbox, gateways: GatewayProcess[], pauseOf: GatewayProcess, admin: string) {
+  // Each process's first Deel call opens its connection (and warms its code): on a loaded host that
+  // can take longer than the margin, which measures the host's cold start, not pacing under a pause.
+  // One create each, on profiles the burst does not use, then a full window (and margin) of quiet.
+  for (const [i, gw] of gateways.entries()) {
+    const warmUp = await gql(gw.url, CreateWorkerSessionDocument, { input: { profileId: sandbox.profiles[MUTATIONS + i]!, idempotencyKey: null } }, { token: admin });
+    expect(codes(warmUp), warmUp.raw).toEqual([]);
+  }
+  await sleep(1200);
   const from = sandbox.requests.length;
   const profiles = sandbox.profiles.slice(0, MUTATIONS);
   const results: Array<Promise<GraphQLResponse<unknown>>> = profiles.map((profileId, i) => {
@@ -102,7 +113,9 @@ function expectPaced(answers: Array<GraphQLResponse<unknown>>, times: number[]):
   for (const [i, answer] of answers.entries()) expect(codes(answer), `mutation #${i}: ${answer.raw}`).toEqual([]);
   // 30 creates + 10 revokes + 10 × (create + link).
   expect(times).toHaveLength(60);
-  expect(maxInAnyWindow(times, 1000)).toBeLessThanOrEqual(RPS);
+  const most = maxInAnyWindow(times, 1000);
+  process.stdout.write(`[pacing] ${expect.getState().currentTestName ?? ""}: at most ${most} arrivals in a rolling second\n`);
+  expect(most).toBeLessThanOrEqual(RPS);
 }
 
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -115,7 +128,7 @@ describe("one frozen process paces by departures (in-process budget)", () => {
   let admin: string;
 
   beforeAll(async () => {
-    sandbox = await startDeelSandbox({ rateLimitRps: 0, profiles: Array.from({ length: MUTATIONS }, () => randomUUID()) });
+    sandbox = await startDeelSandbox({ rateLimitRps: 0, profiles: Array.from({ length: MUTATIONS + 2 }, () => randomUUID()) });
     cleanups.push(() => sandbox.close());
     admin = await anAdminToken("pacing-admin");
   });
@@ -135,25 +148,24 @@ describe("one frozen process paces by departures (in-process budget)", () => {
   }
 });
 
-describeRedis("two processes sharing one Redis budget, one of them frozen", () => {
-  const prefix = uniquePrefix("pacing");
-  let sandbox: DeelSandbox;
-  let admin: string;
+for (const backend of SHARED_BACKENDS) {
+  backend.describe(`two processes sharing one budget on ${backend.name}, one of them frozen`, () => {
+    let sandbox: DeelSandbox;
+    let admin: string;
 
-  beforeAll(async () => {
-    sandbox = await startDeelSandbox({ rateLimitRps: 0, profiles: Array.from({ length: MUTATIONS }, () => randomUUID()) });
-    cleanups.push(() => sandbox.close());
-    cleanups.push(() => deletePrefix(prefix));
-    admin = await anAdminToken("pacing-admin");
+    beforeAll(async () => {
+      sandbox = await startDeelSandbox({ rateLimitRps: 0, profiles: Array.from({ length: MUTATIONS + 2 }, () => randomUUID()) });
+      cleanups.push(() => sandbox.close());
+      admin = await anAdminToken("pacing-admin");
+    });
+
+    it(`at most ${RPS} arrivals in any rolling second across two 700 ms freezes of one replica`, async () => {
+      const namespace = backend.namespace("pacing");
+      cleanups.push(() => namespace.cleanup());
+      const [a, b] = await Promise.all([startGatewayProcess(env(sandbox, namespace.env.SESSION_STORE_URL!, namespace.env)), startGatewayProcess(env(sandbox, namespace.env.SESSION_STORE_URL!, namespace.env))]);
+      cleanups.push(() => a.stop("SIGKILL"), () => b.stop("SIGKILL"));
+      const { answers, times } = await burstWithPauses(sandbox, [a, b], a, admin);
+      expectPaced(answers, times);
+    }, 60_000);
   });
-
-  it(`at most ${RPS} arrivals in any rolling second across two 700 ms freezes of one replica`, async () => {
-    const [a, b] = await Promise.all([
-      startGatewayProcess(env(sandbox, REDIS_URL, { REDIS_KEY_PREFIX: prefix })),
-      startGatewayProcess(env(sandbox, REDIS_URL, { REDIS_KEY_PREFIX: prefix })),
-    ]);
-    cleanups.push(() => a.stop("SIGKILL"), () => b.stop("SIGKILL"));
-    const { answers, times } = await burstWithPauses(sandbox, [a, b], a, admin);
-    expectPaced(answers, times);
-  }, 60_000);
-});
+}
