@@ -65,6 +65,11 @@ export interface Config {
   readonly maxEntityRepresentations: number;
   /** Most an entity fetch may cost: Σ representations × guarded fields selected on each (`MAX_ENTITY_COST`). */
   readonly maxEntityCost: number;
+  /**
+   * The session history (README: Session history), on every backend: how long an event stays
+   * (`SESSION_RETENTION_DAYS`, default 7; the history keeps at least a day).
+   */
+  readonly sessionHistory: { readonly retentionMs: number };
   /** The kill switch's job runner (README: Incident response). */
   readonly revocation: {
     /** A replica's hold on a running job; renewed every quarter of it, claimable by another once expired. */
@@ -200,6 +205,9 @@ export function loadConfig(env: Env = process.env): Config {
       poolSize: integer(env, "POSTGRES_POOL_SIZE", 10, 2, 1000),
       statementTimeoutMs: integer(env, "POSTGRES_STATEMENT_TIMEOUT_MS", 5_000, 100, 600_000),
       retentionMs: integer(env, "SESSION_RETENTION_DAYS", 7, 0, 3650) * 24 * 3600 * 1000,
+    },
+    sessionHistory: {
+      retentionMs: Math.max(1, integer(env, "SESSION_RETENTION_DAYS", 7, 0, 3650)) * 24 * 3600 * 1000,
     },
     callerMutationsPerMinute: integer(env, "CALLER_MUTATIONS_PER_MINUTE", 60, 0, 1_000_000_000),
     corsOrigins,
