@@ -5,13 +5,15 @@ import { GraphQLError, Kind, OperationTypeNode, type DocumentNode, type Selectio
 /**
  * Request limits tuned to this small schema. The deepest real operation is an entity fetch
  * (`_entities → Worker → session → field`, depth 4); a client never needs aliases to use it;
- * representations travel as variables, so even a 100-entity fetch is a few dozen tokens.
+ * representations travel as variables, so even a 100-entity fetch is a few dozen tokens. The
+ * costliest client operation is a revocation job with a page of its history events, every field
+ * selected (armor's cost: about 380).
  * Limits are not exposed in the error messages (`exposeLimits: false`).
  */
 export const LIMITS = {
   maxDepth: 6,
   maxAliases: 5,
-  maxCost: 300,
+  maxCost: 500,
   maxTokens: 1000,
   maxDirectives: 10,
 } as const;
