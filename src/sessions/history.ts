@@ -21,7 +21,7 @@
  * reads leave out events past it.
  */
 import { randomBytes } from "node:crypto";
-import { HISTORY_POSITION, MAX_HISTORY_FIRST } from "../base/history-page.js";
+import { MAX_HISTORY_FIRST } from "../base/history-page.js";
 import type { OrderedItem, PageRequest, Write } from "../storage/storage.js";
 import { keyNames } from "../redis/keys.js";
 
@@ -96,8 +96,6 @@ export interface HistoryPage {
 export const DAY_MS = 24 * 3600 * 1000;
 /** The default history retention (`SESSION_RETENTION_DAYS` = 7). */
 export const DEFAULT_HISTORY_RETENTION_MS = 7 * DAY_MS;
-/** The most events one page may ask for. */
-export const MAX_HISTORY_PAGE = MAX_HISTORY_FIRST;
 
 /** The history keeps at least a day, whatever `SESSION_RETENTION_DAYS` says (0 keeps no record, not no history). */
 export function historyRetentionMs(retentionMs: number | null | undefined): number {
@@ -120,11 +118,6 @@ export function positionAt(ms: number): string {
 /** The position of the INTENT_UNKNOWN event a mint's intent begun at `startedAt` may turn into (one per intent). */
 export function unknownPosition(startedAt: number, unknownAt: number): string {
   return `${timePrefix(unknownAt)}.000000-u${startedAt.toString(36)}`;
-}
-
-/** Whether `value` is a position this gateway makes (what a cursor must be). */
-export function isPosition(value: string): boolean {
-  return HISTORY_POSITION.test(value);
 }
 
 /** The key of a subject's history. */
@@ -204,11 +197,13 @@ export function historyPageRead(request: HistoryPageRequest, now: number, retent
   // Never an event dated after now (a pending INTENT_UNKNOWN), never one past the retention.
   const ceiling = timePrefix(now + 1);
   const below = request.after !== undefined && request.after < ceiling ? request.after : ceiling;
-  return { key: historyKey(request.subject), below, above: timePrefix(now - retentionMs), limit: request.first + 1 };
+  const first = Math.min(MAX_HISTORY_FIRST, Math.max(0, request.first));
+  return { key: historyKey(request.subject), below, above: timePrefix(now - retentionMs), limit: first + 1 };
 }
 
 /** The page made of what `historyPageRead` read. */
 export function historyPage(items: readonly OrderedItem[], first: number): HistoryPage {
+  first = Math.min(MAX_HISTORY_FIRST, Math.max(0, first));
   const events: HistoryEvent[] = [];
   for (const item of items.slice(0, first)) {
     const event = decodeEvent(item);
