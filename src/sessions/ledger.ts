@@ -65,7 +65,9 @@ function fenced(profileId: string): LedgerError {
  * between. The keys are keys.ts's: `session:<id>` (a record, expiring at its session's expiry plus
  * the retention), `intent:<id>` (a mint under way, expiring after a token's lifetime),
  * `creator:<sub>` (the createdBy index, a set living as long as its longest-lived record) and
- * `mints-by:<sub>` (the mints a caller began: profile → start, living as long as its latest intent could).
+ * `mints-by:<sub>` (the mints a caller began: profile → start, living as long as its latest intent could),
+ * and the session history's ordered keys `history:<id>` and `rjob-history:<job>` (history.ts): a write
+ * given a note appends its events in its own commit.
  *
  * A write with a Redis lock's fence also reads `fence:<id>` and is conditioned on it: refused
  * (LedgerError `fenced`) once a later holder took the lock. Every storage failure is a LedgerError
