@@ -11,7 +11,7 @@ import { createResilientDeel, type BreakerState, type ResilientDeelHandle } from
 import type { DeelApi } from "./deel/types.js";
 import { assertNever } from "./base/assert-never.js";
 import { systemBackgroundClock } from "./base/clock.js";
-import { auditSessionOutcome } from "./graphql/audit.js";
+import { auditSessionOutcome, outcomeOf } from "./graphql/audit.js";
 import { createContextFactory } from "./graphql/context.js";
 import { createApolloServer } from "./graphql/server.js";
 import { createGraphQLHandler } from "./http/graphql-handler.js";
@@ -97,6 +97,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const sessions = new WorkerSessionService({
     deel,
     report: auditSessionOutcome,
+    // The session history records a refusal with the code its caller was answered with.
+    outcomeCode: outcomeOf,
     store,
     lock: shared.lock,
     intentStaleAfterMs: intentStaleAfterMs(config.deel.timeoutMs),

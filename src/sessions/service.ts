@@ -9,6 +9,7 @@ import type { CallOptions, DeelApi, MintedSession } from "../deel/types.js";
 import { ProfileQueue } from "./profile-queue.js";
 import { EndedSessionError, SupersededSessionError } from "./errors.js";
 import type { Fence } from "./fencing.js";
+import type { HistoryAction, HistoryNote, HistoryPage, HistoryPageRequest } from "./history.js";
 import { entryAt, intentMayBeLive, recordFromIntent, type LedgerEntry, type MintIntent } from "./intent.js";
 import { statusOf, type SessionRecord, type SessionStatus } from "./record.js";
 import type { ProfileLock } from "./profile-lock.js";
@@ -49,6 +50,28 @@ export interface ServiceDeps {
    * RevocationInProgressError) while a revocation job refuses creates for the profile or the caller.
    */
   createGuard?: (profileId: string, sub: string) => Promise<void>;
+  /**
+   * The code a refusal is recorded with in the session history (the caller-facing code, which this
+   * layer never decides: the app passes the GraphQL layer's classifier). Default: the error's name.
+   */
+  outcomeCode?: (error: unknown) => string;
+}
+
+/** A revoke's event: JOB_REVOKE for a revocation job's actor, REVOKE otherwise. */
+function revokeAction(actor: Actor): HistoryAction {
+  return actor.jobId === undefined ? "REVOKE" : "JOB_REVOKE";
+}
+
+/** The event of each operation (what a refusal of it is recorded as). */
+const OPERATION_EVENTS: Record<SessionAction, (actor: Actor) => HistoryAction> = {
+  create: () => "MINT",
+  magic_link: () => "MAGIC_LINK",
+  revoke: revokeAction,
+};
+
+/** What a ledger write of `actor`'s operation records in the history. */
+function historyNote(actor: Actor, action: HistoryAction, deelRequestId?: string): HistoryNote {
+  return { actor: actor.sub, requestId: actor.requestId, action, jobId: actor.jobId, deelRequestId };
 }
 
 /**
@@ -65,6 +88,8 @@ export interface Actor {
   requestId: string;
   /** Request-scoped logger; the audit line goes here. */
   log: Logger;
+  /** The revocation job this actor revokes for, if any (its revokes are JOB_REVOKE in the history). */
+  jobId?: string;
 }
 
 export interface CreatedSession {
@@ -114,8 +139,10 @@ export class WorkerSessionService {
   private readonly intentStaleAfterMs: number;
   private readonly createGuard: ((profileId: string, sub: string) => Promise<void>) | undefined;
   private readonly report: (outcome: SessionOutcome) => void;
+  private readonly outcomeCode: (error: unknown) => string;
 
   constructor(deps: ServiceDeps) {
+    this.outcomeCode = deps.outcomeCode ?? ((error) => (error instanceof Error ? error.name : "INTERNAL_SERVER_ERROR"));
     this.intentStaleAfterMs = deps.intentStaleAfterMs;
     this.createGuard = deps.createGuard;
     this.report = deps.report ?? (() => undefined);
@@ -185,7 +212,7 @@ export class WorkerSessionService {
     // An older unresolved intent stays in place of this one (see intent.ts): a lost mint stays
     // UNKNOWN whatever later creates that mint nothing (refused, replayed) do.
     const intent: MintIntent = { profileId, createdBy: actor.sub, startedAt: this.now() };
-    const own = await this.store.beginMint(intent, fence);
+    const own = await this.store.beginMint(intent, fence, historyNote(actor, "INTENT_WRITTEN"));
     // This mint minted nothing new (Deel refused, or replayed an earlier answer): it resolves its own
     // intent, never an older one, which still stands for a token this answer says nothing about.
     const resolved = () => (own ? this.endMint(actor, intent, fence) : Promise.resolve());
@@ -228,6 +255,7 @@ export class WorkerSessionService {
       if (existing !== null && existing.expiresAt.getTime() === minted.expiresAt.getTime()) {
         // The ledger's own session: answer with it as recorded (REVOKED if it was revoked since).
         await resolved();
+        await this.noteEvent(actor, profileId, "REPLAY", minted.deelRequestId);
         return { result: { token: minted.token, session: existing }, deelRequestId: minted.deelRequestId };
       }
       if (existing !== null && existing.expiresAt.getTime() > minted.expiresAt.getTime()) {
@@ -236,7 +264,7 @@ export class WorkerSessionService {
         throw new SupersededSessionError();
       }
     }
-    await this.store.put(fresh, fence);
+    await this.store.put(fresh, fence, historyNote(actor, minted.replayed ? "REPLAY" : "MINT", minted.deelRequestId));
     // A replay recorded here (typically this call's own first attempt) says nothing of a token an
     // older intent stands for: only a token Deel minted for this call replaced it.
     await (minted.replayed ? resolved() : replacedOlder());
@@ -270,15 +298,17 @@ export class WorkerSessionService {
         }
         const revoked = await this.deel.revokeSession(profileId, { ...deel, requestId: actor.requestId, startedAt });
         const revokedAt = this.now();
+        const noted = historyNote(actor, revokeAction(actor), revoked.deelRequestId);
+        const resolvedNote = historyNote(actor, "INTENT_RESOLVED", revoked.deelRequestId);
         let session: SessionRecord | null;
         if (intent === null || !intentMayBeLive(intent, revokedAt)) {
-          session = await this.store.markRevoked(profileId, revokedAt, actor.sub, fence);
+          session = await this.store.markRevoked(profileId, revokedAt, actor.sub, fence, noted);
           // A dead intent (any token it stood for has expired) is tidied away with the revoke.
-          if (intent !== null) await this.store.endMint(profileId, fence);
+          if (intent !== null) await this.store.endMint(profileId, fence, undefined, resolvedNote);
         } else {
           session = { ...recordFromIntent(intent), revokedAt, revokedBy: actor.sub };
-          await this.store.put(session, fence);
-          await this.store.endMint(profileId, fence);
+          await this.store.put(session, fence, noted);
+          await this.store.endMint(profileId, fence, undefined, resolvedNote);
         }
         return { result: { profileId, revokedAt, session }, deelRequestId: revoked.deelRequestId };
       }),
@@ -293,6 +323,11 @@ export class WorkerSessionService {
     const states = await this.store.getStates(profileIds);
     const now = this.now();
     return states.map((state) => entryAt(state.record, state.intent, now, this.intentStaleAfterMs));
+  }
+
+  /** Pages of the session history (history.ts), one per request, in one store read whatever their number. */
+  history(requests: readonly HistoryPageRequest[]): Promise<HistoryPage[]> {
+    return this.store.readHistory(requests);
   }
 
   /** A record's status now, by the service's clock (the record a create, link or revoke answers with). */
@@ -310,9 +345,23 @@ export class WorkerSessionService {
    */
   private async endMint(actor: Actor, intent: MintIntent, fence: Fence): Promise<void> {
     try {
-      await this.store.endMint(intent.profileId, fence, intent.startedAt);
+      await this.store.endMint(intent.profileId, fence, intent.startedAt, historyNote(actor, "INTENT_RESOLVED"));
     } catch (error) {
       actor.log.warn({ err: error, profileId: intent.profileId }, "could not clear a mint intent; reads may show UNKNOWN until a revoke or a new create");
+    }
+  }
+
+  /**
+   * Appends one history event no ledger write records (a refusal, a magic link made, a replay of a
+   * recorded session). A ledger that fails here loses the event, not the operation: logged, not thrown.
+   */
+  private async noteEvent(actor: Actor, profileId: ProfileId, action: HistoryAction, deelRequestId: string | undefined, outcome = "OK"): Promise<void> {
+    try {
+      await this.store.appendHistory([
+        { profileId, action, outcome, actor: actor.sub, requestId: actor.requestId, deelRequestId: deelRequestId ?? null, jobId: actor.jobId ?? null, at: this.clock.now() },
+      ]);
+    } catch (error) {
+      actor.log.warn({ err: error, profileId, action }, "could not append a session history event");
     }
   }
 
@@ -336,12 +385,17 @@ export class WorkerSessionService {
     work: () => Promise<{ result: T; deelRequestId: string | undefined }>,
   ): Promise<T> {
     const operation = work().then(
-      ({ result, deelRequestId }) => {
+      async ({ result, deelRequestId }) => {
         this.report({ action, actor, profileId, deelRequestId });
+        // A magic link is the one success no ledger write records: its event is appended here.
+        if (action === "magic_link") await this.noteEvent(actor, profileId, "MAGIC_LINK", deelRequestId);
         return result;
       },
-      (error: unknown) => {
-        this.report({ action, actor, profileId, deelRequestId: isDeelError(error) ? error.deelRequestId : undefined, error });
+      async (error: unknown) => {
+        const deelRequestId = isDeelError(error) ? error.deelRequestId : undefined;
+        this.report({ action, actor, profileId, deelRequestId, error });
+        // Every refusal that reached the service goes into the history, with the caller-facing code.
+        await this.noteEvent(actor, profileId, OPERATION_EVENTS[action](actor), deelRequestId, this.outcomeCode(error));
         throw error;
       },
     );
