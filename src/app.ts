@@ -102,6 +102,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     store,
     lock: shared.lock,
     intentStaleAfterMs: intentStaleAfterMs(config.deel.timeoutMs),
+    timeoutMs: config.deel.timeoutMs,
     // The kill switch: creates for a running revocation job's profiles (or by its createdBy) are refused.
     createGuard: async (profileId, sub) => {
       const blocking = await shared.jobs.blockingJob(profileId, sub);
@@ -172,7 +173,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
             }),
         ...(routerOk === undefined ? {} : { fromRouter: (req) => routerOk(req.headers["router-authorization"]) }),
       }),
-      ops: createOpsRoutes({ ping: () => store.ping(), metrics }),
+      ops: createOpsRoutes({ ping: () => store.ping(), pendingWrites: () => sessions.pendingWrites, metrics }),
     }),
   );
 
