@@ -11,7 +11,7 @@ import { createResilientDeel, type BreakerState, type ResilientDeelHandle } from
 import type { DeelApi } from "./deel/types.js";
 import { assertNever } from "./base/assert-never.js";
 import { systemBackgroundClock } from "./base/clock.js";
-import { auditSessionOutcome } from "./graphql/audit.js";
+import { auditSessionOutcome, outcomeOf } from "./graphql/audit.js";
 import { createContextFactory } from "./graphql/context.js";
 import { createApolloServer } from "./graphql/server.js";
 import { createGraphQLHandler } from "./http/graphql-handler.js";
@@ -113,9 +113,12 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const sessions = new WorkerSessionService({
     deel,
     report: auditSessionOutcome,
+    // The session history records a refusal with the code its caller was answered with.
+    outcomeCode: outcomeOf,
     store,
     lock: shared.lock,
     intentStaleAfterMs: intentStaleAfterMs(config.deel.timeoutMs),
+    timeoutMs: config.deel.timeoutMs,
     // The kill switch: creates for a running revocation job's profiles (or by its createdBy) are refused.
     createGuard: async (profileId, sub) => {
       const blocking = await shared.jobs.blockingJob(profileId, sub);
@@ -189,7 +192,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
             }),
         ...(routerOk === undefined ? {} : { fromRouter: (req) => routerOk(req.headers["router-authorization"]) }),
       })),
-      ops: createOpsRoutes({ ping: () => store.ping(), metrics }),
+      ops: createOpsRoutes({ ping: () => store.ping(), pendingWrites: () => sessions.pendingWrites, metrics }),
     }),
   );
 

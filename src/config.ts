@@ -14,7 +14,7 @@ import {
 } from "./config-readers.js";
 import { isLoopbackHost } from "./base/loopback.js";
 import { TrustedDocuments, TrustedDocumentsError } from "./http/trusted-documents.js";
-import type { RequestLimitSettings } from "./graphql/limits.js";
+import { LIMITS, type RequestLimitSettings } from "./graphql/limits.js";
 
 import type { AuthConfig, JwtAlgorithm } from "./auth/settings.js";
 import type { DeelSettings } from "./deel/create-deel.js";
@@ -73,6 +73,11 @@ export interface Config {
   readonly maxEntityRepresentations: number;
   /** Most an entity fetch may cost: Σ representations × guarded fields selected on each (`MAX_ENTITY_COST`). */
   readonly maxEntityCost: number;
+  /**
+   * The session history (README: Session history), on every backend: how long an event stays
+   * (`SESSION_RETENTION_DAYS`, default 7; the history keeps at least a day).
+   */
+  readonly sessionHistory: { readonly retentionMs: number };
   /** The kill switch's job runner (README: Incident response). */
   readonly revocation: {
     /** A replica's hold on a running job; renewed every quarter of it, claimable by another once expired. */
@@ -231,6 +236,9 @@ export function loadConfig(env: Env = process.env): Config {
       statementTimeoutMs: integer(env, "POSTGRES_STATEMENT_TIMEOUT_MS", 5_000, 100, 600_000),
       retentionMs: integer(env, "SESSION_RETENTION_DAYS", 7, 0, 3650) * 24 * 3600 * 1000,
     },
+    sessionHistory: {
+      retentionMs: Math.max(1, integer(env, "SESSION_RETENTION_DAYS", 7, 0, 3650)) * 24 * 3600 * 1000,
+    },
     callerMutationsPerMinute: integer(env, "CALLER_MUTATIONS_PER_MINUTE", 60, 0, 1_000_000_000),
     corsOrigins,
     magicLinkRedirectOrigins,
@@ -256,12 +264,12 @@ export function loadConfig(env: Env = process.env): Config {
       pollMs: integer(env, "REVOCATION_POLL_MS", 500, 100, 600_000),
     },
     limits: {
-      maxAliases: integer(env, "GRAPHQL_MAX_ALIASES", 5, 0, 1_000),
-      maxDepth: integer(env, "GRAPHQL_MAX_DEPTH", 6, 1, 100),
-      maxCost: integer(env, "GRAPHQL_MAX_COST", 300, 1, 1_000_000),
-      maxTokens: integer(env, "GRAPHQL_MAX_TOKENS", 1000, 50, 1_000_000),
-      maxDirectives: integer(env, "GRAPHQL_MAX_DIRECTIVES", 10, 0, 1_000),
-      maxBodyBytes: integer(env, "HTTP_MAX_BODY_BYTES", 100 * 1024, 1024, 64 * 1024 * 1024),
+      maxAliases: integer(env, "GRAPHQL_MAX_ALIASES", LIMITS.maxAliases, 0, 1_000),
+      maxDepth: integer(env, "GRAPHQL_MAX_DEPTH", LIMITS.maxDepth, 1, 100),
+      maxCost: integer(env, "GRAPHQL_MAX_COST", LIMITS.maxCost, 1, 1_000_000),
+      maxTokens: integer(env, "GRAPHQL_MAX_TOKENS", LIMITS.maxTokens, 50, 1_000_000),
+      maxDirectives: integer(env, "GRAPHQL_MAX_DIRECTIVES", LIMITS.maxDirectives, 0, 1_000),
+      maxBodyBytes: integer(env, "HTTP_MAX_BODY_BYTES", LIMITS.maxBodyBytes, 1024, 64 * 1024 * 1024),
     },
     ...(trustedDocuments === undefined ? {} : { trustedDocuments }),
     tracing: readTracingSettings(env),

@@ -13,6 +13,7 @@ import type { JobStore } from "./sessions/jobs/job-store.js";
 import { PostgresProfileLock } from "./sessions/postgres-profile-lock.js";
 import { RedisProfileLock } from "./sessions/redis-profile-lock.js";
 import { createStorage, ledgerFailure, retentionOf } from "./sessions/create-store.js";
+import { intentStaleAfterMs } from "./sessions/intent.js";
 import { Ledger } from "./sessions/ledger.js";
 import { PostgresStorage } from "./storage/postgres-storage.js";
 import type { Storage } from "./storage/storage.js";
@@ -54,7 +55,13 @@ export async function createSharedState(config: Config, given: SharedStateOption
 
 /** The ledger on the shared storage (the storage is closed last, by the shared state). */
 function ledgerOn(storage: Storage, config: Config): SessionStore {
-  return new Ledger(storage, { retentionMs: retentionOf(config.store, { redis: config.redis, postgres: config.postgres }), ownsStorage: false });
+  return new Ledger(storage, {
+    retentionMs: retentionOf(config.store, { redis: config.redis, postgres: config.postgres }),
+    ownsStorage: false,
+    historyRetentionMs: config.sessionHistory.retentionMs,
+    // The history dates a lost mint's INTENT_UNKNOWN when reads start answering UNKNOWN for it.
+    unknownAfterMs: intentStaleAfterMs(config.deel.timeoutMs),
+  });
 }
 
 /** Adds the revocation jobs' store, on the ledger's storage; closed before the rest, the storage after. */

@@ -9,6 +9,8 @@ export const Scope = {
   /** Mint (or replay) a worker token and turn it into a Deel magic link; the token itself stays in the gateway. */
   magicLink: "worker_sessions:magic_link",
   allProfiles: "worker_sessions:all_profiles",
+  /** Read the session history (who minted, replayed, linked or revoked, and when); still only on reachable profiles. */
+  audit: "worker_sessions:audit",
 } as const;
 export type Scope = (typeof Scope)[keyof typeof Scope];
 

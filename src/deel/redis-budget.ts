@@ -3,7 +3,7 @@ import { sleepUntil, systemClock, type Clock } from "../base/clock.js";
 import { defineLuaCommands, type LuaCommand, type Redis, type RedisWithCommands } from "../redis/connection.js";
 import { redisKeys } from "../redis/keys.js";
 import type { OutboundBudget } from "./budget.js";
-import { DeelError } from "./errors.js";
+import { DeelError, isDeelError } from "./errors.js";
 
 export interface RedisBudgetOptions {
   /** Key prefix (`REDIS_KEY_PREFIX`); the window lives at `<prefix>deel-budget`. One prefix = one organization. */
@@ -176,7 +176,7 @@ export class RedisBudget implements OutboundBudget {
     this.waiting += 1;
     try {
       const member = randomUUID();
-      let [outcome, waitMs] = await this.run("wsgBudgetReserve", deadline, member);
+      let [outcome, waitMs] = await this.run("wsgBudgetReserve", deadline, member, signal);
       // Each turn either leaves, fails, or sleeps until a departure leaves the window (waitMs > 0).
       while (outcome === Outcome.Booked) {
         // The slot on this replica's clock, read after the answer: a little late at worst, never early.
@@ -185,7 +185,7 @@ export class RedisBudget implements OutboundBudget {
           await this.redis.wsgBudgetCancel(...this.keys, member).catch(() => undefined);
           throw this.closed ? new DeelError("unavailable", "The gateway is shutting down") : abortError();
         }
-        [outcome, waitMs] = await this.run("wsgBudgetLeave", deadline, member);
+        [outcome, waitMs] = await this.run("wsgBudgetLeave", deadline, member, signal);
       }
       if (outcome === Outcome.Refused) {
         throw new DeelError("rate_limited", `The organization's Deel budget has no slot for ${waitMs} ms, past the call's deadline`, {
@@ -202,16 +202,36 @@ export class RedisBudget implements OutboundBudget {
     for (const sleeper of [...this.sleepers]) sleeper.abort();
   }
 
-  /** Runs RESERVE or LEAVE for `member`; a Redis that cannot answer fails the call (`unavailable`). */
-  private async run(command: "wsgBudgetReserve" | "wsgBudgetLeave", deadline: number, member: string): Promise<[Outcome, number]> {
+  /**
+   * Runs RESERVE or LEAVE for `member`; a Redis that cannot answer fails the call (`unavailable`).
+   * The caller's signal (its deadline) ends the wait for the answer too: a slow Redis never holds a
+   * call past its deadline (a booking the script may still make is given back, best effort).
+   */
+  private async run(command: "wsgBudgetReserve" | "wsgBudgetLeave", deadline: number, member: string, signal?: AbortSignal): Promise<[Outcome, number]> {
     // A duration, not a timestamp: replicas' clocks and Redis's may disagree, durations do not.
     const maxWaitMs = Math.floor(Math.max(0, deadline - this.clock.now()));
     let reply: [number, number];
+    let onAbort: (() => void) | undefined;
     try {
-      reply = (await this.redis[command](...this.keys, this.limit, this.windowMs, maxWaitMs, member)) as [number, number];
+      const answer = this.redis[command](...this.keys, this.limit, this.windowMs, maxWaitMs, member) as Promise<[number, number]>;
+      const aborted = new Promise<never>((_, reject) => {
+        onAbort = () => reject(abortError());
+        if (signal?.aborted) onAbort();
+        else signal?.addEventListener("abort", onAbort, { once: true });
+      });
+      reply = await Promise.race([answer, aborted]).catch((error: unknown) => {
+        if (signal?.aborted) {
+          void answer.then(() => this.redis.wsgBudgetCancel(...this.keys, member)).catch(() => undefined);
+          throw abortError();
+        }
+        throw error;
+      });
     } catch (error) {
+      if (isDeelError(error)) throw error;
       const reason = error instanceof Error ? error.message : String(error);
       throw new DeelError("unavailable", `The organization's shared Deel budget (Redis) cannot be consulted: ${reason}`, { cause: error });
+    } finally {
+      if (onAbort !== undefined) signal?.removeEventListener("abort", onAbort);
     }
     return [Number(reply[0]), Number(reply[1])];
   }

@@ -91,8 +91,8 @@ function writeAudit(log: Logger, entry: AuditEntry): void {
   );
 }
 
-/** The code a thrown error is answered with (the same classifier `formatError` uses). */
-function outcomeOf(error: unknown): ErrorCode {
+/** The code a thrown error is answered with (the same classifier `formatError` uses); the history records refusals with it too. */
+export function outcomeOf(error: unknown): ErrorCode {
   return classifyFailure(error)?.code ?? "INTERNAL_SERVER_ERROR";
 }
 

@@ -6,6 +6,7 @@ import type { CallerQuota } from "../auth/caller-quota.js";
 import type { CallerVerifier } from "../auth/verifier.js";
 import type { ScopedRequest } from "../http/server.js";
 import type { RevocationRunner } from "../sessions/jobs/runner.js";
+import type { HistoryPage, HistoryPageRequest } from "../sessions/history.js";
 import type { WorkerSessionService } from "../sessions/service.js";
 import { toSessionView, type SessionView } from "./session-view.js";
 
@@ -25,6 +26,8 @@ export interface GatewayContext {
   readonly loaders: {
     /** Ledger records by profile id: one store read per tick, cached for this request only. */
     readonly session: DataLoader<ProfileId, SessionView | null>;
+    /** History pages: every page asked in one tick (an `_entities` fetch of many workers) is one store read. */
+    readonly history: DataLoader<HistoryPageRequest, HistoryPage, string>;
   };
 }
 
@@ -62,6 +65,10 @@ export function createContextFactory(deps: ContextDeps): (req: ScopedRequest) =>
           async (ids) => (await sessions.read(ids)).map((entry) => (entry === null ? null : toSessionView(entry.record, entry.status))),
           { maxBatchSize: MAX_BATCH },
         ),
+        history: new DataLoader<HistoryPageRequest, HistoryPage, string>((requests) => sessions.history(requests), {
+          maxBatchSize: MAX_BATCH,
+          cacheKeyFn: (request) => JSON.stringify([request.subject.kind, request.subject.id, request.first, request.after ?? null]),
+        }),
       },
     };
     // `log` lives on the context's prototype: Apollo copies each operation's context with

@@ -1,5 +1,6 @@
 import type { GraphQLError } from "graphql";
 import type { Checked } from "../base/checked.js";
+import { parseHistoryPage, type HistoryPageArgs } from "../base/history-page.js";
 import { parseIdempotencyKey, type IdempotencyKey } from "../base/idempotency-key.js";
 import { parseProfileId, type ProfileId } from "../base/profile-id.js";
 import { parseMagicLinkTarget, type MagicLinkTarget } from "../base/redirects.js";
@@ -72,7 +73,20 @@ type RawInput = {
   profileIds?: unknown;
   onlyActive?: unknown;
 };
-type RawArgs = { profileId?: unknown; id?: unknown; input?: RawInput };
+type RawArgs = { profileId?: unknown; id?: unknown; input?: RawInput; first?: unknown; after?: unknown };
+
+/** `workerSessionHistory`, `Worker.sessionHistory`, parsed (`RevocationJob.events`: the page alone). */
+export interface HistoryArgs extends HistoryPageArgs {
+  readonly profileId: ProfileId;
+}
+
+/** A page's `first` and `after`, parsed, with `extra` beside them (a `HistoryArgs`, or the page alone). */
+function historyPage(args: RawArgs, extra: { profileId?: ProfileId }): ParsedArgs | GraphQLError {
+  const page = parseHistoryPage(args.first, args.after);
+  if (!page.ok) return fail(page);
+  const parsed: HistoryPageArgs & { profileId?: ProfileId } = { ...extra, ...page.value };
+  return { ...parsed };
+}
 
 function fail(checked: { ok: false; problem: string }): GraphQLError {
   return badUserInput(checked.problem);
@@ -112,6 +126,10 @@ export const INPUT_STEPS: Readonly<Record<string, Readonly<Record<string, InputS
       const id = parseRevocationJobId(args.id);
       return id.ok ? ({ id: id.value } satisfies RevocationJobArgs) : fail(id);
     },
+    workerSessionHistory: (args) => {
+      const profileId = parseProfileId(args.profileId);
+      return profileId.ok ? historyPage(args, { profileId: profileId.value }) : fail(profileId);
+    },
   },
   Mutation: {
     createWorkerSession: (args) => asInput(createInput(args.input)),
@@ -136,5 +154,13 @@ export const INPUT_STEPS: Readonly<Record<string, Readonly<Record<string, InputS
       const { key } = parent as WorkerEntity;
       return key.ok ? ({ profileId: key.value } satisfies ProfileArgs) : fail(key);
     },
+    sessionHistory: (args, parent) => {
+      const { key } = parent as WorkerEntity;
+      return key.ok ? historyPage(args, { profileId: key.value }) : fail(key);
+    },
+  },
+  RevocationJob: {
+    // The job is the parent (a job the caller was allowed to read); only the page is parsed.
+    events: (args) => historyPage(args, {}),
   },
 };

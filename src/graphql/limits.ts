@@ -22,12 +22,14 @@ export interface RequestLimitSettings {
  * The default limits, tuned to this small schema. The deepest real operation is an entity fetch
  * (`_entities → Worker → session → field`, depth 4); a client never needs aliases to use it;
  * representations travel as variables, so even a 100-entity fetch is a few dozen tokens.
+ * The costliest client operation is a revocation job with a page of its history events, every field
+ * selected (armor's cost: about 380).
  * Every refusal names its limit, the value and the setting that changes it (`limitMessage`).
  */
 export const LIMITS = {
   maxDepth: 6,
   maxAliases: 5,
-  maxCost: 300,
+  maxCost: 500,
   maxTokens: 1000,
   maxDirectives: 10,
   maxBodyBytes: 100 * 1024,

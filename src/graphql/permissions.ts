@@ -72,6 +72,8 @@ const ruleTree = {
     workerSession: may("readSession", authenticated, scope(Scope.read), reachArg),
     // The kill switch acts on any profile: it takes the revoke scope and all_profiles.
     revocationJob: may("readRevocationJob", authenticated, scope(Scope.revoke), scope(Scope.allProfiles)),
+    // The history says who could act as a worker: the audit scope, on a profile the caller may reach.
+    workerSessionHistory: may("readSessionHistory", authenticated, scope(Scope.audit), reachArg),
     // Federation plumbing: composition reads _service; entity fetches go through _entities,
     // whose fields (Worker.session) carry the real rules.
     _service: allow,
@@ -87,6 +89,7 @@ const ruleTree = {
     profileId: allow,
     // The edge hands the entity's parsed key on as the field's `profileId`.
     session: may("readWorkerSession", authenticated, scope(Scope.read), reachArg),
+    sessionHistory: may("readWorkerSessionHistory", authenticated, scope(Scope.audit), reachArg),
   },
   // Reached only through a field above that has already applied the rules for its profile. Each
   // field is named: a field added later is denied until it is given a rule here.
@@ -95,7 +98,16 @@ const ruleTree = {
   CreateWorkerSessionPayload: allowed("token", "session"),
   CreateWorkerMagicLinkPayload: allowed("magicLink", "expiresAt", "session"),
   // Reached only through revokeWorkerSessions / revocationJob, which have applied their rules.
-  RevocationJob: allowed("id", "status", "total", "revoked", "failed", "startedAt", "finishedAt", "requestedBy", "createdBy", "onlyActive", "failureReason"),
+  RevocationJob: {
+    ...allowed("id", "status", "total", "revoked", "failed", "startedAt", "finishedAt", "requestedBy", "createdBy", "onlyActive", "failureReason"),
+    // A job's events span its profiles: the audit scope and all_profiles, beside the rules of the field that reached the job.
+    events: may("readRevocationJobEvents", authenticated, scope(Scope.audit), scope(Scope.allProfiles)),
+  },
+  // Reached only through a history field above, which has applied its rules.
+  WorkerSessionEventConnection: allowed("edges", "pageInfo"),
+  WorkerSessionEventEdge: allowed("cursor", "node"),
+  WorkerSessionEventPageInfo: allowed("hasNextPage", "endCursor"),
+  WorkerSessionEvent: allowed("id", "profileId", "action", "outcome", "actor", "requestId", "deelRequestId", "jobId", "at"),
   RevokeWorkerSessionPayload: {
     profileId: allow,
     revokedAt: allow,

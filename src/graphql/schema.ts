@@ -3,6 +3,7 @@ import { buildSubgraphSchema } from "@apollo/subgraph";
 import { printSchemaWithDirectives } from "@graphql-tools/utils";
 import { parse, type GraphQLSchema } from "graphql";
 import { buildSchema, createResolversMap } from "type-graphql";
+import { RevocationJobEventsResolver, WorkerHistoryResolver, WorkerSessionHistoryResolver } from "./history.resolver.js";
 import { MagicLinkResolver } from "./magic-link.resolver.js";
 import { applyEdge } from "./edge.js";
 import { workerEntity } from "./edge-input.js";
@@ -27,7 +28,15 @@ export const FEDERATION_LINK = '@link(url: "https://specs.apollo.dev/federation/
  */
 export async function buildGatewaySchema(): Promise<GraphQLSchema> {
   const typeGraphqlSchema = await buildSchema({
-    resolvers: [WorkerSessionResolver, WorkerResolver, MagicLinkResolver, RevocationJobResolver],
+    resolvers: [
+      WorkerSessionResolver,
+      WorkerResolver,
+      MagicLinkResolver,
+      RevocationJobResolver,
+      WorkerSessionHistoryResolver,
+      WorkerHistoryResolver,
+      RevocationJobEventsResolver,
+    ],
     orphanedTypes: [Worker],
     skipCheck: true,
     validate: false,

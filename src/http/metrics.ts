@@ -82,7 +82,7 @@ export class GatewayMetrics {
     });
     this.storeReads = new Counter({
       name: "wsg_store_reads_total",
-      help: "Reads of the session ledger (get: one profile, get_many: one batch).",
+      help: "Reads of the session ledger (get: one profile, get_many: one batch; history: one read of history pages).",
       labelNames: ["op"],
       registers,
     });

@@ -9,7 +9,10 @@
  * - every connection's `search_path` is the deployment's schema (`POSTGRES_SCHEMA`, one schema =
  *   one organization), so statements name tables without a schema;
  * - a transaction left idle (a stalled or paused replica) is ended by the server after the same time;
- * - an idle connection that breaks is dropped from the pool and reported, never fatal.
+ * - a connection that breaks, idle or checked out (a server restart, a cut network), is reported,
+ *   never fatal; an idle one is dropped from the pool, a checked-out one by its holder;
+ * - nothing waits for PostgreSQL to come back: a connection that cannot be made fails at once, and
+ *   the next operation after it returns connects again (no restart).
  *
  * TLS, host, port, database and credentials come from the URL, as libpq reads them
  * (`?sslmode=require`, `verify-full` with `sslrootcert=…`).
@@ -72,6 +75,12 @@ export function createPostgresPool(url: string, settings: PostgresSettings, opti
   });
   // Without a listener, an idle connection's failure is an uncaught 'error' event: the process dies.
   pool.on("error", (error) => options.onError?.(error));
+  // The same holds for a connection while it is checked out (a profile lock's, held for a whole
+  // turn; the budget's transaction): the pool listens only to idle ones. Its holder sees the failure
+  // as its query's rejection and releases it broken; the event itself is only reported.
+  pool.on("connect", (client) => {
+    client.on("error", (error) => options.onError?.(error));
+  });
   return pool;
 }
 

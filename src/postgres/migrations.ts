@@ -29,6 +29,10 @@ export interface Migration {
  *
  * Version 3, the budget's departures: when calls actually left over the last window, beside the
  * plan, so a caller that wakes late checks what left before it goes (deel/postgres-budget.ts).
+ * Version 4, ordered keys (the session history, sessions/history.ts): `storage_ordered` holds their
+ * items, positions compared byte by byte (`COLLATE "C"`, as SQLite and Redis compare them), and
+ * `storage_commit` is replaced by the same function that also knows `addItem` and `removeItem`, and
+ * clears a key's items wherever it clears its fields.
  */
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -151,6 +155,124 @@ INSERT INTO deel_budget (id) VALUES ('organization');
     name: "the Deel budget's departures",
     sql: `
 ALTER TABLE deel_budget ADD COLUMN departures jsonb NOT NULL DEFAULT '[]';
+`,
+  },
+  {
+    version: 4,
+    name: "ordered keys (the session history)",
+    sql: `
+CREATE TABLE storage_ordered (
+  key text NOT NULL,
+  position text COLLATE "C" NOT NULL,
+  value text NOT NULL,
+  PRIMARY KEY (key, position)
+);
+
+CREATE OR REPLACE FUNCTION storage_commit(conditions jsonb, writes jsonb, now_ms bigint) RETURNS boolean
+LANGUAGE plpgsql
+SET search_path FROM CURRENT
+AS $body$
+DECLARE
+  c jsonb;
+  w jsonb;
+  k text;
+  actual text;
+  expiry bigint;
+  at_ms bigint;
+BEGIN
+  FOR k IN
+    SELECT named.key FROM (
+      SELECT e->>'key' AS key FROM jsonb_array_elements(conditions) e
+      UNION SELECT e->>'key' FROM jsonb_array_elements(writes) e
+    ) named
+    ORDER BY hashtextextended(current_schema() || ':' || named.key, 0)
+  LOOP
+    PERFORM pg_advisory_xact_lock(hashtextextended(current_schema() || ':' || k, 0));
+  END LOOP;
+
+  FOR c IN SELECT * FROM jsonb_array_elements(conditions) LOOP
+    k := c->>'key';
+    IF c->>'field' IS NULL THEN
+      SELECT s.value INTO actual FROM storage_keys s
+        WHERE s.key = k AND (s.expires_at IS NULL OR s.expires_at > now_ms);
+    ELSE
+      SELECT i.value INTO actual FROM storage_items i JOIN storage_keys s ON s.key = i.key
+        WHERE i.key = k AND i.item = c->>'field' AND (s.expires_at IS NULL OR s.expires_at > now_ms);
+    END IF;
+    IF NOT FOUND THEN actual := NULL; END IF;
+    IF actual IS DISTINCT FROM c->>'equals' THEN RETURN false; END IF;
+  END LOOP;
+
+  FOR w IN SELECT * FROM jsonb_array_elements(writes) LOOP
+    k := w->>'key';
+    -- An expired key is gone before anything is written to it, as in Redis.
+    IF EXISTS (SELECT 1 FROM storage_keys WHERE key = k AND expires_at <= now_ms) THEN
+      DELETE FROM storage_items WHERE key = k;
+      DELETE FROM storage_ordered WHERE key = k;
+      DELETE FROM storage_keys WHERE key = k;
+    END IF;
+    CASE w->>'op'
+      WHEN 'put' THEN
+        DELETE FROM storage_items WHERE key = k;
+        DELETE FROM storage_ordered WHERE key = k;
+        IF w->>'expireAt' IS NOT NULL AND (w->>'expireAt')::bigint <= now_ms THEN
+          DELETE FROM storage_keys WHERE key = k;
+        ELSE
+          INSERT INTO storage_keys (key, value, expires_at) VALUES (k, w->>'value', (w->>'expireAt')::bigint)
+            ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at;
+        END IF;
+      WHEN 'delete' THEN
+        DELETE FROM storage_items WHERE key = k;
+        DELETE FROM storage_ordered WHERE key = k;
+        DELETE FROM storage_keys WHERE key = k;
+      WHEN 'setField' THEN
+        INSERT INTO storage_keys (key, value, expires_at) VALUES (k, NULL, NULL) ON CONFLICT (key) DO NOTHING;
+        INSERT INTO storage_items (key, item, value) VALUES (k, w->>'field', w->>'value')
+          ON CONFLICT (key, item) DO UPDATE SET value = EXCLUDED.value;
+      WHEN 'addMember' THEN
+        INSERT INTO storage_keys (key, value, expires_at) VALUES (k, NULL, NULL) ON CONFLICT (key) DO NOTHING;
+        INSERT INTO storage_items (key, item, value) VALUES (k, w->>'member', '') ON CONFLICT (key, item) DO NOTHING;
+      WHEN 'removeMember' THEN
+        DELETE FROM storage_items WHERE key = k AND item = w->>'member';
+        -- An empty set is no set, as in Redis.
+        IF NOT EXISTS (SELECT 1 FROM storage_items WHERE key = k) THEN
+          DELETE FROM storage_keys WHERE key = k;
+        END IF;
+      WHEN 'expireAt' THEN
+        at_ms := (w->>'at')::bigint;
+        SELECT s.expires_at INTO expiry FROM storage_keys s WHERE s.key = k;
+        IF FOUND THEN
+          IF at_ms <= now_ms THEN
+            DELETE FROM storage_items WHERE key = k;
+            DELETE FROM storage_ordered WHERE key = k;
+            DELETE FROM storage_keys WHERE key = k;
+          ELSIF NOT coalesce((w->>'extendOnly')::boolean, false) OR expiry IS NULL OR expiry < at_ms THEN
+            UPDATE storage_keys SET expires_at = at_ms WHERE key = k;
+          END IF;
+        END IF;
+      WHEN 'addItem' THEN
+        INSERT INTO storage_keys (key, value, expires_at) VALUES (k, NULL, NULL) ON CONFLICT (key) DO NOTHING;
+        INSERT INTO storage_ordered (key, position, value) VALUES (k, w->>'position', w->>'value')
+          ON CONFLICT (key, position) DO UPDATE SET value = EXCLUDED.value;
+        IF w->>'pruneBelow' IS NOT NULL THEN
+          DELETE FROM storage_ordered WHERE key = k AND position < (w->>'pruneBelow') COLLATE "C";
+          IF NOT EXISTS (SELECT 1 FROM storage_ordered WHERE key = k) THEN
+            DELETE FROM storage_keys WHERE key = k;
+          END IF;
+        END IF;
+      WHEN 'removeItem' THEN
+        DELETE FROM storage_ordered WHERE key = k AND position = (w->>'position') COLLATE "C";
+        -- An empty ordered key is no key, as in Redis.
+        IF NOT EXISTS (SELECT 1 FROM storage_ordered WHERE key = k) AND NOT EXISTS (SELECT 1 FROM storage_items WHERE key = k) THEN
+          DELETE FROM storage_keys WHERE key = k;
+        END IF;
+      ELSE
+        RAISE EXCEPTION 'unknown storage write %', w->>'op';
+    END CASE;
+  END LOOP;
+  RETURN true;
+END
+$body$;
 `,
   },
 ];

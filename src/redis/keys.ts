@@ -31,6 +31,10 @@ export const keyNames = {
   jobTargets: (id: string) => `rjob-targets:${id}`,
   /** One set per job: the profiles whose creates it refuses while it runs. */
   jobBlocked: (id: string) => `rjob-blocked:${id}`,
+  /** A profile's session history (sessions/history.ts): an ordered key of events, by time. */
+  history: (profileId: string) => `history:${profileId}`,
+  /** A revocation job's revokes, as history events (an ordered key). */
+  jobHistory: (id: string) => `rjob-history:${id}`,
   /** The ids of every RUNNING job (a set). */
   runningJobs: "rjobs:running",
 } as const;

@@ -1,16 +1,18 @@
 import type { WriteFence } from "./fencing.js";
+import type { HistoryNote, HistoryPage, HistoryPageRequest, NewHistoryEvent } from "./history.js";
 import type { MintIntent } from "./intent.js";
 import type { SessionRecord } from "./record.js";
 import type { ProfileState, SessionStore } from "./store.js";
 
 /** Something that counts ledger reads (a Prometheus counter in the app). */
 export interface ReadCounter {
-  inc(labels: { op: "get" | "get_many" }): void;
+  inc(labels: { op: "get" | "get_many" | "history" }): void;
 }
 
 /**
  * Wraps a store so that every read is counted: the benchmark and /metrics show reads per request.
- * A batch read (`getMany`, `getStates`: one round trip each) counts as one `get_many`.
+ * A batch read (`getMany`, `getStates`: one round trip each) counts as one `get_many`; a read of
+ * history pages (one round trip, however many pages) as one `history`.
  */
 export class CountedStore implements SessionStore {
   constructor(
@@ -33,20 +35,29 @@ export class CountedStore implements SessionStore {
     return this.inner.getStates(profileIds);
   }
 
-  put(record: SessionRecord, fence: WriteFence): Promise<void> {
-    return this.inner.put(record, fence);
+  put(record: SessionRecord, fence: WriteFence, note?: HistoryNote): Promise<void> {
+    return this.inner.put(record, fence, note);
   }
 
-  markRevoked(profileId: string, revokedAt: Date, revokedBy: string, fence: WriteFence): Promise<SessionRecord | null> {
-    return this.inner.markRevoked(profileId, revokedAt, revokedBy, fence);
+  markRevoked(profileId: string, revokedAt: Date, revokedBy: string, fence: WriteFence, note?: HistoryNote): Promise<SessionRecord | null> {
+    return this.inner.markRevoked(profileId, revokedAt, revokedBy, fence, note);
   }
 
-  beginMint(intent: MintIntent, fence: WriteFence): Promise<boolean> {
-    return this.inner.beginMint(intent, fence);
+  beginMint(intent: MintIntent, fence: WriteFence, note?: HistoryNote): Promise<boolean> {
+    return this.inner.beginMint(intent, fence, note);
   }
 
-  endMint(profileId: string, fence: WriteFence, upTo?: Date): Promise<void> {
-    return this.inner.endMint(profileId, fence, upTo);
+  endMint(profileId: string, fence: WriteFence, upTo?: Date, note?: HistoryNote): Promise<void> {
+    return this.inner.endMint(profileId, fence, upTo, note);
+  }
+
+  appendHistory(events: readonly NewHistoryEvent[]): Promise<void> {
+    return this.inner.appendHistory(events);
+  }
+
+  readHistory(requests: readonly HistoryPageRequest[]): Promise<HistoryPage[]> {
+    this.reads.inc({ op: "history" });
+    return this.inner.readHistory(requests);
   }
 
   listByCreator(createdBy: string): Promise<SessionRecord[]> {

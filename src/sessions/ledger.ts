@@ -4,7 +4,20 @@ import type { Condition, Storage, Write } from "../storage/storage.js";
 import { ContentionError, transact, type Decision } from "../storage/transact.js";
 import { LedgerError } from "./errors.js";
 import type { WriteFence } from "./fencing.js";
-import { intentMayBeLive, WORKER_TOKEN_LIFETIME_MS, type MintIntent } from "./intent.js";
+import {
+  historyPage,
+  historyPageRead,
+  historyRetentionMs,
+  historyWrites,
+  positionAt,
+  unknownPosition,
+  historyKey,
+  type HistoryNote,
+  type HistoryPage,
+  type HistoryPageRequest,
+  type NewHistoryEvent,
+} from "./history.js";
+import { intentMayBeLive, intentStaleAfterMs, WORKER_TOKEN_LIFETIME_MS, type MintIntent } from "./intent.js";
 import { decodeIntent, decodeRecord, encodeIntent, encodeRecord, tryDecode } from "./ledger-codec.js";
 import type { SessionRecord } from "./record.js";
 import type { ProfileState, SessionStore } from "./store.js";
@@ -19,6 +32,16 @@ export interface LedgerOptions {
   clock?: Clock;
   /** Close the storage in `close()`. Default true. */
   ownsStorage?: boolean;
+  /**
+   * How long the session history keeps an event (`SESSION_RETENTION_DAYS`, at least a day), in ms.
+   * Default: `retentionMs`, or 7 days without one.
+   */
+  historyRetentionMs?: number;
+  /**
+   * How old an unresolved intent is when reads answer UNKNOWN for it (`intentStaleAfterMs`): when its
+   * INTENT_UNKNOWN event is dated. Default: for the default Deel deadline (8 s).
+   */
+  unknownAfterMs?: number;
 }
 
 /** Records the createdBy index reads per batch. */
@@ -42,7 +65,9 @@ function fenced(profileId: string): LedgerError {
  * between. The keys are keys.ts's: `session:<id>` (a record, expiring at its session's expiry plus
  * the retention), `intent:<id>` (a mint under way, expiring after a token's lifetime),
  * `creator:<sub>` (the createdBy index, a set living as long as its longest-lived record) and
- * `mints-by:<sub>` (the mints a caller began: profile → start, living as long as its latest intent could).
+ * `mints-by:<sub>` (the mints a caller began: profile → start, living as long as its latest intent could),
+ * and the session history's ordered keys `history:<id>` and `rjob-history:<job>` (history.ts): a write
+ * given a note appends its events in its own commit.
  *
  * A write with a Redis lock's fence also reads `fence:<id>` and is conditioned on it: refused
  * (LedgerError `fenced`) once a later holder took the lock. Every storage failure is a LedgerError
@@ -54,6 +79,8 @@ export class Ledger implements SessionStore {
   private readonly retentionMs: number | null;
   private readonly clock: Clock;
   private readonly ownsStorage: boolean;
+  private readonly historyRetentionMs: number;
+  private readonly unknownAfterMs: number;
 
   constructor(storage: Storage, options: LedgerOptions) {
     if (options.retentionMs !== null && (!Number.isFinite(options.retentionMs) || options.retentionMs < 0)) {
@@ -63,6 +90,8 @@ export class Ledger implements SessionStore {
     this.retentionMs = options.retentionMs;
     this.clock = options.clock ?? systemClock;
     this.ownsStorage = options.ownsStorage ?? true;
+    this.historyRetentionMs = historyRetentionMs(options.historyRetentionMs ?? options.retentionMs);
+    this.unknownAfterMs = options.unknownAfterMs ?? intentStaleAfterMs(8_000);
   }
 
   async get(profileId: string): Promise<SessionRecord | null> {
@@ -94,7 +123,7 @@ export class Ledger implements SessionStore {
    * another caller minted the record it replaces), into the new creator's. A record already past its
    * retention is removed instead.
    */
-  async put(record: SessionRecord, fence: WriteFence): Promise<void> {
+  async put(record: SessionRecord, fence: WriteFence, note?: HistoryNote): Promise<void> {
     const key = keyNames.session(record.profileId);
     await this.decide(record.profileId, fence, [key], ([old], conditions) => {
       const previous = tryDecode(decodeRecord, old ?? null);
@@ -111,23 +140,28 @@ export class Ledger implements SessionStore {
         writes.push({ op: "addMember", key: creator, member: record.profileId });
         if (expireAt !== undefined) writes.push({ op: "expireAt", key: creator, at: expireAt, extendOnly: true });
       }
+      writes.push(...this.noted(record.profileId, note));
       return { result: undefined, conditions: [...conditions, { key, equals: old ?? null }], writes };
     });
   }
 
   /** The first revokedAt and revokedBy stay; the record keeps its expiry. */
-  async markRevoked(profileId: string, revokedAt: Date, revokedBy: string, fence: WriteFence): Promise<SessionRecord | null> {
+  async markRevoked(profileId: string, revokedAt: Date, revokedBy: string, fence: WriteFence, note?: HistoryNote): Promise<SessionRecord | null> {
     const key = keyNames.session(profileId);
     return this.decide(profileId, fence, [key], ([raw], conditions) => {
-      if (raw === null || raw === undefined) return { result: null };
+      // The revoke happened at Deel whatever the ledger knew: its event is recorded either way.
+      const events = this.noted(profileId, note);
+      const unchanged = (result: SessionRecord | null): Decision<SessionRecord | null> =>
+        events.length === 0 ? { result } : { result, conditions: [...conditions, { key, equals: raw ?? null }], writes: events };
+      if (raw === null || raw === undefined) return unchanged(null);
       const record = decodeRecord(raw);
-      if (record.revokedAt !== null) return { result: record };
+      if (record.revokedAt !== null) return unchanged(record);
       const revoked: SessionRecord = { ...record, revokedAt, revokedBy };
       const expireAt = this.expiryOf(revoked);
       return {
         result: revoked,
         conditions: [...conditions, { key, equals: raw }],
-        writes: [{ op: "put", key, value: encodeRecord(revoked), ...(expireAt === undefined ? {} : { expireAt }) }],
+        writes: [{ op: "put", key, value: encodeRecord(revoked), ...(expireAt === undefined ? {} : { expireAt }) }, ...events],
       };
     });
   }
@@ -137,7 +171,7 @@ export class Ledger implements SessionStore {
    * Either way the mint goes into its caller's index (`mints-by:<sub>`: profile → this start), which
    * lives as long as the caller's latest mint could matter.
    */
-  async beginMint(intent: MintIntent, fence: WriteFence): Promise<boolean> {
+  async beginMint(intent: MintIntent, fence: WriteFence, note?: HistoryNote): Promise<boolean> {
     const key = keyNames.intent(intent.profileId);
     const expireAt = this.clock.now() + WORKER_TOKEN_LIFETIME_MS;
     const index = keyNames.mintsBy(intent.createdBy);
@@ -151,20 +185,34 @@ export class Ledger implements SessionStore {
       return {
         result: own,
         conditions: [...conditions, { key, equals: raw ?? null }],
-        writes: own ? [{ op: "put", key, value: encodeIntent(intent), expireAt }, ...indexed] : indexed,
+        writes: own ? [{ op: "put", key, value: encodeIntent(intent), expireAt }, ...indexed, ...this.intentWritten(intent, note)] : indexed,
       };
     });
   }
 
-  async endMint(profileId: string, fence: WriteFence, upTo?: Date): Promise<void> {
+  async endMint(profileId: string, fence: WriteFence, upTo?: Date, note?: HistoryNote): Promise<void> {
     const key = keyNames.intent(profileId);
     await this.decide(profileId, fence, [key], ([raw], conditions) => {
       if (raw === null || raw === undefined) return { result: undefined };
       const intent = tryDecode(decodeIntent, raw);
       // A later mint's intent stays; an unreadable one goes.
       if (upTo !== undefined && intent !== null && intent.startedAt.getTime() > upTo.getTime()) return { result: undefined };
-      return { result: undefined, conditions: [...conditions, { key, equals: raw }], writes: [{ op: "delete", key }] };
+      return { result: undefined, conditions: [...conditions, { key, equals: raw }], writes: [{ op: "delete", key }, ...this.intentResolved(profileId, intent, note)] };
     });
+  }
+
+  /** Appends events that no ledger write describes (a refusal, a magic link made, a replay of a recorded session). */
+  async appendHistory(events: readonly NewHistoryEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    await this.storage.commit([], historyWrites(events, this.clock.now(), this.historyRetentionMs));
+  }
+
+  /** Every page asked for, in one round trip (storage `pages`), newest event first. */
+  async readHistory(requests: readonly HistoryPageRequest[]): Promise<HistoryPage[]> {
+    if (requests.length === 0) return [];
+    const now = this.clock.now();
+    const items = await this.storage.pages(requests.map((request) => historyPageRead(request, now, this.historyRetentionMs)));
+    return requests.map((request, i) => historyPage(items[i] ?? [], request.first));
   }
 
   /** The creator's set, its records read in batches; a member whose record expired or moved on is skipped. */
@@ -213,6 +261,65 @@ export class Ledger implements SessionStore {
 
   async close(): Promise<void> {
     if (this.ownsStorage) await this.storage.close();
+  }
+
+  /** The event a noted write records (none without a note), dated now. */
+  private noted(profileId: string, note: HistoryNote | undefined): Write[] {
+    if (note === undefined) return [];
+    const event: NewHistoryEvent = {
+      profileId,
+      action: note.action,
+      outcome: "OK",
+      actor: note.actor,
+      requestId: note.requestId,
+      deelRequestId: note.deelRequestId ?? null,
+      jobId: note.jobId ?? null,
+      at: this.clock.now(),
+    };
+    return historyWrites([event], event.at, this.historyRetentionMs);
+  }
+
+  /**
+   * A written intent's events: INTENT_WRITTEN now, and the INTENT_UNKNOWN it turns into if nothing
+   * resolves it before reads answer UNKNOWN for it (dated then, so reads show it only from then on).
+   */
+  private intentWritten(intent: MintIntent, note: HistoryNote | undefined): Write[] {
+    const now = this.clock.now();
+    const startedAt = intent.startedAt.getTime();
+    const unknownAt = startedAt + this.unknownAfterMs;
+    const base = { profileId: intent.profileId, actor: intent.createdBy, requestId: note?.requestId ?? "", deelRequestId: null, jobId: null };
+    return historyWrites(
+      [
+        { ...base, action: "INTENT_WRITTEN", outcome: "OK", at: now, id: positionAt(now) },
+        { ...base, action: "INTENT_UNKNOWN", outcome: "UNKNOWN", at: unknownAt, id: unknownPosition(startedAt, unknownAt) },
+      ],
+      now,
+      this.historyRetentionMs,
+    );
+  }
+
+  /**
+   * A resolved intent's events: INTENT_RESOLVED (with a note), and its INTENT_UNKNOWN taken back
+   * when reads never answered UNKNOWN for it (it resolved in time).
+   */
+  private intentResolved(profileId: string, intent: MintIntent | null, note: HistoryNote | undefined): Write[] {
+    const now = this.clock.now();
+    const writes: Write[] = [];
+    if (intent !== null) {
+      const startedAt = intent.startedAt.getTime();
+      const unknownAt = startedAt + this.unknownAfterMs;
+      if (now < unknownAt) writes.push({ op: "removeItem", key: historyKey({ kind: "profile", id: profileId }), position: unknownPosition(startedAt, unknownAt) });
+    }
+    if (note !== undefined) {
+      writes.push(
+        ...historyWrites(
+          [{ profileId, action: "INTENT_RESOLVED", outcome: "OK", actor: note.actor, requestId: note.requestId, deelRequestId: note.deelRequestId ?? null, jobId: note.jobId ?? null, at: now }],
+          now,
+          this.historyRetentionMs,
+        ),
+      );
+    }
+    return writes;
   }
 
   /** When a record's key expires: its session's expiry plus the retention (never, without one). */

@@ -1,4 +1,4 @@
-import { systemClock, type Clock } from "../base/clock.js";
+import { sleepUntil, systemClock, type Clock } from "../base/clock.js";
 import type { Pool, PoolClient, QueryConfig } from "../postgres/connection.js";
 import { keyNames } from "../redis/keys.js";
 import type { Storage } from "../storage/storage.js";
@@ -67,16 +67,16 @@ export class PostgresProfileLock implements ProfileLock {
     this.clock = options.clock ?? systemClock;
   }
 
-  run<T>(profileId: string, task: (fence: Fence) => Promise<T>): Promise<T> {
-    return this.local.run(profileId, () => this.locked(profileId, task));
+  run<T>(profileId: string, task: (fence: Fence) => Promise<T>, deadline?: number): Promise<T> {
+    return this.local.run(profileId, () => this.locked(profileId, task, deadline), deadline);
   }
 
   async close(): Promise<void> {
     await this.local.close();
   }
 
-  private async locked<T>(profileId: string, task: (fence: Fence) => Promise<T>): Promise<T> {
-    const deadline = this.clock.now() + this.acquireTimeoutMs;
+  private async locked<T>(profileId: string, task: (fence: Fence) => Promise<T>, given: number | undefined): Promise<T> {
+    const deadline = Math.min(this.clock.now() + this.acquireTimeoutMs, given ?? Number.POSITIVE_INFINITY);
     const client = await this.take(profileId, deadline);
     let released = false;
     /** Closes the lock's connection: PostgreSQL frees the lock with it. */
@@ -123,14 +123,24 @@ export class PostgresProfileLock implements ProfileLock {
   /** Waits for the profile's lock on a connection of the lock's pool; resolves to that connection. */
   private async take(profileId: string, deadline: number): Promise<PoolClient> {
     let client: PoolClient;
+    const connecting = this.pool.connect();
+    const ended = new AbortController();
+    const tooLate = new Error("no connection came free before the deadline");
+    const late = sleepUntil(this.clock, deadline, ended.signal).then(() => {
+      throw tooLate;
+    });
     try {
-      client = await this.pool.connect();
+      client = await Promise.race([connecting, late]);
     } catch (error) {
+      // A connection that comes after the deadline goes straight back to the pool.
+      if (error === tooLate) void connecting.then((late) => late.release(), () => undefined);
       // Every connection held by other profiles' turns until the wait was over: as busy as a held lock.
       if (this.clock.now() >= deadline) {
-        throw new LedgerError("busy", `No connection for profile ${profileId}'s lock came free within ${this.acquireTimeoutMs} ms`, { cause: error });
+        throw new LedgerError("busy", `No connection for profile ${profileId}'s lock came free before this operation's deadline`, { cause: error });
       }
       throw new LedgerError("unavailable", `Could not take the ordering lock for profile ${profileId} in PostgreSQL: ${reasonOf(error)}`, { cause: error });
+    } finally {
+      ended.abort();
     }
     const left = Math.floor(deadline - this.clock.now());
     try {
@@ -148,7 +158,7 @@ export class PostgresProfileLock implements ProfileLock {
     } catch (error) {
       client.release(true);
       if ((error as { code?: unknown }).code === LOCK_NOT_AVAILABLE) {
-        throw new LedgerError("busy", `Another operation on profile ${profileId} held its lock for more than ${this.acquireTimeoutMs} ms`);
+        throw new LedgerError("busy", `Another operation on profile ${profileId} held its lock past this operation's deadline`);
       }
       throw new LedgerError("unavailable", `Could not take the ordering lock for profile ${profileId} in PostgreSQL: ${reasonOf(error)}`, { cause: error });
     }

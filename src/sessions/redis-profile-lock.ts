@@ -131,17 +131,17 @@ export class RedisProfileLock implements ProfileLock {
     this.clock = options.clock ?? systemClock;
   }
 
-  run<T>(profileId: string, task: (fence: Fence) => Promise<T>): Promise<T> {
-    return this.local.run(profileId, () => this.locked(profileId, task));
+  run<T>(profileId: string, task: (fence: Fence) => Promise<T>, deadline?: number): Promise<T> {
+    return this.local.run(profileId, () => this.locked(profileId, task, deadline), deadline);
   }
 
   async close(): Promise<void> {
     await this.local.close();
   }
 
-  private async locked<T>(profileId: string, task: (fence: Fence) => Promise<T>): Promise<T> {
+  private async locked<T>(profileId: string, task: (fence: Fence) => Promise<T>, deadline: number | undefined): Promise<T> {
     const token = randomUUID();
-    const fence = await this.acquire(profileId, token);
+    const fence = await this.acquire(profileId, token, deadline);
     const lockKey = this.keys.lock(profileId);
     const startedAt = this.clock.now();
     const renewal = setInterval(() => {
@@ -163,9 +163,9 @@ export class RedisProfileLock implements ProfileLock {
   }
 
   /** Waits for the profile's lock; resolves to the fencing token. */
-  private async acquire(profileId: string, token: string): Promise<number> {
+  private async acquire(profileId: string, token: string, given: number | undefined): Promise<number> {
     const keys = [this.keys.lock(profileId), this.keys.fence(profileId), this.keys.waiters(profileId), this.keys.waiterSeen(profileId)] as const;
-    const deadline = this.clock.now() + this.acquireTimeoutMs;
+    const deadline = Math.min(this.clock.now() + this.acquireTimeoutMs, given ?? Number.POSITIVE_INFINITY);
     let pause = 2;
     for (;;) {
       let reply: [number, number];
@@ -180,10 +180,7 @@ export class RedisProfileLock implements ProfileLock {
       const left = deadline - this.clock.now();
       if (left <= 0) {
         await this.redis.wsgLockLeave(this.keys.waiters(profileId), this.keys.waiterSeen(profileId), token).catch(() => undefined);
-        throw new LedgerError(
-          "busy",
-          `Another operation on profile ${profileId} held its lock for more than ${this.acquireTimeoutMs} ms`,
-        );
+        throw new LedgerError("busy", `Another operation on profile ${profileId} held its lock past this operation's deadline`);
       }
       const jitter = Math.random() * pause;
       await this.clock.sleep(Math.min(left, pause + jitter, Number(value) > 0 ? Number(value) + 1 : Number.POSITIVE_INFINITY));

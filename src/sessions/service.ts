@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import { systemClock, type Clock } from "../base/clock.js";
+import { sleepUntil, systemClock, type Clock } from "../base/clock.js";
 import { isDeelError } from "../deel/errors.js";
 import type { IdempotencyKey } from "../base/idempotency-key.js";
 import type { ProfileId } from "../base/profile-id.js";
@@ -7,9 +7,11 @@ import type { MagicLinkTarget } from "../base/redirects.js";
 import { deriveIdempotencyKey } from "../deel/idempotency.js";
 import type { CallOptions, DeelApi, MintedSession } from "../deel/types.js";
 import { ProfileQueue } from "./profile-queue.js";
-import { EndedSessionError, SupersededSessionError } from "./errors.js";
+import { EndedSessionError, isLedgerError, LedgerError, SupersededSessionError } from "./errors.js";
 import type { Fence } from "./fencing.js";
-import { entryAt, intentMayBeLive, recordFromIntent, type LedgerEntry, type MintIntent } from "./intent.js";
+import type { HistoryAction, HistoryNote, HistoryPage, HistoryPageRequest } from "./history.js";
+import { entryAt, intentMayBeLive, type LedgerEntry, type MintIntent } from "./intent.js";
+import { PENDING_RETRY_MS, PendingWrites, writeRevoke, type PendingWrite } from "./pending-writes.js";
 import { statusOf, type SessionRecord, type SessionStatus } from "./record.js";
 import type { ProfileLock } from "./profile-lock.js";
 import type { SessionStore } from "./store.js";
@@ -45,10 +47,38 @@ export interface ServiceDeps {
    */
   intentStaleAfterMs: number;
   /**
+   * The one deadline of every create, revoke, magic link and read, counted from its start
+   * (`DEEL_TIMEOUT_MS`): the wait for the profile's turn, the store and Deel all fit in it, and the
+   * caller is answered by then whatever is still under way. Default: none (tests).
+   */
+  timeoutMs?: number;
+  /**
    * Asked before every mint, inside the profile's turn and before any Deel call: throws (a
    * RevocationInProgressError) while a revocation job refuses creates for the profile or the caller.
    */
   createGuard?: (profileId: string, sub: string) => Promise<void>;
+  /**
+   * The code a refusal is recorded with in the session history (the caller-facing code, which this
+   * layer never decides: the app passes the GraphQL layer's classifier). Default: the error's name.
+   */
+  outcomeCode?: (error: unknown) => string;
+}
+
+/** A revoke's event: JOB_REVOKE for a revocation job's actor, REVOKE otherwise. */
+function revokeAction(actor: Actor): HistoryAction {
+  return actor.jobId === undefined ? "REVOKE" : "JOB_REVOKE";
+}
+
+/** The event of each operation (what a refusal of it is recorded as). */
+const OPERATION_EVENTS: Record<SessionAction, (actor: Actor) => HistoryAction> = {
+  create: () => "MINT",
+  magic_link: () => "MAGIC_LINK",
+  revoke: revokeAction,
+};
+
+/** What a ledger write of `actor`'s operation records in the history. */
+function historyNote(actor: Actor, action: HistoryAction, deelRequestId?: string): HistoryNote {
+  return { actor: actor.sub, requestId: actor.requestId, action, jobId: actor.jobId, deelRequestId };
 }
 
 /**
@@ -65,6 +95,8 @@ export interface Actor {
   requestId: string;
   /** Request-scoped logger; the audit line goes here. */
   log: Logger;
+  /** The revocation job this actor revokes for, if any (its revokes are JOB_REVOKE in the history). */
+  jobId?: string;
 }
 
 export interface CreatedSession {
@@ -114,15 +146,27 @@ export class WorkerSessionService {
   private readonly intentStaleAfterMs: number;
   private readonly createGuard: ((profileId: string, sub: string) => Promise<void>) | undefined;
   private readonly report: (outcome: SessionOutcome) => void;
+  private readonly outcomeCode: (error: unknown) => string;
+  private readonly timeoutMs: number | undefined;
+  /** Ledger writes the store could not take, retried when it answers (pending-writes.ts). */
+  private readonly pending = new PendingWrites();
+  private retryTimer: NodeJS.Timeout | undefined;
 
   constructor(deps: ServiceDeps) {
+    this.outcomeCode = deps.outcomeCode ?? ((error) => (error instanceof Error ? error.name : "INTERNAL_SERVER_ERROR"));
+    this.timeoutMs = deps.timeoutMs;
     this.intentStaleAfterMs = deps.intentStaleAfterMs;
     this.createGuard = deps.createGuard;
     this.report = deps.report ?? (() => undefined);
     this.deel = deps.deel;
     this.store = deps.store;
     this.clock = deps.clock ?? systemClock;
-    this.queue = deps.lock ?? new ProfileQueue();
+    this.queue = deps.lock ?? new ProfileQueue(this.clock);
+  }
+
+  /** Ledger writes kept while the store was away, not yet written (readiness reports it). */
+  get pendingWrites(): number {
+    return this.pending.size;
   }
 
   /**
@@ -134,8 +178,9 @@ export class WorkerSessionService {
     const idempotencyKey = deriveIdempotencyKey(actor.sub, profileId, callerKey);
     // The Deel deadline counts from here, so time queued behind the same profile is part of it.
     const startedAt = this.clock.now();
-    return this.audited(actor, "create", profileId, () =>
-      this.queue.run(profileId, (fence) => this.mintAndRecord(actor, profileId, idempotencyKey, startedAt, fence)),
+    const deadline = this.deadlineFrom(startedAt);
+    return this.audited(actor, "create", profileId, deadline, () =>
+      this.turn(profileId, deadline, (fence) => this.mintAndRecord(actor, profileId, idempotencyKey, startedAt, fence)),
     );
   }
 
@@ -153,8 +198,9 @@ export class WorkerSessionService {
     const idempotencyKey = deriveIdempotencyKey(actor.sub, profileId, options.idempotencyKey);
     const startedAt = this.clock.now();
     const request = options.target;
-    return this.audited(actor, "magic_link", profileId, () =>
-      this.queue.run(profileId, async (fence) => {
+    const deadline = this.deadlineFrom(startedAt);
+    return this.audited(actor, "magic_link", profileId, deadline, () =>
+      this.turn(profileId, deadline, async (fence) => {
         const { deel } = this;
         if (deel.createMagicLink === undefined) throw new TypeError("the Deel API in use cannot create magic links");
         const minted = await this.mintAndRecord(actor, profileId, idempotencyKey, startedAt, fence);
@@ -185,10 +231,19 @@ export class WorkerSessionService {
     // An older unresolved intent stays in place of this one (see intent.ts): a lost mint stays
     // UNKNOWN whatever later creates that mint nothing (refused, replayed) do.
     const intent: MintIntent = { profileId, createdBy: actor.sub, startedAt: this.now() };
-    const own = await this.store.beginMint(intent, fence);
+    const resolvedNote = historyNote(actor, "INTENT_RESOLVED");
+    let own: boolean;
+    try {
+      own = await this.store.beginMint(intent, fence, historyNote(actor, "INTENT_WRITTEN"));
+    } catch (error) {
+      // The write may have landed unseen (the store went away with its answer): cleared later if so.
+      // A fenced or outraced write surely wrote nothing.
+      if (!isLedgerError(error) || error.kind === "unavailable") this.keep(intent.profileId, { kind: "clear", intent, resolvedNote });
+      throw error;
+    }
     // This mint minted nothing new (Deel refused, or replayed an earlier answer): it resolves its own
     // intent, never an older one, which still stands for a token this answer says nothing about.
-    const resolved = () => (own ? this.endMint(actor, intent, fence) : Promise.resolve());
+    const resolved = () => (own ? this.endMint(actor, intent, fence, { kind: "clear", intent, resolvedNote }) : Promise.resolve());
     // A running revocation job refuses creates for its profiles (and by its createdBy caller). Asked
     // after the intent is written, never before: a job recorded before this check refuses the create,
     // and a job recorded after it lists the intent among its targets, whose revoke waits for this
@@ -202,7 +257,9 @@ export class WorkerSessionService {
     }
     // This mint's fresh token is recorded: Deel replaced every older token with it, so every intent
     // begun at or before this one is resolved.
-    const replacedOlder = () => this.endMint(actor, intent, fence);
+    // (Kept, the record is written again without a note: its MINT event is already in the history.)
+    const replacedOlder = (record: SessionRecord) =>
+      this.endMint(actor, intent, fence, { kind: "record", intent, record, replayed: false, resolvedNote });
     let minted: MintedSession;
     try {
       minted = await this.deel.createSession(profileId, idempotencyKey, { requestId: actor.requestId, startedAt });
@@ -224,10 +281,17 @@ export class WorkerSessionService {
       // A replay that expires *later* than the ledger's session was minted after it: typically
       // this call's own first attempt, whose answer was lost before a retry with the same key
       // (this runs under the profile's lock). That one is Deel's current token: record it.
-      const existing = await this.store.get(profileId);
+      let existing: SessionRecord | null;
+      try {
+        existing = await this.store.get(profileId);
+      } catch (error) {
+        if (own) this.keep(profileId, { kind: "clear", intent });
+        throw error;
+      }
       if (existing !== null && existing.expiresAt.getTime() === minted.expiresAt.getTime()) {
         // The ledger's own session: answer with it as recorded (REVOKED if it was revoked since).
         await resolved();
+        await this.noteEvent(actor, profileId, "REPLAY", minted.deelRequestId);
         return { result: { token: minted.token, session: existing }, deelRequestId: minted.deelRequestId };
       }
       if (existing !== null && existing.expiresAt.getTime() > minted.expiresAt.getTime()) {
@@ -236,10 +300,17 @@ export class WorkerSessionService {
         throw new SupersededSessionError();
       }
     }
-    await this.store.put(fresh, fence);
+    const note = historyNote(actor, minted.replayed ? "REPLAY" : "MINT", minted.deelRequestId);
+    try {
+      await this.store.put(fresh, fence, note);
+    } catch (error) {
+      // Deel holds this session: the ledger records it once the store answers again.
+      this.keep(profileId, { kind: "record", intent, record: fresh, replayed: minted.replayed, note, resolvedNote });
+      throw error;
+    }
     // A replay recorded here (typically this call's own first attempt) says nothing of a token an
     // older intent stands for: only a token Deel minted for this call replaced it.
-    await (minted.replayed ? resolved() : replacedOlder());
+    await (minted.replayed ? resolved() : replacedOlder(fresh));
     return { result: { token: minted.token, session: fresh }, deelRequestId: minted.deelRequestId };
   }
 
@@ -258,8 +329,9 @@ export class WorkerSessionService {
   async revoke(actor: Actor, profileId: ProfileId, options: RevokeOptions = {}): Promise<RevokedSession> {
     const startedAt = this.clock.now();
     const { unlessRevokedSince, ...deel } = options;
-    return this.audited(actor, "revoke", profileId, () =>
-      this.queue.run(profileId, async (fence) => {
+    const deadline = this.deadlineFrom(startedAt);
+    return this.audited(actor, "revoke", profileId, deadline, () =>
+      this.turn(profileId, deadline, async (fence) => {
         const [state] = await this.store.getStates([profileId]);
         const intent = state?.intent ?? null;
         const record = state?.record ?? null;
@@ -270,15 +342,16 @@ export class WorkerSessionService {
         }
         const revoked = await this.deel.revokeSession(profileId, { ...deel, requestId: actor.requestId, startedAt });
         const revokedAt = this.now();
+        const note = historyNote(actor, revokeAction(actor), revoked.deelRequestId);
+        const resolvedNote = historyNote(actor, "INTENT_RESOLVED", revoked.deelRequestId);
+        const seen = { record, intent };
         let session: SessionRecord | null;
-        if (intent === null || !intentMayBeLive(intent, revokedAt)) {
-          session = await this.store.markRevoked(profileId, revokedAt, actor.sub, fence);
-          // A dead intent (any token it stood for has expired) is tidied away with the revoke.
-          if (intent !== null) await this.store.endMint(profileId, fence);
-        } else {
-          session = { ...recordFromIntent(intent), revokedAt, revokedBy: actor.sub };
-          await this.store.put(session, fence);
-          await this.store.endMint(profileId, fence);
+        try {
+          session = await writeRevoke(this.store, profileId, seen, { revokedAt, revokedBy: actor.sub, note, resolvedNote }, fence);
+        } catch (error) {
+          // Deel revoked the token: the ledger records it once the store answers again.
+          this.keep(profileId, { kind: "revoke", seen, revokedAt, revokedBy: actor.sub, note, resolvedNote });
+          throw error;
         }
         return { result: { profileId, revokedAt, session }, deelRequestId: revoked.deelRequestId };
       }),
@@ -290,9 +363,14 @@ export class WorkerSessionService {
    * mint whose answer was lost, or null. One read of records and intents together.
    */
   async read(profileIds: readonly string[]): Promise<Array<LedgerEntry | null>> {
-    const states = await this.store.getStates(profileIds);
+    const states = await this.withinDeadline(this.store.getStates(profileIds), this.deadlineFrom(this.clock.now()));
     const now = this.now();
     return states.map((state) => entryAt(state.record, state.intent, now, this.intentStaleAfterMs));
+  }
+
+  /** Pages of the session history (history.ts), one per request, in one store read whatever their number. */
+  history(requests: readonly HistoryPageRequest[]): Promise<HistoryPage[]> {
+    return this.store.readHistory(requests);
   }
 
   /** A record's status now, by the service's clock (the record a create, link or revoke answers with). */
@@ -305,14 +383,82 @@ export class WorkerSessionService {
   }
 
   /**
-   * Resolves a mint's intent. A ledger that fails here leaves the intent behind, which reads later
-   * show as UNKNOWN rather than lose the session just recorded: logged, not thrown.
+   * Resolves a mint's intent. A ledger that fails here keeps `otherwise` to write when the store
+   * answers again (the session just recorded, or Deel's answer, is not lost): logged, not thrown.
    */
-  private async endMint(actor: Actor, intent: MintIntent, fence: Fence): Promise<void> {
+  private async endMint(actor: Actor, intent: MintIntent, fence: Fence, otherwise: PendingWrite): Promise<void> {
     try {
-      await this.store.endMint(intent.profileId, fence, intent.startedAt);
+      await this.store.endMint(intent.profileId, fence, intent.startedAt, otherwise.kind === "revoke" ? undefined : otherwise.resolvedNote);
     } catch (error) {
-      actor.log.warn({ err: error, profileId: intent.profileId }, "could not clear a mint intent; reads may show UNKNOWN until a revoke or a new create");
+      this.keep(intent.profileId, otherwise);
+      actor.log.warn({ err: error, profileId: intent.profileId }, "could not clear a mint intent; it is cleared once the ledger answers again");
+    }
+  }
+
+  /** The profile's turn, bounded by `deadline`; writes kept for the profile go first. */
+  private turn<T>(profileId: ProfileId, deadline: number | undefined, task: (fence: Fence) => Promise<T>): Promise<T> {
+    return this.queue.run(
+      profileId,
+      async (fence) => {
+        await this.pending.flush(this.store, profileId, fence);
+        return task(fence);
+      },
+      deadline,
+    );
+  }
+
+  /** Keeps a write the store could not take, and makes sure it is tried again. */
+  private keep(profileId: string, write: PendingWrite): void {
+    this.pending.keep(profileId, write);
+    this.scheduleRetry();
+  }
+
+  private scheduleRetry(): void {
+    if (this.retryTimer !== undefined) return;
+    this.retryTimer = setTimeout(() => {
+      void this.retryPending().finally(() => {
+        this.retryTimer = undefined;
+        if (this.pending.size > 0) this.scheduleRetry();
+      });
+    }, PENDING_RETRY_MS);
+    // Kept writes alone never hold the process open (shutdown tries them once, in `settle`).
+    this.retryTimer.unref();
+  }
+
+  /** Tries every kept write once, each profile in its turn; those the store still refuses stay. */
+  private async retryPending(): Promise<void> {
+    // Each in its turn, however long that takes: passes never overlap (see `scheduleRetry`).
+    await Promise.allSettled(this.pending.profiles().map((id) => this.queue.run(id, (fence) => this.pending.flush(this.store, id, fence))));
+  }
+
+  private deadlineFrom(startedAt: number): number | undefined {
+    return this.timeoutMs === undefined ? undefined : startedAt + this.timeoutMs;
+  }
+
+  /**
+   * The answer by `deadline`: what `work` gave, or, past it, a LedgerError `unavailable` while the
+   * work goes on (bounded by its own timeouts; a write it could not make is kept, see `keep`).
+   */
+  private withinDeadline<T>(work: Promise<T>, deadline: number | undefined): Promise<T> {
+    if (deadline === undefined) return work;
+    const ended = new AbortController();
+    const late = sleepUntil(this.clock, deadline, ended.signal).then(() => {
+      throw new LedgerError("unavailable", `The operation did not finish within its ${this.timeoutMs} ms deadline (the session store or the profile's turn was slow)`);
+    });
+    return Promise.race([work, late]).finally(() => ended.abort());
+  }
+
+  /**
+   * Appends one history event no ledger write records (a refusal, a magic link made, a replay of a
+   * recorded session). A ledger that fails here loses the event, not the operation: logged, not thrown.
+   */
+  private async noteEvent(actor: Actor, profileId: ProfileId, action: HistoryAction, deelRequestId: string | undefined, outcome = "OK"): Promise<void> {
+    try {
+      await this.store.appendHistory([
+        { profileId, action, outcome, actor: actor.sub, requestId: actor.requestId, deelRequestId: deelRequestId ?? null, jobId: actor.jobId ?? null, at: this.clock.now() },
+      ]);
+    } catch (error) {
+      actor.log.warn({ err: error, profileId, action }, "could not append a session history event");
     }
   }
 
@@ -323,6 +469,7 @@ export class WorkerSessionService {
    */
   async settle(): Promise<void> {
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+    if (this.pending.size > 0) await this.retryPending();
   }
 
   /**
@@ -333,21 +480,30 @@ export class WorkerSessionService {
     actor: Actor,
     action: SessionAction,
     profileId: ProfileId,
+    deadline: number | undefined,
     work: () => Promise<{ result: T; deelRequestId: string | undefined }>,
   ): Promise<T> {
-    const operation = work().then(
-      ({ result, deelRequestId }) => {
+    const running = work();
+    this.inFlight.add(running);
+    const settled = () => this.inFlight.delete(running);
+    void running.then(settled, settled);
+    // The answer waits for its history event no longer than the deadline (it goes on, in the background).
+    const noted = (event: Promise<void>) => this.withinDeadline(event, deadline).catch(() => undefined);
+    const operation = this.withinDeadline(running, deadline).then(
+      async ({ result, deelRequestId }) => {
         this.report({ action, actor, profileId, deelRequestId });
+        // A magic link is the one success no ledger write records: its event is appended here.
+        if (action === "magic_link") await noted(this.noteEvent(actor, profileId, "MAGIC_LINK", deelRequestId));
         return result;
       },
-      (error: unknown) => {
-        this.report({ action, actor, profileId, deelRequestId: isDeelError(error) ? error.deelRequestId : undefined, error });
+      async (error: unknown) => {
+        const deelRequestId = isDeelError(error) ? error.deelRequestId : undefined;
+        this.report({ action, actor, profileId, deelRequestId, error });
+        // Every refusal that reached the service goes into the history, with the caller-facing code.
+        await noted(this.noteEvent(actor, profileId, OPERATION_EVENTS[action](actor), deelRequestId, this.outcomeCode(error)));
         throw error;
       },
     );
-    this.inFlight.add(operation);
-    const forget = () => this.inFlight.delete(operation);
-    void operation.then(forget, forget);
     return operation;
   }
 }

@@ -1,4 +1,5 @@
 import type { WriteFence } from "./fencing.js";
+import type { HistoryNote, HistoryPage, HistoryPageRequest, NewHistoryEvent } from "./history.js";
 import type { MintIntent } from "./intent.js";
 import type { SessionRecord } from "./record.js";
 
@@ -14,6 +15,10 @@ export interface ProfileState {
  *
  * Every write takes the fence of the profile's turn (see fencing.ts) and is refused with LedgerError
  * `fenced` once that turn has passed to another holder; `unfenced(why)` writes outside any turn.
+ *
+ * The session history (history.ts) lives beside it: a write given a `HistoryNote` appends the events
+ * it describes in the same atomic commit (the session recorded as the note's action, a revoke, an
+ * intent written or resolved), so the history never disagrees with the ledger.
  */
 export interface SessionStore {
   /** The record for one profile, or null. */
@@ -23,12 +28,12 @@ export interface SessionStore {
   /** Record and intent per id, in the order of `profileIds`, in one round trip (what a read shows). */
   getStates(profileIds: readonly string[]): Promise<ProfileState[]>;
   /** Writes the record of a newly minted session, replacing any earlier one for that profile. */
-  put(record: SessionRecord, fence: WriteFence): Promise<void>;
+  put(record: SessionRecord, fence: WriteFence, note?: HistoryNote): Promise<void>;
   /**
    * Marks the profile's session revoked, unless it already is (the first revokedAt and revokedBy
    * stay). Returns the record as it now stands, or null when the ledger knows no session for the profile.
    */
-  markRevoked(profileId: string, revokedAt: Date, revokedBy: string, fence: WriteFence): Promise<SessionRecord | null>;
+  markRevoked(profileId: string, revokedAt: Date, revokedBy: string, fence: WriteFence, note?: HistoryNote): Promise<SessionRecord | null>;
   /**
    * Notes that a mint for `intent.profileId` is under way, before Deel is asked. The profile keeps
    * its OLDEST unresolved intent (see intent.ts): an earlier one begun at or before
@@ -37,13 +42,13 @@ export interface SessionStore {
    * dead or a later one) and the call answers true. Either way the mint is noted in the index of
    * `intent.createdBy`'s mints, so that `listIntentsByCreator` finds it while it is in flight.
    */
-  beginMint(intent: MintIntent, fence: WriteFence): Promise<boolean>;
+  beginMint(intent: MintIntent, fence: WriteFence, note?: HistoryNote): Promise<boolean>;
   /**
    * Clears the profile's intent if it began at or before `upTo` (a fresh token minted by a mint
    * begun at `upTo` replaced every older one at Deel; a later mint's intent stays), or whatever it
    * is when `upTo` is not given (a revoke at Deel resolves them all).
    */
-  endMint(profileId: string, fence: WriteFence, upTo?: Date): Promise<void>;
+  endMint(profileId: string, fence: WriteFence, upTo?: Date, note?: HistoryNote): Promise<void>;
   /**
    * Every record whose `createdBy` is `createdBy` (the kill switch's target list), in no particular
    * order. Served by an index in every store: a replaced record leaves its old creator's entry.
@@ -58,6 +63,10 @@ export interface SessionStore {
   listIntentsByCreator(createdBy: string): Promise<MintIntent[]>;
   /** One unresolved intent (or null) per id, in the order of `profileIds`, in one round trip. */
   getIntents(profileIds: readonly string[]): Promise<Array<MintIntent | null>>;
+  /** Appends history events that no ledger write describes (refusals, magic links made, replays of a recorded session). */
+  appendHistory(events: readonly NewHistoryEvent[]): Promise<void>;
+  /** History pages, one per request in order, in one round trip to the backing store. */
+  readHistory(requests: readonly HistoryPageRequest[]): Promise<HistoryPage[]>;
   /** Resolves when the store can answer; rejects otherwise (readiness). */
   ping(): Promise<void>;
   close(): Promise<void>;

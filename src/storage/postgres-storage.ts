@@ -1,6 +1,6 @@
 import { systemClock, type Clock } from "../base/clock.js";
 import { closePostgresPool, type Pool } from "../postgres/connection.js";
-import { defaultFailure, type Condition, type FailureMapper, type Storage, type Write } from "./storage.js";
+import { defaultFailure, type Condition, type FailureMapper, type OrderedItem, type PageRequest, type Storage, type Write } from "./storage.js";
 
 export interface PostgresStorageOptions {
   /** Judges expiry (every replica's clock, as with SQLite). Default: the system clock. */
@@ -19,7 +19,7 @@ const PURGE_BATCH = 1000;
 
 /**
  * The storage in PostgreSQL (`SESSION_STORE_URL=postgres://…`), shared by every replica: the tables
- * of migration 1 (postgres/migrations.ts), in the deployment's schema. Reads are one statement each
+ * of migrations 1 and 3 (postgres/migrations.ts), in the deployment's schema. Reads are one statement each
  * (`get` is one `= ANY($1)`, whatever the number of keys); `commit` is one call of the generic
  * `storage_commit` function, atomic against every other commit on the keys it names. Expiry is
  * judged by the injected clock, as SQLite does; expired keys read as absent, are removed when next
@@ -94,6 +94,32 @@ export class PostgresStorage implements Storage {
     return rows.length > 0;
   }
 
+  /** One statement for every page: a LATERAL index scan per request, on `storage_ordered`'s primary key. */
+  async pages(requests: readonly PageRequest[]): Promise<OrderedItem[][]> {
+    if (requests.length === 0) return [];
+    const asked = requests.map((r, i) => ({ i, key: r.key, below: r.below ?? null, above: r.above ?? null, lim: Math.max(0, Math.floor(r.limit)) }));
+    const rows = await this.rows<{ i: number; position: string; value: string }>(
+      "pages",
+      "wsg-storage-pages",
+      `SELECT r.i, o.position, o.value
+         FROM jsonb_to_recordset($1::jsonb) AS r(i int, key text, below text, above text, lim int)
+         CROSS JOIN LATERAL (
+           SELECT position, value FROM storage_ordered o
+            WHERE o.key = r.key
+              AND (r.below IS NULL OR o.position < r.below COLLATE "C")
+              AND (r.above IS NULL OR o.position > r.above COLLATE "C")
+              AND EXISTS (SELECT 1 FROM storage_keys s WHERE s.key = r.key AND (s.expires_at IS NULL OR s.expires_at > $2))
+            ORDER BY o.position DESC
+            LIMIT r.lim
+         ) o
+        ORDER BY r.i, o.position DESC`,
+      [JSON.stringify(asked), this.clock.now()],
+    );
+    const pages: OrderedItem[][] = requests.map(() => []);
+    for (const row of rows) pages[row.i]?.push({ position: row.position, value: row.value });
+    return pages;
+  }
+
   async commit(conditions: readonly Condition[], writes: readonly Write[]): Promise<boolean> {
     const checks = conditions.map((c) => ({ key: c.key, field: c.field ?? null, equals: c.equals }));
     const rows = await this.rows<{ written: boolean }>("commit", "wsg-storage-commit", "SELECT storage_commit($1::jsonb, $2::jsonb, $3) AS written", [
@@ -125,6 +151,8 @@ export class PostgresStorage implements Storage {
            ) AND expires_at <= $1 RETURNING key
          ), items AS (
            DELETE FROM storage_items WHERE key IN (SELECT key FROM gone)
+         ), ordered AS (
+           DELETE FROM storage_ordered WHERE key IN (SELECT key FROM gone)
          )
          SELECT count(*)::int AS n FROM gone`,
         [this.clock.now()],

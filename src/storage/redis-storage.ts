@@ -1,5 +1,5 @@
 import { closeRedisConnection, defineLuaCommands, type LuaCommand, type Redis, type RedisWithCommands } from "../redis/connection.js";
-import { defaultFailure, type Condition, type FailureMapper, type Storage, type Write } from "./storage.js";
+import { defaultFailure, type Condition, type FailureMapper, type OrderedItem, type PageRequest, type Storage, type Write } from "./storage.js";
 
 export interface RedisStorageOptions {
   /** Put in front of every key (`REDIS_KEY_PREFIX`); one prefix = one organization. */
@@ -57,6 +57,12 @@ for _, w in ipairs(plan[2]) do
     else
       redis.call('PEXPIREAT', key, w[3])
     end
+  elseif op == 'addItem' then
+    redis.call('ZREMRANGEBYLEX', key, '[' .. w[3] .. '\\0', '(' .. w[3] .. '\\1')
+    redis.call('ZADD', key, 0, w[3] .. '\\0' .. w[4])
+    if w[5] ~= cjson.null then redis.call('ZREMRANGEBYLEX', key, '-', '(' .. w[5]) end
+  elseif op == 'removeItem' then
+    redis.call('ZREMRANGEBYLEX', key, '[' .. w[3] .. '\\0', '(' .. w[3] .. '\\1')
   else
     return redis.error_reply('unknown storage write ' .. tostring(op))
   end
@@ -71,7 +77,8 @@ type PlannedWrite = [string, number, ...Array<string | boolean | null>];
 /**
  * The storage in Redis (`SESSION_STORE_URL=redis://…`), shared by every replica. Strings are Redis
  * strings, maps are hashes, sets are sets, expiry is the key's own (PXAT): the layout earlier
- * releases wrote. Reads are one command each (`get` is one MGET, whatever the number of keys);
+ * releases wrote. An ordered key is a sorted set whose members all score 0, each `position\0value`,
+ * so that Redis's byte order of members is the order of positions (ZRANGEBYLEX pages it). Reads are one command each (`get` is one MGET, whatever the number of keys);
  * `commit` is one generic script (above). Every failure is the `fail` option's error, raised fast:
  * the connection neither queues nor replays commands (see redis/connection.ts).
  */
@@ -121,6 +128,31 @@ export class RedisStorage implements Storage {
     return [...seen];
   }
 
+  /** One pipeline (one round trip): a ZREVRANGEBYLEX per request. */
+  async pages(requests: readonly PageRequest[]): Promise<OrderedItem[][]> {
+    if (requests.length === 0) return [];
+    const replies = await this.call("pages", async () => {
+      const pipeline = this.redis.pipeline();
+      for (const request of requests) {
+        // Members are `position\0value`: below a position is below its "\0"; above one is from its "\1" up.
+        const max = request.below === undefined ? "+" : `(${request.below}`;
+        const min = request.above === undefined ? "-" : `[${request.above}\u0001`;
+        pipeline.zrevrangebylex(this.prefix + request.key, max, min, "LIMIT", 0, Math.max(0, Math.floor(request.limit)));
+      }
+      const results = (await pipeline.exec()) ?? [];
+      return results.map(([error, members]) => {
+        if (error) throw error;
+        return members as string[];
+      });
+    });
+    return replies.map((members) =>
+      members.map((member) => {
+        const cut = member.indexOf("\u0000");
+        return { position: member.slice(0, cut), value: member.slice(cut + 1) };
+      }),
+    );
+  }
+
   async isMember(key: string, member: string): Promise<boolean> {
     return (await this.call("SISMEMBER", () => this.redis.sismember(this.prefix + key, member))) === 1;
   }
@@ -152,6 +184,10 @@ export class RedisStorage implements Storage {
           return ["removeMember", at(write.key), write.member];
         case "expireAt":
           return ["expireAt", at(write.key), String(write.at), write.extendOnly === true];
+        case "addItem":
+          return ["addItem", at(write.key), write.position, write.value, write.pruneBelow ?? null];
+        case "removeItem":
+          return ["removeItem", at(write.key), write.position];
         default:
           return write satisfies never;
       }

@@ -2,7 +2,7 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { systemClock, type Clock } from "../base/clock.js";
-import { defaultFailure, type Condition, type FailureMapper, type Storage, type Write } from "./storage.js";
+import { defaultFailure, type Condition, type FailureMapper, type OrderedItem, type PageRequest, type Storage, type Write } from "./storage.js";
 
 export interface SqliteStorageOptions {
   /** Judges expiry. Default: the system clock. */
@@ -40,9 +40,9 @@ function openDatabase(path: string): Database.Database {
 
 /**
  * The storage in one SQLite file (`SESSION_STORE_URL=sqlite:<path>`), or in process memory
- * (`memory:` is `:memory:`: one connection, gone on close). Two tables: `storage_keys` holds every
+ * (`memory:` is `:memory:`: one connection, gone on close). Three tables: `storage_keys` holds every
  * key with its expiry, and a string key's value; `storage_items` holds the fields of maps and the
- * members of sets. An expired key reads as absent and is removed when next written (and on open).
+ * members of sets; `storage_ordered` the items of ordered keys (SQLite compares TEXT byte by byte). An expired key reads as absent and is removed when next written (and on open).
  *
  * better-sqlite3 is synchronous: a commit is one IMMEDIATE transaction, so its conditions and
  * writes are atomic against every other connection on the file. A read of one key, or of a short
@@ -71,6 +71,12 @@ export class SqliteStorage implements Storage {
         value TEXT NOT NULL,
         PRIMARY KEY (key, item)
       ) STRICT, WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS storage_ordered (
+        key TEXT NOT NULL,
+        position TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (key, position)
+      ) STRICT, WITHOUT ROWID;
     `);
     const live = "(expires_at IS NULL OR expires_at > @now)";
     this.statements = {
@@ -87,6 +93,17 @@ export class SqliteStorage implements Storage {
       expiry: this.db.prepare<[string], { expires_at: number | null }>("SELECT expires_at FROM storage_keys WHERE key = ?"),
       deleteKey: this.db.prepare<[string]>("DELETE FROM storage_keys WHERE key = ?"),
       deleteItems: this.db.prepare<[string]>("DELETE FROM storage_items WHERE key = ?"),
+      deleteOrdered: this.db.prepare<[string]>("DELETE FROM storage_ordered WHERE key = ?"),
+      putOrdered: this.db.prepare<[string, string, string]>("INSERT OR REPLACE INTO storage_ordered (key, position, value) VALUES (?, ?, ?)"),
+      pruneOrdered: this.db.prepare<[string, string]>("DELETE FROM storage_ordered WHERE key = ? AND position < ?"),
+      deleteOrderedItem: this.db.prepare<[string, string]>("DELETE FROM storage_ordered WHERE key = ? AND position = ?"),
+      anyOrdered: this.db.prepare<[string], { one: number }>("SELECT 1 AS one FROM storage_ordered WHERE key = ? LIMIT 1"),
+      page: this.db.prepare<[{ key: string; below: string | null; above: string | null; limit: number; now: number }], OrderedItem>(
+        `SELECT position, value FROM storage_ordered
+         WHERE key = @key AND (@below IS NULL OR position < @below) AND (@above IS NULL OR position > @above)
+           AND EXISTS (SELECT 1 FROM storage_keys WHERE key = @key AND ${live})
+         ORDER BY position DESC LIMIT @limit`,
+      ),
       putValue: this.db.prepare<[string, string, number | null]>("INSERT OR REPLACE INTO storage_keys (key, value, expires_at) VALUES (?, ?, ?)"),
       container: this.db.prepare<[string]>("INSERT INTO storage_keys (key, value, expires_at) VALUES (?, NULL, NULL) ON CONFLICT DO NOTHING"),
       putItem: this.db.prepare<[string, string, string]>("INSERT OR REPLACE INTO storage_items (key, item, value) VALUES (?, ?, ?)"),
@@ -96,6 +113,9 @@ export class SqliteStorage implements Storage {
       purgeItems: this.db.prepare<[number]>(
         "DELETE FROM storage_items WHERE key IN (SELECT key FROM storage_keys WHERE expires_at IS NOT NULL AND expires_at <= ?)",
       ),
+      purgeOrdered: this.db.prepare<[number]>(
+        "DELETE FROM storage_ordered WHERE key IN (SELECT key FROM storage_keys WHERE expires_at IS NOT NULL AND expires_at <= ?)",
+      ),
       purgeKeys: this.db.prepare<[number]>("DELETE FROM storage_keys WHERE expires_at IS NOT NULL AND expires_at <= ?"),
       ping: this.db.prepare("SELECT 1"),
     };
@@ -104,6 +124,7 @@ export class SqliteStorage implements Storage {
         options.upgrade?.(this.db, (writes) => this.apply(writes, this.clock.now()));
         const now = this.clock.now();
         this.statements.purgeItems.run(now);
+        this.statements.purgeOrdered.run(now);
         this.statements.purgeKeys.run(now);
       })
       .immediate();
@@ -160,6 +181,21 @@ export class SqliteStorage implements Storage {
     }
   }
 
+  async pages(requests: readonly PageRequest[]): Promise<OrderedItem[][]> {
+    try {
+      if (requests.length === 0) return [];
+      const now = this.clock.now();
+      // One read transaction: every page sees the same state, as one Redis pipeline or one PostgreSQL statement would.
+      return this.db.transaction(() =>
+        requests.map((request) =>
+          this.statements.page.all({ key: request.key, below: request.below ?? null, above: request.above ?? null, limit: Math.max(0, Math.floor(request.limit)), now }),
+        ),
+      )();
+    } catch (error) {
+      throw this.fail("pages", error);
+    }
+  }
+
   async commit(conditions: readonly Condition[], writes: readonly Write[]): Promise<boolean> {
     try {
       return this.db
@@ -201,12 +237,12 @@ export class SqliteStorage implements Storage {
       this.forgetIfExpired(write.key, now);
       switch (write.op) {
         case "put":
-          s.deleteItems.run(write.key);
+          this.dropContents(write.key);
           if (write.expireAt !== undefined && write.expireAt <= now) s.deleteKey.run(write.key);
           else s.putValue.run(write.key, write.value, write.expireAt ?? null);
           break;
         case "delete":
-          s.deleteItems.run(write.key);
+          this.dropContents(write.key);
           s.deleteKey.run(write.key);
           break;
         case "setField":
@@ -226,13 +262,25 @@ export class SqliteStorage implements Storage {
           const row = s.expiry.get(write.key);
           if (row === undefined) break;
           if (write.at <= now) {
-            s.deleteItems.run(write.key);
+            this.dropContents(write.key);
             s.deleteKey.run(write.key);
           } else if (!write.extendOnly || row.expires_at === null || row.expires_at < write.at) {
             s.expire.run(write.at, write.key);
           }
           break;
         }
+        case "addItem":
+          s.container.run(write.key);
+          s.putOrdered.run(write.key, write.position, write.value);
+          if (write.pruneBelow !== undefined) {
+            s.pruneOrdered.run(write.key, write.pruneBelow);
+            if (s.anyOrdered.get(write.key) === undefined) s.deleteKey.run(write.key);
+          }
+          break;
+        case "removeItem":
+          s.deleteOrderedItem.run(write.key, write.position);
+          if (s.anyOrdered.get(write.key) === undefined && s.anyItem.get(write.key) === undefined) s.deleteKey.run(write.key);
+          break;
         default:
           write satisfies never;
       }
@@ -242,9 +290,15 @@ export class SqliteStorage implements Storage {
   private forgetIfExpired(key: string, now: number): void {
     const row = this.statements.expiry.get(key);
     if (row !== undefined && row.expires_at !== null && row.expires_at <= now) {
-      this.statements.deleteItems.run(key);
+      this.dropContents(key);
       this.statements.deleteKey.run(key);
     }
+  }
+
+  /** Removes a key's fields, members and items (the key's row stays to the caller). */
+  private dropContents(key: string): void {
+    this.statements.deleteItems.run(key);
+    this.statements.deleteOrdered.run(key);
   }
 
   /** One prepared statement per list length: `IN (?, ?, …)` on the primary key, no JSON. */

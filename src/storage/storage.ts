@@ -7,7 +7,10 @@
  * The model is Redis's, kept small. A key holds one of:
  * - a string value (`get`, `put`);
  * - a map of fields to strings (`fields`, `setField`), e.g. a job and its counts;
- * - a set of members (`members`, `isMember`, `addMember`), e.g. an index.
+ * - a set of members (`members`, `isMember`, `addMember`), e.g. an index;
+ * - an ordered list of items (`pages`, `addItem`, `removeItem`), e.g. a history: each item sits at a
+ *   position, a string, and the items are ordered by position, compared byte by byte; one item per
+ *   position (adding at a held position replaces that item). Positions never contain "\0".
  * Any key may expire at an absolute time (epoch ms); an expired key reads as absent everywhere.
  *
  * Writes are conditional: `commit(conditions, writes)` applies every write, atomically, only if every
@@ -37,7 +40,31 @@ export type Write =
   | { readonly op: "setField"; readonly key: string; readonly field: string; readonly value: string }
   | { readonly op: "addMember"; readonly key: string; readonly member: string }
   | { readonly op: "removeMember"; readonly key: string; readonly member: string }
-  | { readonly op: "expireAt"; readonly key: string; readonly at: number; readonly extendOnly?: boolean };
+  | { readonly op: "expireAt"; readonly key: string; readonly at: number; readonly extendOnly?: boolean }
+  /**
+   * Adds an item to an ordered key at `position` (replacing the item there, if any); with
+   * `pruneBelow`, every item at a position below it is removed in the same write (retention).
+   */
+  | { readonly op: "addItem"; readonly key: string; readonly position: string; readonly value: string; readonly pruneBelow?: string }
+  /** Removes the item at `position` of an ordered key, if any (an empty ordered key is no key). */
+  | { readonly op: "removeItem"; readonly key: string; readonly position: string };
+
+/** One item of an ordered key. */
+export interface OrderedItem {
+  readonly position: string;
+  readonly value: string;
+}
+
+/**
+ * One page of an ordered key: its items at positions strictly below `below` (from the top when
+ * absent) and strictly above `above` (to the bottom when absent), highest position first, at most `limit`.
+ */
+export interface PageRequest {
+  readonly key: string;
+  readonly below?: string;
+  readonly above?: string;
+  readonly limit: number;
+}
 
 /**
  * A backend. Every method is one round trip to the backing store (`members` of a large set may take
@@ -52,6 +79,11 @@ export interface Storage {
   /** A set's members, in no particular order ([] when the set is absent). */
   members(key: string): Promise<string[]>;
   isMember(key: string, member: string): Promise<boolean>;
+  /**
+   * Pages of ordered keys, one per request in the order asked ([] for an absent key), in one round
+   * trip whatever the number of requests: highest position first (see PageRequest).
+   */
+  pages(requests: readonly PageRequest[]): Promise<OrderedItem[][]>;
   /** Applies `writes` atomically if every condition holds; false (nothing written) when one does not. */
   commit(conditions: readonly Condition[], writes: readonly Write[]): Promise<boolean>;
   /** Resolves when the backing store answers (readiness). */

@@ -1,5 +1,6 @@
 import { SpanKind, SpanStatusCode, type Tracer } from "@opentelemetry/api";
 import type { WriteFence } from "../sessions/fencing.js";
+import type { HistoryNote, HistoryPage, HistoryPageRequest, NewHistoryEvent } from "../sessions/history.js";
 import type { MintIntent } from "../sessions/intent.js";
 import type { SessionRecord } from "../sessions/record.js";
 import type { ProfileState, SessionStore } from "../sessions/store.js";
@@ -45,20 +46,20 @@ export class TracedStore implements SessionStore {
     return this.span("get_states", () => this.inner.getStates(profileIds), profileIds.length);
   }
 
-  put(record: SessionRecord, fence: WriteFence): Promise<void> {
-    return this.span("put", () => this.inner.put(record, fence));
+  put(record: SessionRecord, fence: WriteFence, note?: HistoryNote): Promise<void> {
+    return this.span("put", () => this.inner.put(record, fence, note));
   }
 
-  markRevoked(profileId: string, revokedAt: Date, revokedBy: string, fence: WriteFence): Promise<SessionRecord | null> {
-    return this.span("mark_revoked", () => this.inner.markRevoked(profileId, revokedAt, revokedBy, fence));
+  markRevoked(profileId: string, revokedAt: Date, revokedBy: string, fence: WriteFence, note?: HistoryNote): Promise<SessionRecord | null> {
+    return this.span("mark_revoked", () => this.inner.markRevoked(profileId, revokedAt, revokedBy, fence, note));
   }
 
-  beginMint(intent: MintIntent, fence: WriteFence): Promise<boolean> {
-    return this.span("begin_mint", () => this.inner.beginMint(intent, fence));
+  beginMint(intent: MintIntent, fence: WriteFence, note?: HistoryNote): Promise<boolean> {
+    return this.span("begin_mint", () => this.inner.beginMint(intent, fence, note));
   }
 
-  endMint(profileId: string, fence: WriteFence, upTo?: Date): Promise<void> {
-    return this.span("end_mint", () => this.inner.endMint(profileId, fence, upTo));
+  endMint(profileId: string, fence: WriteFence, upTo?: Date, note?: HistoryNote): Promise<void> {
+    return this.span("end_mint", () => this.inner.endMint(profileId, fence, upTo, note));
   }
 
   listByCreator(createdBy: string): Promise<SessionRecord[]> {
@@ -71,6 +72,14 @@ export class TracedStore implements SessionStore {
 
   getIntents(profileIds: readonly string[]): Promise<Array<MintIntent | null>> {
     return this.span("get_intents", () => this.inner.getIntents(profileIds), profileIds.length);
+  }
+
+  appendHistory(events: readonly NewHistoryEvent[]): Promise<void> {
+    return this.span("append_history", () => this.inner.appendHistory(events));
+  }
+
+  readHistory(requests: readonly HistoryPageRequest[]): Promise<HistoryPage[]> {
+    return this.span("read_history", () => this.inner.readHistory(requests), requests.length);
   }
 
   ping(): Promise<void> {

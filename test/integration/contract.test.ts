@@ -236,6 +236,8 @@ describe("the error table", () => {
           getIntents: async (ids) => ids.map(() => null),
           listByCreator: async () => [],
           listIntentsByCreator: async () => [],
+          appendHistory: async () => undefined,
+          readHistory: async (requests) => requests.map(() => ({ events: [], hasNextPage: false })),
           ping: async () => undefined,
           close: async () => undefined,
         },

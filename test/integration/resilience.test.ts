@@ -316,6 +316,8 @@ describe("per-profile ordering under load", () => {
         await pause();
         return ledger.markRevoked(profileId, revokedAt, revokedBy, fence);
       },
+      appendHistory: (events) => ledger.appendHistory(events),
+      readHistory: (requests) => ledger.readHistory(requests),
       ping: () => ledger.ping(),
       close: () => ledger.close(),
     };

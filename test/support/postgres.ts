@@ -7,7 +7,12 @@
  * which suite and why. Every test works in a schema of its own (`uniqueSchema`), created on first
  * use and dropped afterwards (`dropSchema`): nothing a test did not create is ever dropped.
  */
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import pg from "pg";
 import { afterAll, describe } from "vitest";
 import { closePostgresPool, createPostgresPool, describePostgresUrl, type Pool } from "../../src/postgres/connection.js";
@@ -143,4 +148,110 @@ export async function freshPostgresLedger(retentionMs: number): Promise<StoreBac
       await dropSchema(schema);
     },
   };
+}
+
+/** A TCP port nobody listens on right now. */
+function freeTcpPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * The installed PostgreSQL server binaries (`initdb`, `pg_ctl`): the newest of
+ * /usr/lib/postgresql/<version>/bin, or `POSTGRES_BIN_DIR`; null when there are none.
+ */
+export function postgresBinDir(): string | null {
+  const explicit = process.env.POSTGRES_BIN_DIR?.trim();
+  const candidates =
+    explicit !== undefined && explicit !== ""
+      ? [explicit]
+      : (existsSync("/usr/lib/postgresql") ? readdirSync("/usr/lib/postgresql") : [])
+          .filter((version) => /^\d+(\.\d+)?$/.test(version))
+          .sort((x, y) => Number(y) - Number(x))
+          .map((version) => join("/usr/lib/postgresql", version, "bin"));
+  return candidates.find((dir) => existsSync(join(dir, "initdb")) && existsSync(join(dir, "pg_ctl"))) ?? null;
+}
+
+/**
+ * A throwaway PostgreSQL cluster of our own (initdb into a temporary directory, a free port, trust
+ * authentication, its unix socket in that directory), to stop at once and start again: a restart
+ * test never touches the shared server on 5432. Run as the `postgres` OS user when this process is
+ * root (PostgreSQL refuses to run as root).
+ */
+export class ThrowawayPostgres {
+  private running = false;
+
+  private constructor(
+    readonly port: number,
+    private readonly bin: string,
+    private readonly root: string,
+  ) {}
+
+  /** The cluster's own database `postgres`, as user `postgres`, over TCP. */
+  get url(): string {
+    return `postgres://postgres@127.0.0.1:${this.port}/postgres`;
+  }
+
+  private get data(): string {
+    return join(this.root, "data");
+  }
+
+  /** initdb, then start. */
+  static async create(bin: string): Promise<ThrowawayPostgres> {
+    const root = mkdtempSync(join(tmpdir(), "wsg-pg-"));
+    if (process.getuid?.() === 0) {
+      const owner = spawnSync("chown", ["-R", "postgres:postgres", root]);
+      if (owner.status !== 0) throw new Error(`could not hand ${root} to the postgres user: ${owner.stderr.toString()}`);
+    }
+    const server = new ThrowawayPostgres(await freeTcpPort(), bin, root);
+    server.run("initdb", ["-D", server.data, "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C"]);
+    await server.start();
+    return server;
+  }
+
+  /** Starts (or restarts, on the same port and data) and resolves once it accepts connections. */
+  async start(): Promise<void> {
+    if (this.running) return;
+    // fsync off: a killed server loses nothing the OS already has (only a machine crash would).
+    const options = `-p ${this.port} -k ${this.root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100`;
+    this.run("pg_ctl", ["-D", this.data, "-o", options, "-l", join(this.root, "server.log"), "-w", "-t", "30", "start"]);
+    this.running = true;
+  }
+
+  /** Stops it at once (`pg_ctl -m immediate`: every backend killed, as in a crash) and waits until it is gone. */
+  async stopImmediately(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.run("pg_ctl", ["-D", this.data, "-m", "immediate", "-w", "stop"]);
+  }
+
+  /** Stops it (if running) and removes its directory. */
+  async destroy(): Promise<void> {
+    await this.stopImmediately().catch(() => undefined);
+    rmSync(this.root, { recursive: true, force: true });
+  }
+
+  /** The server's log so far (for failure messages). */
+  log(): string {
+    const file = join(this.root, "server.log");
+    return existsSync(file) ? readFileSync(file, "utf8") : "";
+  }
+
+  private run(tool: string, args: string[]): void {
+    const command = join(this.bin, tool);
+    const asRoot = process.getuid?.() === 0;
+    const result = asRoot
+      ? spawnSync("runuser", ["-u", "postgres", "--", command, ...args], { cwd: this.root, encoding: "utf8" })
+      : spawnSync(command, args, { cwd: this.root, encoding: "utf8" });
+    if (result.status !== 0) {
+      throw new Error(`${tool} ${args.join(" ")} failed (${result.status ?? result.signal}): ${result.stderr}${result.stdout}`);
+    }
+  }
 }

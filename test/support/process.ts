@@ -18,6 +18,12 @@ export interface GatewayProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+/** Every gateway process started here and still running: none outlives the test process. */
+const running = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const child of running) child.kill("SIGKILL");
+});
+
 /**
  * Starts the built program (`node dist/main.js`) as `npm start` does, with exactly `env` (plus
  * PATH), and waits for it to say where it listens. `npm test` builds first.
@@ -33,6 +39,8 @@ export async function startGatewayProcess(env: Record<string, string>, options: 
   child.stdout?.on("data", (chunk: Buffer) => (out += chunk.toString("utf8")));
   child.stderr?.on("data", (chunk: Buffer) => (out += chunk.toString("utf8")));
   const exited = once(child, "exit");
+  running.add(child);
+  child.once("exit", () => running.delete(child));
 
   const url = await new Promise<string>((resolveUrl, reject) => {
     const timer = setTimeout(() => reject(new Error(`gateway did not start in time; output:\n${out}`)), options.timeoutMs ?? 20_000);

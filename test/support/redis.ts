@@ -109,40 +109,68 @@ export function freePort(): Promise<number> {
 
 export const redisServerInstalled = spawnSync("redis-server", ["--version"], { stdio: "ignore" }).status === 0;
 
+/** How a throwaway redis-server keeps its data. */
+export interface ThrowawayRedisOptions {
+  /**
+   * Keep an append-only file in this directory (`appendonly yes`, `dir`), so that a restart after a
+   * SIGKILL finds what was written. Without it, nothing is kept: a restart starts empty.
+   */
+  dir?: string;
+  /**
+   * When the append-only file is flushed to disk (`appendfsync`). Default `always`: every write a
+   * client was told succeeded survives a SIGKILL (`everysec` may lose the last second of writes).
+   */
+  appendfsync?: "always" | "everysec" | "no";
+}
+
 /**
- * A throwaway redis-server of our own on a free port (no persistence), to stop and start again:
- * outage tests never touch the shared one.
+ * A throwaway redis-server of our own on a free port, to kill and start again (on the same port and,
+ * with `dir`, the same data): outage tests never touch the shared one.
  */
 export class ThrowawayRedis {
   private child: ChildProcess | undefined;
 
-  private constructor(readonly port: number) {}
+  private constructor(
+    readonly port: number,
+    private readonly options: ThrowawayRedisOptions,
+  ) {}
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
   }
 
-  static async start(): Promise<ThrowawayRedis> {
-    const server = new ThrowawayRedis(await freePort());
+  static async start(options: ThrowawayRedisOptions = {}): Promise<ThrowawayRedis> {
+    const server = new ThrowawayRedis(await freePort(), options);
     await server.start();
     return server;
   }
 
-  /** Starts (or restarts, on the same port) and resolves once it answers PING. */
+  /** The process id while it runs. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** Starts (or restarts, on the same port and directory) and resolves once it answers PING. */
   async start(): Promise<void> {
     if (this.child !== undefined) return;
+    const persistence =
+      this.options.dir === undefined
+        ? ["--save", "", "--appendonly", "no"]
+        : ["--save", "", "--appendonly", "yes", "--appendfsync", this.options.appendfsync ?? "always", "--dir", this.options.dir];
     const child = spawn(
       "redis-server",
-      ["--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"],
+      ["--port", String(this.port), "--bind", "127.0.0.1", ...persistence, "--daemonize", "no", "--loglevel", "warning"],
       { stdio: "ignore" },
     );
     this.child = child;
     child.once("exit", () => {
       if (this.child === child) this.child = undefined;
     });
-    const deadline = Date.now() + 5000;
+    // A restart replays the append-only file before it answers; the port may also linger briefly.
+    const deadline = Date.now() + 15_000;
     while (Date.now() < deadline) {
       if ((await probe(this.url)) === null) return;
+      if (this.child !== child) throw new Error(`the throwaway redis-server on port ${this.port} exited at start`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     throw new Error(`the throwaway redis-server on port ${this.port} did not start`);

@@ -23,11 +23,11 @@ describe("the committed subgraph SDL", () => {
       if (isEnumType(type)) return type.getValues().map((v) => v.name).sort();
       return [];
     };
-    expect(fields("Query")).toEqual(["revocationJob", "workerSession"]);
+    expect(fields("Query")).toEqual(["revocationJob", "workerSession", "workerSessionHistory"]);
     expect(fields("Mutation")).toEqual(["createWorkerMagicLink", "createWorkerSession", "revokeWorkerSession", "revokeWorkerSessions"]);
     expect(fields("RevokeWorkerSessionsInput")).toEqual(["createdBy", "onlyActive", "profileIds"]);
     expect(fields("RevocationJob")).toEqual([
-      "createdBy", "failed", "failureReason", "finishedAt", "id", "onlyActive", "requestedBy", "revoked", "startedAt", "status", "total",
+      "createdBy", "events", "failed", "failureReason", "finishedAt", "id", "onlyActive", "requestedBy", "revoked", "startedAt", "status", "total",
     ]);
     expect(fields("RevocationJobStatus")).toEqual(["DONE", "FAILED", "RUNNING"]);
     expect(String(schema.getMutationType()?.getFields().revokeWorkerSessions?.type)).toBe("RevocationJob!");
@@ -40,7 +40,15 @@ describe("the committed subgraph SDL", () => {
     expect(fields("RevokeWorkerSessionPayload")).toEqual(["profileId", "revokedAt", "session"]);
     expect(fields("WorkerSession")).toEqual(["createdAt", "createdBy", "expiresAt", "id", "profileId", "revokedAt", "revokedBy", "status"]);
     expect(fields("WorkerSessionStatus")).toEqual(["ACTIVE", "EXPIRED", "REVOKED", "UNKNOWN"]);
-    expect(fields("Worker")).toEqual(["profileId", "session"]);
+    expect(fields("Worker")).toEqual(["profileId", "session", "sessionHistory"]);
+    expect(fields("WorkerSessionEventConnection")).toEqual(["edges", "pageInfo"]);
+    expect(fields("WorkerSessionEventEdge")).toEqual(["cursor", "node"]);
+    expect(fields("WorkerSessionEventPageInfo")).toEqual(["endCursor", "hasNextPage"]);
+    expect(fields("WorkerSessionEvent")).toEqual(["action", "actor", "at", "deelRequestId", "id", "jobId", "outcome", "profileId", "requestId"]);
+    expect(fields("WorkerSessionEventAction")).toEqual([
+      "INTENT_RESOLVED", "INTENT_UNKNOWN", "INTENT_WRITTEN", "JOB_REVOKE", "MAGIC_LINK", "MINT", "REPLAY", "REVOKE",
+    ]);
+    expect(String(schema.getQueryType()?.getFields().workerSessionHistory?.type)).toBe("WorkerSessionEventConnection!");
     expect(String(schema.getQueryType()?.getFields().workerSession?.type)).toBe("WorkerSession");
     expect(String(schema.getMutationType()?.getFields().createWorkerSession?.type)).toBe("CreateWorkerSessionPayload!");
     expect(String(schema.getMutationType()?.getFields().createWorkerMagicLink?.type)).toBe("CreateWorkerMagicLinkPayload!");

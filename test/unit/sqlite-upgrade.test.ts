@@ -128,6 +128,6 @@ describe("a SQLite ledger written by the previous release", () => {
     const db = new Database(file.path, { readonly: true });
     const tables = db.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all().map((row) => row.name);
     db.close();
-    expect(tables).toEqual(["mint_intents_v1", "revocation_jobs_v1", "revocation_targets_v1", "storage_items", "storage_keys", "worker_sessions_v1"]);
+    expect(tables).toEqual(["mint_intents_v1", "revocation_jobs_v1", "revocation_targets_v1", "storage_items", "storage_keys", "storage_ordered", "worker_sessions_v1"]);
   });
 });

@@ -223,7 +223,7 @@ export class JobRun {
     }
     if (!job.planned && !(await this.addTargets(await this.matching(job.filters)))) return;
     this.markListed();
-    const actor: Actor = { sub: job.requestedBy, requestId: `revocation-job:${job.id}`, log };
+    const actor: Actor = { sub: job.requestedBy, requestId: `revocation-job:${job.id}`, log, jobId: job.id };
     this.startedAt = job.startedAt;
     for (;;) {
       const targets = await jobs.targets(this.id);
