@@ -18,6 +18,8 @@ const LAYERS = {
   auth: ["base"],
   http: ["base"],
   graphql: ["base", "deel", "sessions", "auth", "http"],
+  // OpenTelemetry decorators of the Deel client, budget and ledger, and the request span.
+  telemetry: ["base", "deel", "sessions"],
 };
 
 /** One lint block per layer and folder depth: relative imports are matched as written. */

@@ -12,7 +12,7 @@
 //   BENCH_ROUNDS=<n>          alternating gateway/baseline rounds (default 2)
 //   BENCH_QUICK=1             smoke check: 1 s runs, 1 round, 5,000 memory requests; results go to
 //                             bench/.tmp/results-quick.md unless BENCH_RESULTS says otherwise
-//   BENCH_SCENARIOS=read,write,latency,entities,memory,hostile,deadline   run only these
+//   BENCH_SCENARIOS=read,write,latency,entities,memory,hostile,deadline,tracing   run only these
 //   BENCH_MEMORY_REQUESTS=<n> requests for the memory scenario (default 100000)
 //   BENCH_ENTITIES_CONNECTIONS=<n>  connections for the _entities runs (default 1: latency, not queueing)
 //   BENCH_STORE_URL=<url>     the first gateway's SESSION_STORE_URL (default: a SQLite file in a temp folder)
@@ -30,6 +30,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { SignJWT } from "jose";
 import pg from "pg";
+import { runTracingBench } from "./tracing.mjs";
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(BENCH_DIR, "..");
@@ -873,6 +874,8 @@ const SCENARIO_LIST = [
   { name: "memory", title: "5. Memory", run: scenarioMemory },
   { name: "hostile", title: "6. Hostile _entities", run: scenarioHostile },
   { name: "deadline", title: "7. Deadline", run: scenarioDeadline },
+  // Its own gateways (tracing off, OTLP export, ftv1) and OTLP sink: bench/tracing.mjs.
+  { name: "tracing", title: "8. Tracing overhead", run: () => runTracingBench({ duration: DURATION, rounds: ROUNDS, warmup: WARMUP, log }).then((r) => (r.rows.forEach((cells) => row(...cells)), notes.push(...r.notes))) },
 ];
 const SCENARIOS = env.BENCH_SCENARIOS ? env.BENCH_SCENARIOS.split(",").map((s) => s.trim()).filter(Boolean) : SCENARIO_LIST.map((s) => s.name);
 

@@ -27,6 +27,13 @@ import { intentStaleAfterMs } from "./sessions/intent.js";
 import { RevocationRunner } from "./sessions/jobs/runner.js";
 import { WorkerSessionService } from "./sessions/service.js";
 import type { SessionStore } from "./sessions/store.js";
+import { deelSpanEvents } from "./telemetry/deel-events.js";
+import { traceGraphQLRequests } from "./telemetry/http-span.js";
+import { operationSpanPlugin } from "./telemetry/operation-plugin.js";
+import { TracedBudget } from "./telemetry/traced-budget.js";
+import { deelTracing } from "./telemetry/traced-deel.js";
+import { TracedStore } from "./telemetry/traced-store.js";
+import { startTracing } from "./telemetry/tracing.js";
 
 /** The origin Apollo Sandbox runs on; admitted by CORS in local mode. */
 export const APOLLO_SANDBOX_ORIGIN = "https://studio.apollographql.com";
@@ -57,6 +64,9 @@ export interface App {
   /** Stops accepting, lets in-flight requests finish (bounded), then closes the store. */
   close(): Promise<void>;
 }
+
+/** `db.system.name` of each ledger backend, as the OpenTelemetry conventions spell them. */
+const DB_SYSTEM = { memory: "memory", sqlite: "sqlite", redis: "redis", postgres: "postgresql" } as const;
 
 const BREAKER_GAUGE: Record<BreakerState, number> = { closed: 0, half_open: 1, open: 2 };
 
@@ -90,10 +100,16 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const logger = overrides.logger ?? createLogger(config.logLevel, undefined, { budget: config.log });
   const shared = await createSharedState(config, { logger, ...(overrides.store === undefined ? {} : { store: overrides.store }) });
   const clock = overrides.clock ?? systemClock;
-  const deelHandle = overrides.deel === undefined ? createResilientDeel(config.deel, shared.budget, clock) : undefined;
-  const deel: DeelApi = overrides.deel ?? (deelHandle as ResilientDeelHandle).api;
+  // Tracing (README: Tracing) decorates the budget, the Deel client and the ledger; off, nothing is wrapped.
+  const tracing = config.tracing.enabled ? startTracing(config.tracing) : undefined;
+  const traceDeel = tracing === undefined ? undefined : deelTracing(tracing.tracer, new URL(config.deel.apiUrl).host);
+  const budget = tracing === undefined || shared.budget === null ? shared.budget : new TracedBudget(shared.budget, tracing.tracer);
+  const deelHandle = overrides.deel === undefined ? createResilientDeel(config.deel, budget, clock, traceDeel?.inner) : undefined;
+  const untracedDeel: DeelApi = overrides.deel === undefined ? (deelHandle as ResilientDeelHandle).api : (traceDeel?.inner(overrides.deel) ?? overrides.deel);
+  const deel = traceDeel?.outer(untracedDeel) ?? untracedDeel;
   const metrics = new GatewayMetrics(clock);
-  const store = new CountedStore(shared.store, metrics.storeReads);
+  const ledger = tracing === undefined ? shared.store : new TracedStore(shared.store, tracing.tracer, DB_SYSTEM[config.store.kind]);
+  const store = new CountedStore(ledger, metrics.storeReads);
   const sessions = new WorkerSessionService({
     deel,
     report: auditSessionOutcome,
@@ -127,18 +143,20 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     clock: systemBackgroundClock,
   });
   if (deelHandle !== undefined) watchDeel(deelHandle, metrics, logger);
+  if (deelHandle !== undefined && tracing !== undefined) deelHandle.observe(deelSpanEvents);
 
   const server = createHttpServer(config.http);
   let apollo: Awaited<ReturnType<typeof createApolloServer>>;
   let verifier: CallerVerifier;
   try {
-    apollo = await createApolloServer({ config, logger, metrics, httpServer: server });
+    apollo = await createApolloServer({ config, logger, metrics, httpServer: server, ...(tracing === undefined ? {} : { plugins: [operationSpanPlugin()] }) });
     verifier = new CallerVerifier(config.auth);
   } catch (error) {
     // Start-up failed after the shared state was opened: close it, or its connections and pools
     // would keep the process alive.
     await shared.close().catch(() => undefined);
     await deelHandle?.close().catch(() => undefined);
+    await tracing?.shutdown().catch(() => undefined);
     throw error;
   }
   // Jobs are looked for only once the gateway can start: a failed start leaves no poller behind.
@@ -160,7 +178,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       explorerAssets: !config.production,
       ...(config.routerSecret === undefined ? {} : { routerSecret: config.routerSecret }),
       admitClientsWithoutRouterSecret: config.trustedDocuments !== undefined,
-      graphql: createGraphQLHandler(apollo, {
+      // With tracing on, one server span per request, the parent of everything it does.
+      graphql: traceGraphQLRequests(tracing?.tracer, createGraphQLHandler(apollo, {
         maxBodyBytes: config.limits.maxBodyBytes,
         context: (req) => context(req as ScopedRequest),
         // Trusted documents hold every client; the router (ROUTER_SECRET) sends its own query plans.
@@ -172,7 +191,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
               onUntrusted: (req, message) => (req as ScopedRequest).log.warn({ code: "UNTRUSTED_DOCUMENT" }, message),
             }),
         ...(routerOk === undefined ? {} : { fromRouter: (req) => routerOk(req.headers["router-authorization"]) }),
-      }),
+      })),
       ops: createOpsRoutes({ ping: () => store.ping(), pendingWrites: () => sessions.pendingWrites, metrics }),
     }),
   );
@@ -209,6 +228,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         await revocationsStopped;
         await shared.close();
         await deelHandle?.close();
+        // The spans of the last requests leave before the process does.
+        await tracing?.shutdown().catch((error: unknown) => logger.warn({ err: error }, "tracing: the last spans could not be exported"));
       })();
       return closing;
     },

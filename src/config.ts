@@ -22,6 +22,7 @@ import type { SandboxPrefill } from "./graphql/server.js";
 import type { LogBudgetSettings } from "./http/log-budget.js";
 import type { HttpSettings } from "./http/server.js";
 import type { PostgresStoreSettings, RedisSettings, StoreConfig } from "./sessions/store-config.js";
+import { readFederatedTracing, readTracingSettings, type TracingSettings } from "./tracing-config.js";
 
 export { ConfigError, parseStoreUrl, redactForMessage } from "./config-readers.js";
 export type { AuthConfig, JwtAlgorithm } from "./auth/settings.js";
@@ -93,6 +94,10 @@ export interface Config {
   readonly limits: RequestLimitSettings;
   /** Local mode only: what Apollo Sandbox opens with (set by `startLocalMode`, never from the environment). */
   readonly sandboxPrefill?: SandboxPrefill;
+  /** OpenTelemetry tracing from the standard OTEL_* variables (README: Tracing); off by default. */
+  readonly tracing: TracingSettings;
+  /** Apollo's inline trace (ftv1) for routers that ask for it (`APOLLO_FEDERATED_TRACING`); off by default. */
+  readonly apolloFederatedTracing: boolean;
 }
 
 
@@ -267,6 +272,8 @@ export function loadConfig(env: Env = process.env): Config {
       maxBodyBytes: integer(env, "HTTP_MAX_BODY_BYTES", LIMITS.maxBodyBytes, 1024, 64 * 1024 * 1024),
     },
     ...(trustedDocuments === undefined ? {} : { trustedDocuments }),
+    tracing: readTracingSettings(env),
+    apolloFederatedTracing: readFederatedTracing(env),
     ...(routerSecret === undefined ? {} : { routerSecret }),
   };
 }

@@ -19,7 +19,8 @@ async function main(): Promise<void> {
   const local: LocalMode | undefined = config.localMode ? await startLocalMode(config) : undefined;
   const app = await createApp(local?.config ?? config);
   const url = await app.listen();
-  app.logger.info({ url, localMode: config.localMode, store: config.store.kind }, "worker session gateway listening");
+  const tracing = config.tracing.enabled ? config.tracing.tracesUrl : "off";
+  app.logger.info({ url, localMode: config.localMode, store: config.store.kind, tracing }, "worker session gateway listening");
   if (local !== undefined) process.stdout.write(`${localBanner(url, local)}\n`);
 
   let stopping = false;

@@ -45,9 +45,15 @@ export interface ResilientDeelHandle {
  * `clock` times both layers: the deadline the resilience layer computes is the one the HTTP client
  * aborts at, so they must read the same time.
  */
-export function createResilientDeel(deel: DeelSettings, budget: OutboundBudget | null, clock: Clock = systemClock): ResilientDeelHandle {
+export function createResilientDeel(
+  deel: DeelSettings,
+  budget: OutboundBudget | null,
+  clock: Clock = systemClock,
+  /** Decorates the HTTP client the resilience layer calls once per attempt (the tracing layer's spans). */
+  wrapClient: (client: DeelApi) => DeelApi = (client) => client,
+): ResilientDeelHandle {
   const client = new DeelClient({ baseUrl: deel.apiUrl, token: deel.token, timeoutMs: deel.timeoutMs, clock });
-  const api = new ResilientDeel(client, {
+  const api = new ResilientDeel(wrapClient(client), {
     timeoutMs: deel.timeoutMs,
     clock,
     budget,

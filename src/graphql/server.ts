@@ -1,12 +1,12 @@
 import type { Server } from "node:http";
-import { ApolloServer } from "@apollo/server";
+import { ApolloServer, type ApolloServerPlugin } from "@apollo/server";
 import {
   ApolloServerPluginCacheControlDisabled,
   ApolloServerPluginInlineTraceDisabled,
   ApolloServerPluginLandingPageDisabled,
 } from "@apollo/server/plugin/disabled";
 import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
-import type { ApolloServerPlugin } from "@apollo/server";
+import { ApolloServerPluginInlineTrace } from "@apollo/server/plugin/inlineTrace";
 import type { Logger } from "pino";
 import { explorerPageHtml, type ExplorerPrefill } from "../http/explorer-page.js";
 import type { GatewayMetrics } from "../http/metrics.js";
@@ -24,6 +24,8 @@ export interface ApolloDeps {
   metrics: GatewayMetrics;
   /** Drained by Apollo on stop: no new connections, in-flight requests finish within the grace. */
   httpServer: Server;
+  /** Added after the gateway's own (e.g. the tracing layer's operation span). */
+  plugins?: readonly ApolloServerPlugin<GatewayContext>[];
 }
 
 /** An operation, its variables and request headers that the explorer (Sandbox, or GraphiQL offline) starts with. */
@@ -39,6 +41,8 @@ export interface ApolloSettings {
   /** The request limits (GRAPHQL_MAX_*); every refusal names its setting. */
   readonly limits: RequestLimitSettings;
   readonly sandboxPrefill?: SandboxPrefill;
+  /** Answer a router's `apollo-federation-include-trace: ftv1` with Apollo's inline trace. */
+  readonly apolloFederatedTracing: boolean;
 }
 
 /**
@@ -88,11 +92,13 @@ export async function createApolloServer(deps: ApolloDeps): Promise<ApolloServer
       metrics.apolloPlugin(),
       errorLogging(logger),
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownGraceMs }),
-      // Federated tracing (ftv1) costs time on every request; off unless a deployment needs it.
-      ApolloServerPluginInlineTraceDisabled(),
+      // Federated tracing (ftv1) costs time on every traced request; off unless a deployment needs
+      // it (APOLLO_FEDERATED_TRACING). Error messages in the trace are masked: GraphOS sees codes and paths.
+      config.apolloFederatedTracing ? ApolloServerPluginInlineTrace({ includeErrors: { masked: true } }) : ApolloServerPluginInlineTraceDisabled(),
       // Nothing here is cacheable by a CDN; the cache-control plugin would hook every field.
       ApolloServerPluginCacheControlDisabled(),
       config.production ? ApolloServerPluginLandingPageDisabled() : landingPage(config.sandboxPrefill),
+      ...(deps.plugins ?? []),
     ],
   });
   await apollo.start();
