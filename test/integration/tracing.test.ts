@@ -10,18 +10,16 @@
  */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { createGatewayRuntime } from "@graphql-hive/gateway";
 import { useOpenTelemetry } from "@graphql-hive/gateway/opentelemetry";
 import { openTelemetrySetup } from "@graphql-hive/gateway/opentelemetry/setup";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { propagateCallerHeaders } from "../../examples/routers/hive-gateway.js";
 import { startDeelSandbox, type DeelSandbox } from "../../src/deel/sandbox/server.js";
 import { anAdminToken, TEST_AUDIENCE, TEST_ISSUER, TEST_JWT_SECRET } from "../support/callers.js";
 import { gql, startTestGateway } from "../support/gateway.js";
 import { startGatewayProcess, type GatewayProcess } from "../support/process.js";
-import { composeSupergraph, startHrSubgraph, type HrSubgraph, type Running } from "../support/supergraph.js";
+import { composeSupergraph, startHiveGatewayRouter, startHrSubgraph, type HrSubgraph, type Running } from "../support/supergraph.js";
 
 const ROUTER_SECRET = "router-secret-for-tracing-0123456";
 const GATEWAY_SERVICE = "worker-sessions-under-test";
@@ -128,24 +126,8 @@ async function startTracedHiveRouter(supergraphSdl: string, tracesUrl: string): 
     resource: { serviceName: ROUTER_SERVICE },
     traces: { exporter: new OTLPTraceExporter({ url: tracesUrl }), batching: false },
   });
-  const gateway = createGatewayRuntime({
-    supergraph: supergraphSdl,
-    logging: "error",
-    // What `openTelemetry: { traces: true }` in gateway.config.ts installs.
-    plugins: (ctx) => [useOpenTelemetry({ ...ctx, traces: true })],
-    ...propagateCallerHeaders(ROUTER_SECRET),
-  });
-  const server = createServer(gateway.requestListener);
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}/graphql`,
-    async stop() {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await gateway.dispose();
-    },
-  };
+  // What `openTelemetry: { traces: true }` in gateway.config.ts installs.
+  return startHiveGatewayRouter(supergraphSdl, ROUTER_SECRET, (ctx) => [useOpenTelemetry({ ...ctx, traces: true })]);
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

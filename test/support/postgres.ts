@@ -10,7 +10,6 @@
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
@@ -20,6 +19,7 @@ import { migrate } from "../../src/postgres/migrations.js";
 import { createStorage } from "../../src/sessions/create-store.js";
 import { Ledger } from "../../src/sessions/ledger.js";
 import type { PostgresStoreSettings } from "../../src/sessions/store-config.js";
+import { freePort } from "./ports.js";
 import type { StoreBackend } from "./store-contract.js";
 
 const explicitUrl = process.env.DATABASE_URL?.trim();
@@ -150,19 +150,6 @@ export async function freshPostgresLedger(retentionMs: number): Promise<StoreBac
   };
 }
 
-/** A TCP port nobody listens on right now. */
-function freeTcpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 /**
  * The installed PostgreSQL server binaries (`initdb`, `pg_ctl`): the newest of
  * /usr/lib/postgresql/<version>/bin, or `POSTGRES_BIN_DIR`; null when there are none.
@@ -210,7 +197,7 @@ export class ThrowawayPostgres {
       const owner = spawnSync("chown", ["-R", "postgres:postgres", root]);
       if (owner.status !== 0) throw new Error(`could not hand ${root} to the postgres user: ${owner.stderr.toString()}`);
     }
-    const server = new ThrowawayPostgres(await freeTcpPort(), bin, root);
+    const server = new ThrowawayPostgres(await freePort(), bin, root);
     server.run("initdb", ["-D", server.data, "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C"]);
     await server.start();
     return server;

@@ -7,13 +7,13 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { createServer } from "node:net";
 import { Redis } from "ioredis";
 import { afterAll, describe } from "vitest";
 import { createRedisConnection, describeRedisUrl, waitUntilReady } from "../../src/redis/connection.js";
 import { createStorage } from "../../src/sessions/create-store.js";
 import { Ledger } from "../../src/sessions/ledger.js";
 import type { StoreBackend } from "./store-contract.js";
+import { freePort } from "./ports.js";
 
 const explicitUrl = process.env.REDIS_URL?.trim();
 export const REDIS_URL = explicitUrl !== undefined && explicitUrl !== "" ? explicitUrl : "redis://127.0.0.1:6379";
@@ -92,19 +92,6 @@ export async function deletePrefix(prefix: string, url = REDIS_URL): Promise<num
     client.disconnect();
   }
   return deleted;
-}
-
-/** A port nobody listens on right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 export const redisServerInstalled = spawnSync("redis-server", ["--version"], { stdio: "ignore" }).status === 0;

@@ -81,8 +81,17 @@ export async function startApolloGatewayRouter(supergraphSdl: string, routerSecr
 }
 
 /** @graphql-hive/gateway serving the supergraph over node:http, with the header propagation of examples/routers/hive-gateway.ts. */
-export async function startHiveGatewayRouter(supergraphSdl: string, routerSecret?: string): Promise<Running> {
-  const gateway = createGatewayRuntime({ supergraph: supergraphSdl, logging: "error", ...propagateCallerHeaders(routerSecret) });
+export async function startHiveGatewayRouter(
+  supergraphSdl: string,
+  routerSecret?: string,
+  plugins?: Parameters<typeof createGatewayRuntime>[0]["plugins"],
+): Promise<Running> {
+  const gateway = createGatewayRuntime({
+    supergraph: supergraphSdl,
+    logging: "error",
+    ...(plugins === undefined ? {} : { plugins }),
+    ...propagateCallerHeaders(routerSecret),
+  });
   const server = createServer(gateway.requestListener);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
