@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { sleepUntil, systemClock, type Clock } from "../base/clock.js";
 import type { Pool, PoolClient } from "../postgres/connection.js";
 import type { OutboundBudget } from "./budget.js";
-import { DeelError } from "./errors.js";
+import { DeelError, isDeelError } from "./errors.js";
 
 export interface PostgresBudgetOptions {
   /** Calls per rolling window (`DEEL_RATE_LIMIT_RPS`), for all replicas together. */
@@ -160,7 +160,7 @@ export class PostgresBudget implements OutboundBudget {
     this.waiting += 1;
     try {
       const member = randomUUID();
-      let { outcome, waitMs } = await this.run(reserve, deadline, member);
+      let { outcome, waitMs } = await this.run(reserve, deadline, member, signal);
       // Each turn either leaves, fails, or sleeps until its slot or a departure leaves the window.
       while (outcome === Outcome.Booked) {
         // The slot on this replica's clock, read after the answer: a little late at worst, never early.
@@ -169,7 +169,7 @@ export class PostgresBudget implements OutboundBudget {
           await this.update((state) => cancel(state, member)).catch(() => undefined);
           throw this.closed ? new DeelError("unavailable", "The gateway is shutting down") : abortError();
         }
-        ({ outcome, waitMs } = await this.run(leave, deadline, member));
+        ({ outcome, waitMs } = await this.run(leave, deadline, member, signal));
       }
       if (outcome === Outcome.Refused) {
         throw new DeelError("rate_limited", `The organization's Deel budget has no slot for ${waitMs} ms, past the call's deadline`, {
@@ -201,15 +201,39 @@ export class PostgresBudget implements OutboundBudget {
     return rows[0] ?? { slots: [], departures: [] };
   }
 
-  /** Runs RESERVE or LEAVE for `member`; a database that cannot answer fails the call (`unavailable`). */
-  private async run(step: typeof reserve | typeof leave, deadline: number, member: string): Promise<Decision> {
+  /**
+   * Runs RESERVE or LEAVE for `member`; a database that cannot answer fails the call (`unavailable`).
+   * The caller's signal (its deadline) ends the wait for the answer too, as on the Redis budget: a row
+   * held by another transaction, or a pool with no free connection, never holds a call past its
+   * deadline. The abandoned step still ends on its own (the statement timeout bounds it), and a
+   * booking it made is given back, best effort.
+   */
+  private async run(step: typeof reserve | typeof leave, deadline: number, member: string, signal?: AbortSignal): Promise<Decision> {
     // A duration, not a timestamp: replicas' clocks and PostgreSQL's may disagree, durations do not.
     const maxWaitMs = Math.max(0, Math.floor(deadline - this.clock.now()));
+    let onAbort: (() => void) | undefined;
     try {
-      return await this.update((state, now) => step(state, now, this.limit, this.windowMs, maxWaitMs, member));
+      const answer = this.update((state, now) => step(state, now, this.limit, this.windowMs, maxWaitMs, member));
+      const aborted = new Promise<never>((_, reject) => {
+        onAbort = () => reject(abortError());
+        if (signal?.aborted) onAbort();
+        else signal?.addEventListener("abort", onAbort, { once: true });
+      });
+      return await Promise.race([answer, aborted]).catch((error: unknown) => {
+        if (signal?.aborted) {
+          void answer
+            .then((decided) => (decided.outcome === Outcome.Booked ? this.update((state) => cancel(state, member)) : undefined))
+            .catch(() => undefined);
+          throw abortError();
+        }
+        throw error;
+      });
     } catch (error) {
+      if (isDeelError(error)) throw error;
       const reason = error instanceof Error ? error.message : String(error);
       throw new DeelError("unavailable", `The organization's shared Deel budget (PostgreSQL) cannot be consulted: ${reason}`, { cause: error });
+    } finally {
+      if (onAbort !== undefined) signal?.removeEventListener("abort", onAbort);
     }
   }
 

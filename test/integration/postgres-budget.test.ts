@@ -42,6 +42,39 @@ describePostgres("the shared PostgreSQL budget", () => {
     expect(maxInAnyWindow(departed, 1100)).toBeLessThanOrEqual(2);
   });
 
+  it("gives up waiting on a row another transaction holds once the caller's signal aborts, and paces on once the row is free", async () => {
+    const schema = fresh();
+    const holderPool = await opened(schema);
+    const budget = new PostgresBudget(await opened(schema), { rps: 5 });
+    // Another replica stuck inside its step: the row stays locked until it is let go below.
+    const holder = await holderPool.connect();
+    await holder.query("BEGIN; SELECT 1 FROM deel_budget WHERE id = 'organization' FOR UPDATE");
+    let released = false;
+    try {
+      const controller = new AbortController();
+      const call = budget.acquire(Date.now() + 60_000, controller.signal).then(
+        () => ({ left: true, released }),
+        (error: unknown) => ({ left: false, released, error }),
+      );
+      setTimeout(() => controller.abort(), 200);
+      // Let the holder go only after 20 s. A budget that ignores the signal settles only when the
+      // statement timeout (5 s here) cancels its wait, with the database's error, not the caller's.
+      const letGo = setTimeout(() => {
+        released = true;
+        void holder.query("COMMIT");
+      }, 20_000);
+      const settled = await call;
+      clearTimeout(letGo);
+      expect(settled).toMatchObject({ left: false, released: false, error: { kind: "unavailable", message: expect.stringContaining("aborted by the caller") } });
+    } finally {
+      if (!released) await holder.query("COMMIT");
+      holder.release();
+    }
+    // Once the row is free the abandoned step ends, its connection back in the pool: the budget paces on.
+    await budget.acquire(Date.now() + 5000);
+    expect((await budget.departureTimes()).length).toBeGreaterThanOrEqual(1);
+  }, 30_000);
+
   it("upgrades a schema from version 2: the row gains empty departures and keeps its plan", async () => {
     const schema = uniqueSchema("budget_v2");
     const pool = createPostgresPool(DATABASE_URL, postgresSettings(schema), { name: "wsg-test" });
