@@ -14,3 +14,33 @@ export interface OutboundBudget {
   readonly queueDepth: number;
   close(): Promise<void>;
 }
+
+/**
+ * A shared budget's step (a Redis script, a PostgreSQL transaction), or the caller's signal, whichever
+ * comes first: on abort this rejects with `aborted()` at once, so that a slow or blocked store never
+ * holds a call past its deadline, and the step's late answer goes to `abandoned` (to give back a
+ * booking it made), best effort.
+ */
+export async function stepUntilAborted<T>(
+  step: Promise<T>,
+  signal: AbortSignal | undefined,
+  aborted: () => Error,
+  abandoned: (answer: T) => Promise<unknown> | undefined,
+): Promise<T> {
+  if (signal === undefined) return step;
+  let onAbort = (): void => undefined;
+  const abort = new Promise<never>((_, reject) => {
+    onAbort = () => reject(aborted());
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([step, abort]);
+  } catch (error) {
+    if (!signal.aborted) throw error;
+    void step.then(abandoned).catch(() => undefined);
+    throw aborted();
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
+}

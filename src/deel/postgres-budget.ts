@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { sleepUntil, systemClock, type Clock } from "../base/clock.js";
 import type { Pool, PoolClient } from "../postgres/connection.js";
-import type { OutboundBudget } from "./budget.js";
+import { stepUntilAborted, type OutboundBudget } from "./budget.js";
 import { DeelError, isDeelError } from "./errors.js";
 
 export interface PostgresBudgetOptions {
@@ -211,29 +211,15 @@ export class PostgresBudget implements OutboundBudget {
   private async run(step: typeof reserve | typeof leave, deadline: number, member: string, signal?: AbortSignal): Promise<Decision> {
     // A duration, not a timestamp: replicas' clocks and PostgreSQL's may disagree, durations do not.
     const maxWaitMs = Math.max(0, Math.floor(deadline - this.clock.now()));
-    let onAbort: (() => void) | undefined;
     try {
       const answer = this.update((state, now) => step(state, now, this.limit, this.windowMs, maxWaitMs, member));
-      const aborted = new Promise<never>((_, reject) => {
-        onAbort = () => reject(abortError());
-        if (signal?.aborted) onAbort();
-        else signal?.addEventListener("abort", onAbort, { once: true });
-      });
-      return await Promise.race([answer, aborted]).catch((error: unknown) => {
-        if (signal?.aborted) {
-          void answer
-            .then((decided) => (decided.outcome === Outcome.Booked ? this.update((state) => cancel(state, member)) : undefined))
-            .catch(() => undefined);
-          throw abortError();
-        }
-        throw error;
-      });
+      return await stepUntilAborted(answer, signal, abortError, (decided) =>
+        decided.outcome === Outcome.Booked ? this.update((state) => cancel(state, member)) : undefined,
+      );
     } catch (error) {
       if (isDeelError(error)) throw error;
       const reason = error instanceof Error ? error.message : String(error);
       throw new DeelError("unavailable", `The organization's shared Deel budget (PostgreSQL) cannot be consulted: ${reason}`, { cause: error });
-    } finally {
-      if (onAbort !== undefined) signal?.removeEventListener("abort", onAbort);
     }
   }
 

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { sleepUntil, systemClock, type Clock } from "../base/clock.js";
 import { defineLuaCommands, type LuaCommand, type Redis, type RedisWithCommands } from "../redis/connection.js";
 import { redisKeys } from "../redis/keys.js";
-import type { OutboundBudget } from "./budget.js";
+import { stepUntilAborted, type OutboundBudget } from "./budget.js";
 import { DeelError, isDeelError } from "./errors.js";
 
 export interface RedisBudgetOptions {
@@ -211,27 +211,13 @@ export class RedisBudget implements OutboundBudget {
     // A duration, not a timestamp: replicas' clocks and Redis's may disagree, durations do not.
     const maxWaitMs = Math.floor(Math.max(0, deadline - this.clock.now()));
     let reply: [number, number];
-    let onAbort: (() => void) | undefined;
     try {
       const answer = this.redis[command](...this.keys, this.limit, this.windowMs, maxWaitMs, member) as Promise<[number, number]>;
-      const aborted = new Promise<never>((_, reject) => {
-        onAbort = () => reject(abortError());
-        if (signal?.aborted) onAbort();
-        else signal?.addEventListener("abort", onAbort, { once: true });
-      });
-      reply = await Promise.race([answer, aborted]).catch((error: unknown) => {
-        if (signal?.aborted) {
-          void answer.then(() => this.redis.wsgBudgetCancel(...this.keys, member)).catch(() => undefined);
-          throw abortError();
-        }
-        throw error;
-      });
+      reply = await stepUntilAborted(answer, signal, abortError, () => this.redis.wsgBudgetCancel(...this.keys, member));
     } catch (error) {
       if (isDeelError(error)) throw error;
       const reason = error instanceof Error ? error.message : String(error);
       throw new DeelError("unavailable", `The organization's shared Deel budget (Redis) cannot be consulted: ${reason}`, { cause: error });
-    } finally {
-      if (onAbort !== undefined) signal?.removeEventListener("abort", onAbort);
     }
     return [Number(reply[0]), Number(reply[1])];
   }
