@@ -37,8 +37,6 @@ import { startTracing } from "./telemetry/tracing.js";
 
 /** The origin Apollo Sandbox runs on; admitted by CORS in local mode. */
 export const APOLLO_SANDBOX_ORIGIN = "https://studio.apollographql.com";
-/** Request bodies above this are refused with 413: the default of HTTP_MAX_BODY_BYTES. */
-export const MAX_BODY_BYTES = 100 * 1024;
 
 /** Parts a test or the benchmark may hand in instead of the ones built from config. */
 export interface AppOverrides {
