@@ -338,6 +338,8 @@ describe("x-request-id", () => {
     { name: "one of 129 characters", id: `req-${"7".repeat(125)}` },
     { name: "one with markup", id: "<script>alert(1)</script>" },
     { name: "one with spaces", id: "req id 42" },
+    { name: "a revocation job's id, which only a job's own revokes carry", id: "revocation-job:0b7d5f3e-9a1c-4c2e-8f5b-3d2a1e0c9b8a" },
+    { name: "a revocation job's id in another letter case", id: "Revocation-Job:forged-by-a-client" },
   ])("replaces $name with a fresh UUID in the response, the audit line and toward Deel, and never logs it", async ({ id }) => {
     const { used, toDeel, audited } = await createWith(id);
     expect(used).toMatch(FRESH_ID);
