@@ -94,6 +94,19 @@ function isJson(contentType: string | undefined): boolean {
   return mediaType === "application/json" || mediaType === "application/graphql-response+json";
 }
 
+function isHtml(contentType: string | undefined): boolean {
+  return contentType?.split(";", 1)[0]?.trim().toLowerCase() === "text/html";
+}
+
+/**
+ * Takes back the CORS headers the request listener set before GraphQL ran. The explorer page (the
+ * HTML answer to a browser navigating to `GET /graphql`) is for that browser only: no other origin
+ * may read it, so it carries no `access-control-*` header in any mode. JSON answers keep theirs.
+ */
+function withoutCors(res: ServerResponse): void {
+  for (const name of res.getHeaderNames()) if (name.startsWith("access-control-")) res.removeHeader(name);
+}
+
 /**
  * Serves Apollo Server on a plain `node:http` request: what an integration package does (body,
  * headers, search, response), minus a web framework's router and middleware chain on the hottest
@@ -164,6 +177,7 @@ export function createGraphQLHandler<TContext extends BaseContext>(
       context: () => options.context(req),
     });
     for (const [key, value] of response.headers) res.setHeader(key, value);
+    if (isHtml(response.headers.get("content-type"))) withoutCors(res);
     res.statusCode = response.status ?? 200;
     if (response.body.kind === "complete") {
       res.end(response.body.string);
