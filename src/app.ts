@@ -175,7 +175,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       corsLoopback: config.localMode,
       explorerAssets: !config.production,
       ...(config.routerSecret === undefined ? {} : { routerSecret: config.routerSecret }),
-      admitClientsWithoutRouterSecret: config.trustedDocuments !== undefined,
+      // Direct clients past ROUTER_SECRET only when the deployment opted in (README: Trusted documents).
+      admitClientsWithoutRouterSecret: config.routerSecretAdmitsTrustedClients,
       // With tracing on, one server span per request, the parent of everything it does.
       graphql: traceGraphQLRequests(tracing?.tracer, createGraphQLHandler(apollo, {
         maxBodyBytes: config.limits.maxBodyBytes,

@@ -46,7 +46,9 @@ export interface RequestListenerOptions {
   /**
    * With `routerSecret`: a request that carries no `Router-Authorization` at all is passed on (a
    * direct client, held to the trusted documents by the GraphQL handler); a wrong secret is still
-   * refused. Set when `TRUSTED_DOCUMENTS` is (README: Trusted documents).
+   * refused. Set only by `ROUTER_SECRET_ADMITS_TRUSTED_CLIENTS=true`, which start-up allows only
+   * with `TRUSTED_DOCUMENTS` set (README: Trusted documents); otherwise router-only mode refuses
+   * every request without the secret.
    */
   admitClientsWithoutRouterSecret?: boolean;
   /** Serves `/graphql`. */
