@@ -13,11 +13,18 @@ export interface GraphQLHandlerOptions<TContext extends BaseContext> {
    * (README: Trusted documents); the check runs before Apollo parses anything.
    */
   trustedDocuments?: TrustedDocuments;
-  /** True for a request the supergraph router sent (`ROUTER_SECRET`): its query plans are not held to the manifest. */
+  /**
+   * True for a request the supergraph router sent (`ROUTER_SECRET`): its query plans are not held to
+   * the manifest, and only it may ask for Apollo's inline trace (`apollo-federation-include-trace`,
+   * dropped from every other request before Apollo reads it).
+   */
   fromRouter?(req: IncomingMessage): boolean;
   /** Told of each request refused as UNTRUSTED_DOCUMENT, with the message its client got (no document text). */
   onUntrusted?(req: IncomingMessage, message: string): void;
 }
+
+/** The request header a router sends (`ftv1`) to get Apollo's inline trace in `extensions.ftv1`. */
+const FEDERATED_TRACE_HEADER = "apollo-federation-include-trace";
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
@@ -154,8 +161,11 @@ export function createGraphQLHandler<TContext extends BaseContext>(
     }
 
     const headers = new HeaderMap();
+    // With ROUTER_SECRET, only the router may ask for Apollo's inline trace (timings and paths).
+    const mayTrace = options.fromRouter === undefined || options.fromRouter(req);
     for (const [key, value] of Object.entries(req.headers)) {
-      if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(", ") : value);
+      if (value === undefined || (!mayTrace && key === FEDERATED_TRACE_HEADER)) continue;
+      headers.set(key, Array.isArray(value) ? value.join(", ") : value);
     }
     const url = req.url ?? "";
     const queryAt = url.indexOf("?");
