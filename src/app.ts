@@ -37,8 +37,6 @@ import { startTracing } from "./telemetry/tracing.js";
 
 /** The origin Apollo Sandbox runs on; admitted by CORS in local mode. */
 export const APOLLO_SANDBOX_ORIGIN = "https://studio.apollographql.com";
-/** Request bodies above this are refused with 413: the default of HTTP_MAX_BODY_BYTES. */
-export const MAX_BODY_BYTES = 100 * 1024;
 
 /** Parts a test or the benchmark may hand in instead of the ones built from config. */
 export interface AppOverrides {
@@ -177,7 +175,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       corsLoopback: config.localMode,
       explorerAssets: !config.production,
       ...(config.routerSecret === undefined ? {} : { routerSecret: config.routerSecret }),
-      admitClientsWithoutRouterSecret: config.trustedDocuments !== undefined,
+      // Direct clients past ROUTER_SECRET only when the deployment opted in (README: Trusted documents).
+      admitClientsWithoutRouterSecret: config.routerSecretAdmitsTrustedClients,
       // With tracing on, one server span per request, the parent of everything it does.
       graphql: traceGraphQLRequests(tracing?.tracer, createGraphQLHandler(apollo, {
         maxBodyBytes: config.limits.maxBodyBytes,

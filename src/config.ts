@@ -1,3 +1,4 @@
+import { GraphQLError, parse, type DocumentNode } from "graphql";
 import {
   ConfigError,
   flag,
@@ -15,6 +16,7 @@ import {
 import { isLoopbackHost } from "./base/loopback.js";
 import { TrustedDocuments, TrustedDocumentsError } from "./http/trusted-documents.js";
 import { LIMITS, type RequestLimitSettings } from "./graphql/limits.js";
+import { routerOnlyFieldsSelected } from "./graphql/router-fields.js";
 
 import type { AuthConfig, JwtAlgorithm } from "./auth/settings.js";
 import type { DeelSettings } from "./deel/create-deel.js";
@@ -63,6 +65,14 @@ export interface Config {
   /** Origins a magic link's `onSuccessRedirectUrl` may point at (`MAGIC_LINK_REDIRECT_ORIGINS`); empty refuses every one. */
   readonly magicLinkRedirectOrigins: readonly string[];
   readonly routerSecret?: string;
+  /**
+   * `ROUTER_SECRET_ADMITS_TRUSTED_CLIENTS`: with ROUTER_SECRET, a direct client (no
+   * `Router-Authorization` at all) may still run a trusted document (README: Trusted documents).
+   * Off by default: ROUTER_SECRET then refuses every request without the secret with 401. On only
+   * with both ROUTER_SECRET and TRUSTED_DOCUMENTS set, and a manifest whose every document parses
+   * and selects no router-only field (`_entities`, `_service`).
+   */
+  readonly routerSecretAdmitsTrustedClients: boolean;
   readonly logLevel: string;
   /** Warn and error lines per second per process, and how often drops are summarized (README: Errors). */
   readonly log: LogBudgetSettings;
@@ -208,6 +218,17 @@ export function loadConfig(env: Env = process.env): Config {
     }
   }
 
+  const routerSecretAdmitsTrustedClients = flag(env, "ROUTER_SECRET_ADMITS_TRUSTED_CLIENTS");
+  if (routerSecretAdmitsTrustedClients) {
+    const missing = [routerSecret === undefined ? "ROUTER_SECRET" : undefined, trustedDocuments === undefined ? "TRUSTED_DOCUMENTS" : undefined].filter(Boolean).join(" and ");
+    if (missing !== "") {
+      throw new ConfigError(
+        `ROUTER_SECRET_ADMITS_TRUSTED_CLIENTS=true lets direct clients run trusted documents past ROUTER_SECRET, so it needs both ROUTER_SECRET and TRUSTED_DOCUMENTS, but ${missing} ${missing.includes(" and ") ? "are" : "is"} not set`,
+      );
+    }
+    checkDocumentsForDirectClients(trustedDocuments as TrustedDocuments);
+  }
+
   return {
     production,
     localMode,
@@ -275,5 +296,31 @@ export function loadConfig(env: Env = process.env): Config {
     tracing: readTracingSettings(env),
     apolloFederatedTracing: readFederatedTracing(env),
     ...(routerSecret === undefined ? {} : { routerSecret }),
+    routerSecretAdmitsTrustedClients,
   };
+}
+
+/**
+ * With ROUTER_SECRET_ADMITS_TRUSTED_CLIENTS, the manifest is what a direct client may run past the
+ * router secret: every document must parse, and none may select a field only the router may ask
+ * for (`_entities`, `_service`), or a client would reach them through a trusted document. Messages
+ * name the entry by position and id, never its text.
+ */
+function checkDocumentsForDirectClients(trusted: TrustedDocuments): void {
+  trusted.documents().forEach(({ id, text }, index) => {
+    const entry = `TRUSTED_DOCUMENTS: entry ${index + 1} (${id})`;
+    let document: DocumentNode;
+    try {
+      document = parse(text);
+    } catch (error) {
+      const at = error instanceof GraphQLError && error.locations?.[0] !== undefined ? ` at line ${error.locations[0].line}, column ${error.locations[0].column}` : "";
+      throw new ConfigError(`${entry} does not parse as GraphQL${at}; with ROUTER_SECRET_ADMITS_TRUSTED_CLIENTS=true every document must, so regenerate the manifest`);
+    }
+    const routerOnly = routerOnlyFieldsSelected(document);
+    if (routerOnly.length > 0) {
+      throw new ConfigError(
+        `${entry} selects ${routerOnly.join(" and ")}, which only the router (ROUTER_SECRET) may ask for; with ROUTER_SECRET_ADMITS_TRUSTED_CLIENTS=true a direct client could run it, so remove it from the manifest`,
+      );
+    }
+  });
 }

@@ -18,6 +18,14 @@ export type RevocationJobFilters = {
   readonly onlyActive: boolean;
 } & { readonly [filtersBrand]: "RevocationJobFilters" };
 
+/**
+ * The request id a job's revokes are logged and recorded with is this prefix and the job's id
+ * (`revocation-job:<id>`). A client's `x-request-id` that starts with it, in any letter case, is
+ * replaced with a fresh one, so that no request can pass for a job's revoke in the audit lines or
+ * the session history.
+ */
+export const JOB_REQUEST_ID_PREFIX = "revocation-job:";
+
 /** Most profile ids one revocation job may name: 2,000 UUIDs fit the 100 kB request body limit. */
 export const MAX_REVOCATION_PROFILE_IDS = 2_000;
 /** Longest `createdBy` filter (a caller's `sub` is at most this long). */

@@ -1,6 +1,7 @@
 import type { ApolloServerPlugin } from "@apollo/server";
 import { ApolloArmor } from "@escape.tech/graphql-armor";
 import { GraphQLError, Kind, OperationTypeNode, type DocumentNode, type SelectionNode, type ValidationContext, type ValidationRule } from "graphql";
+import { ROUTER_ONLY_ROOT_FIELDS } from "./router-fields.js";
 
 /** The limits on one GraphQL request, each changed by its own setting (README: Errors, "Request limits"). */
 export interface RequestLimitSettings {
@@ -115,8 +116,8 @@ export const singleMutationField: ValidationRule = (context: ValidationContext) 
   },
 });
 
-/** Root fields a router's query plan fetches from a subgraph: entity fetches and the SDL. */
-const ROUTER_FIELDS = new Set(["_entities", "_service", "__typename"]);
+/** Root fields a router's query plan fetches from a subgraph (entity fetches and the SDL), and `__typename`. */
+const ROUTER_FIELDS: ReadonlySet<string> = new Set([...ROUTER_ONLY_ROOT_FIELDS, "__typename"]);
 
 /**
  * True when every operation of the document selects only `_entities` / `_service` at its root,

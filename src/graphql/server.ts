@@ -41,7 +41,11 @@ export interface ApolloSettings {
   /** The request limits (GRAPHQL_MAX_*); every refusal names its setting. */
   readonly limits: RequestLimitSettings;
   readonly sandboxPrefill?: SandboxPrefill;
-  /** Answer a router's `apollo-federation-include-trace: ftv1` with Apollo's inline trace. */
+  /**
+   * Answer a router's `apollo-federation-include-trace: ftv1` with Apollo's inline trace. With
+   * ROUTER_SECRET set, the HTTP handler drops that header from every request without the secret,
+   * so a direct client never gets a trace.
+   */
   readonly apolloFederatedTracing: boolean;
 }
 

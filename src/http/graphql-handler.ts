@@ -13,11 +13,18 @@ export interface GraphQLHandlerOptions<TContext extends BaseContext> {
    * (README: Trusted documents); the check runs before Apollo parses anything.
    */
   trustedDocuments?: TrustedDocuments;
-  /** True for a request the supergraph router sent (`ROUTER_SECRET`): its query plans are not held to the manifest. */
+  /**
+   * True for a request the supergraph router sent (`ROUTER_SECRET`): its query plans are not held to
+   * the manifest, and only it may ask for Apollo's inline trace (`apollo-federation-include-trace`,
+   * dropped from every other request before Apollo reads it).
+   */
   fromRouter?(req: IncomingMessage): boolean;
   /** Told of each request refused as UNTRUSTED_DOCUMENT, with the message its client got (no document text). */
   onUntrusted?(req: IncomingMessage, message: string): void;
 }
+
+/** The request header a router sends (`ftv1`) to get Apollo's inline trace in `extensions.ftv1`. */
+const FEDERATED_TRACE_HEADER = "apollo-federation-include-trace";
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
@@ -94,6 +101,19 @@ function isJson(contentType: string | undefined): boolean {
   return mediaType === "application/json" || mediaType === "application/graphql-response+json";
 }
 
+function isHtml(contentType: string | undefined): boolean {
+  return contentType?.split(";", 1)[0]?.trim().toLowerCase() === "text/html";
+}
+
+/**
+ * Takes back the CORS headers the request listener set before GraphQL ran. The explorer page (the
+ * HTML answer to a browser navigating to `GET /graphql`) is for that browser only: no other origin
+ * may read it, so it carries no `access-control-*` header in any mode. JSON answers keep theirs.
+ */
+function withoutCors(res: ServerResponse): void {
+  for (const name of res.getHeaderNames()) if (name.startsWith("access-control-")) res.removeHeader(name);
+}
+
 /**
  * Serves Apollo Server on a plain `node:http` request: what an integration package does (body,
  * headers, search, response), minus a web framework's router and middleware chain on the hottest
@@ -141,8 +161,11 @@ export function createGraphQLHandler<TContext extends BaseContext>(
     }
 
     const headers = new HeaderMap();
+    // With ROUTER_SECRET, only the router may ask for Apollo's inline trace (timings and paths).
+    const mayTrace = options.fromRouter === undefined || options.fromRouter(req);
     for (const [key, value] of Object.entries(req.headers)) {
-      if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(", ") : value);
+      if (value === undefined || (!mayTrace && key === FEDERATED_TRACE_HEADER)) continue;
+      headers.set(key, Array.isArray(value) ? value.join(", ") : value);
     }
     const url = req.url ?? "";
     const queryAt = url.indexOf("?");
@@ -164,6 +187,7 @@ export function createGraphQLHandler<TContext extends BaseContext>(
       context: () => options.context(req),
     });
     for (const [key, value] of response.headers) res.setHeader(key, value);
+    if (isHtml(response.headers.get("content-type"))) withoutCors(res);
     res.statusCode = response.status ?? 200;
     if (response.body.kind === "complete") {
       res.end(response.body.string);

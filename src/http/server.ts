@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type RequestListener, type Server, 
 import cors from "cors";
 import type { Logger } from "pino";
 import { isLoopbackHost } from "../base/loopback.js";
+import { JOB_REQUEST_ID_PREFIX } from "../base/revocation-job.js";
 import { capConnectionsPerAddress } from "./address-cap.js";
 import { EXPLORER_PREFIX, serveExplorerAsset } from "./explorer-assets.js";
 import { routerSecretCheck } from "./router-secret.js";
@@ -45,7 +46,9 @@ export interface RequestListenerOptions {
   /**
    * With `routerSecret`: a request that carries no `Router-Authorization` at all is passed on (a
    * direct client, held to the trusted documents by the GraphQL handler); a wrong secret is still
-   * refused. Set when `TRUSTED_DOCUMENTS` is (README: Trusted documents).
+   * refused. Set only by `ROUTER_SECRET_ADMITS_TRUSTED_CLIENTS=true`, which start-up allows only
+   * with `TRUSTED_DOCUMENTS` set (README: Trusted documents); otherwise router-only mode refuses
+   * every request without the secret.
    */
   admitClientsWithoutRouterSecret?: boolean;
   /** Serves `/graphql`. */
@@ -56,6 +59,14 @@ export interface RequestListenerOptions {
 
 /** An incoming `x-request-id` is reused only when it is this safe; otherwise a fresh id is made. */
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * A client's `x-request-id`, when it may be reused: safe to log and echo, and not a revocation
+ * job's own id (`revocation-job:<id>`, in any letter case), which only a job's revokes carry.
+ */
+function acceptableRequestId(given: string | string[] | undefined): given is string {
+  return typeof given === "string" && REQUEST_ID.test(given) && !given.toLowerCase().startsWith(JOB_REQUEST_ID_PREFIX);
+}
 
 function sendGraphQLError(res: ServerResponse, status: number, message: string, code: string): void {
   res.statusCode = status;
@@ -145,7 +156,7 @@ export function gatewayRequestListener(options: RequestListenerOptions): Request
 
   return (incoming: IncomingMessage, res: ServerResponse) => {
     const given = incoming.headers["x-request-id"];
-    const requestId = typeof given === "string" && REQUEST_ID.test(given) ? given : randomUUID();
+    const requestId = acceptableRequestId(given) ? given : randomUUID();
     // A child logger costs a redaction pass over its bindings; most requests never log, so the
     // child is made on first use.
     let log: Logger | undefined;

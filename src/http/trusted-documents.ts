@@ -81,6 +81,11 @@ export class TrustedDocuments {
     return this.byHash.size;
   }
 
+  /** Every document with its id (`sha256:<hex>`), in the manifest's order: for checks at start-up. */
+  documents(): Array<{ readonly id: string; readonly text: string }> {
+    return [...this.byHash].map(([hex, text]) => ({ id: `sha256:${hex}`, text }));
+  }
+
   /**
    * Reads a manifest's JSON text (`source` names it in messages). Refuses one that is not a
    * non-empty object of SHA-256 id → document text, or whose id does not match its text.

@@ -253,6 +253,61 @@ describe("CORS", () => {
   });
 });
 
+describe("the explorer page at GET /graphql", () => {
+  /** The `access-control-*` headers of an answer, by name. */
+  function corsHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string | string[] | undefined> {
+    return Object.fromEntries(Object.entries(headers).filter(([name]) => name.startsWith("access-control-")));
+  }
+
+  /** Asks for the page as a browser navigating to it does, from `origin` when given. */
+  async function page(url: string, origin?: string) {
+    const response = await request(url, { headers: { accept: "text/html", ...(origin === undefined ? {} : { origin }) } });
+    const html = await response.body.text();
+    return { status: response.statusCode, headers: response.headers, html };
+  }
+
+  let dev: TestGateway;
+  let local: LocalGateway;
+  beforeAll(async () => {
+    dev = await startTestGateway({ env: { CORS_ORIGINS: APP_ORIGIN } });
+    local = await startLocalGateway({ CORS_ORIGINS: APP_ORIGIN });
+  });
+  afterAll(async () => {
+    await dev?.close();
+    await local?.close();
+  });
+
+  it.each([
+    { name: "outside production", url: () => dev.url, origins: [undefined, APP_ORIGIN, EVIL_ORIGIN] },
+    { name: "in local mode", url: () => local.url, origins: [undefined, APP_ORIGIN, APOLLO_SANDBOX_ORIGIN, "http://localhost:5173", EVIL_ORIGIN] },
+  ])("carries no access-control-* header $name, whatever origin asks for it", async ({ url, origins }) => {
+    for (const origin of origins) {
+      const answer = await page(url(), origin);
+      expect(answer.status).toBe(200);
+      expect(answer.headers["content-type"]).toMatch(/^text\/html/);
+      expect(answer.html).toContain("<html");
+      expect(corsHeaders(answer.headers), `origin ${origin ?? "(none)"}`).toEqual({});
+    }
+  });
+
+  it("leaves a JSON answer's CORS headers as they were, for a GET and a POST from an admitted origin", async () => {
+    const search = `?query=${encodeURIComponent("{ __typename }")}`;
+    const get = await request(`${dev.url}${search}`, { headers: { origin: APP_ORIGIN, "apollo-require-preflight": "true", authorization: `Bearer ${admin}` } });
+    await get.body.dump();
+    expect(get.headers["content-type"]).toMatch(/json/);
+    expect(get.headers["access-control-allow-origin"]).toBe(APP_ORIGIN);
+    expect(get.headers["access-control-expose-headers"]).toBe("x-request-id");
+    const post = await request(local.url, {
+      method: "POST",
+      headers: { origin: APOLLO_SANDBOX_ORIGIN, "content-type": "application/json" },
+      body: JSON.stringify({ query: "{ __typename }" }),
+    });
+    await post.body.dump();
+    expect(post.headers["access-control-allow-origin"]).toBe(APOLLO_SANDBOX_ORIGIN);
+    expect(post.headers["access-control-expose-headers"]).toBe("x-request-id");
+  });
+});
+
 describe("Cache-Control: no-store on every /graphql answer", () => {
   const query = JSON.stringify({ query: "{ __typename }" });
   const json = { "content-type": "application/json" };
@@ -338,6 +393,8 @@ describe("x-request-id", () => {
     { name: "one of 129 characters", id: `req-${"7".repeat(125)}` },
     { name: "one with markup", id: "<script>alert(1)</script>" },
     { name: "one with spaces", id: "req id 42" },
+    { name: "a revocation job's id, which only a job's own revokes carry", id: "revocation-job:0b7d5f3e-9a1c-4c2e-8f5b-3d2a1e0c9b8a" },
+    { name: "a revocation job's id in another letter case", id: "Revocation-Job:forged-by-a-client" },
   ])("replaces $name with a fresh UUID in the response, the audit line and toward Deel, and never logs it", async ({ id }) => {
     const { used, toDeel, audited } = await createWith(id);
     expect(used).toMatch(FRESH_ID);

@@ -8,7 +8,11 @@
  * Apollo federated tracing (ftv1) is checked on an in-process gateway: answered only when
  * APOLLO_FEDERATED_TRACING is on and the router asks for it.
  */
+import { createHash } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { AddressInfo } from "node:net";
 import { useOpenTelemetry } from "@graphql-hive/gateway/opentelemetry";
 import { openTelemetrySetup } from "@graphql-hive/gateway/opentelemetry/setup";
@@ -394,6 +398,29 @@ describe("Apollo federated tracing (ftv1)", () => {
       expect(JSON.parse(plain.raw)).not.toHaveProperty("extensions.ftv1");
     } finally {
       await gw.close();
+    }
+  });
+
+  it("traces only for the router when ROUTER_SECRET is set: a direct client that asks for ftv1 gets none", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "wsg-ftv1-"));
+    const manifest = join(dir, "persisted-documents.json");
+    writeFileSync(manifest, JSON.stringify({ [`sha256:${createHash("sha256").update(query).digest("hex")}`]: query }));
+    const gw = await startTestGateway({
+      env: { APOLLO_FEDERATED_TRACING: "true", ROUTER_SECRET, TRUSTED_DOCUMENTS: manifest, ROUTER_SECRET_ADMITS_TRUSTED_CLIENTS: "true" },
+    });
+    try {
+      const admin = await anAdminToken();
+      const profileId = gw.sandbox.profiles[0] as string;
+      const direct = await gql(gw.url, query, { profileId }, { token: admin, headers: ftv1 });
+      expect(direct.status).toBe(200);
+      expect(direct.errors).toBeUndefined();
+      expect(JSON.parse(direct.raw)).not.toHaveProperty("extensions.ftv1");
+      const routed = await gql(gw.url, query, { profileId }, { token: admin, headers: { ...ftv1, "router-authorization": ROUTER_SECRET } });
+      expect(routed.errors).toBeUndefined();
+      expect(typeof (JSON.parse(routed.raw) as { extensions?: { ftv1?: unknown } }).extensions?.ftv1).toBe("string");
+    } finally {
+      await gw.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

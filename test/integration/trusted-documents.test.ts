@@ -99,7 +99,7 @@ beforeAll(async () => {
   }
   sandbox = await startDeelSandbox({ rateLimitRps: 0 });
   admin = await anAdminToken();
-  gateway = await startGatewayProcess(productionEnv({ TRUSTED_DOCUMENTS: manifestPath, ROUTER_SECRET }));
+  gateway = await startGatewayProcess(productionEnv({ TRUSTED_DOCUMENTS: manifestPath, ROUTER_SECRET, ROUTER_SECRET_ADMITS_TRUSTED_CLIENTS: "true" }));
 }, 60_000);
 
 afterAll(async () => {
@@ -117,7 +117,7 @@ describe("the client preset's manifest", () => {
   });
 });
 
-describe("a gateway started with TRUSTED_DOCUMENTS in production", () => {
+describe("a gateway started with TRUSTED_DOCUMENTS and ROUTER_SECRET_ADMITS_TRUSTED_CLIENTS in production", () => {
   it("runs a listed document by its documentId, as the manifest writes it or as bare hex", async () => {
     const [profileId] = sandbox.profiles as [string];
     const created = await post<{ createWorkerSession: { session: { status: string } } }>({ documentId: idOf.get("CreateWorkerSession"), variables: { input: { profileId } } });
@@ -196,6 +196,46 @@ describe("a gateway started with TRUSTED_DOCUMENTS in production", () => {
     const wrong = await post({ query: plan, variables: { representations: [] } }, { "router-authorization": "not-the-router-secret" });
     expect(wrong.status).toBe(401);
     expect(codes(wrong)).toEqual(["UNAUTHENTICATED"]);
+  });
+});
+
+describe("ROUTER_SECRET with TRUSTED_DOCUMENTS, without ROUTER_SECRET_ADMITS_TRUSTED_CLIENTS", () => {
+  let routerOnly: GatewayProcess;
+  beforeAll(async () => {
+    routerOnly = await startGatewayProcess(productionEnv({ TRUSTED_DOCUMENTS: manifestPath, ROUTER_SECRET }));
+  }, 30_000);
+  afterAll(() => routerOnly?.stop("SIGTERM"));
+
+  /** A POST to the router-only gateway, as `post` sends it. */
+  async function postTo<TData = unknown>(body: unknown, headers: Record<string, string> = {}) {
+    const response = await request(routerOnly.url, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${admin}`, ...headers },
+      body: JSON.stringify(body),
+    });
+    const raw = await response.body.text();
+    return { ...(JSON.parse(raw) as GraphQLResponse<TData>), status: response.statusCode, raw };
+  }
+
+  it("stays router-only: a direct client is refused with 401 even for a trusted document, and nothing reaches Deel", async () => {
+    const [profileId] = sandbox.profiles as [string];
+    const before = sandbox.requests.length;
+    const byId = await postTo({ documentId: idOf.get("CreateWorkerSession"), variables: { input: { profileId } } });
+    expect(byId.status).toBe(401);
+    expect(codes(byId)).toEqual(["UNAUTHENTICATED"]);
+    const byText = await postTo({ query: manifest[idOf.get("WorkerSession")!], variables: { profileId } });
+    expect(byText.status).toBe(401);
+    const search = new URLSearchParams({ documentId: idOf.get("WorkerSession")!, variables: JSON.stringify({ profileId }) });
+    const byGet = await request(`${routerOnly.url}?${search.toString()}`, { headers: { authorization: `Bearer ${admin}`, "apollo-require-preflight": "true" } });
+    await byGet.body.dump();
+    expect(byGet.statusCode).toBe(401);
+    expect(sandbox.requests.length).toBe(before);
+  });
+
+  it("still answers the router, with any query plan", async () => {
+    const sdl = await postTo<{ _service: { sdl: string } }>({ query: "{ _service { sdl } }" }, { "router-authorization": ROUTER_SECRET });
+    expect(sdl.status).toBe(200);
+    expect(sdl.data?._service.sdl).toContain("type WorkerSession");
   });
 });
 
@@ -320,5 +360,54 @@ describe("start-up refuses a manifest it cannot trust, naming TRUSTED_DOCUMENTS 
     expect(output).toMatch(message);
     expect(output).not.toContain(sandbox.orgToken);
     expect(output).not.toContain("revokeWorkerSessions");
+  });
+});
+
+describe("start-up refuses ROUTER_SECRET_ADMITS_TRUSTED_CLIENTS=true unless it can hold direct clients to the manifest", () => {
+  /** A manifest of `texts`, each under its SHA-256 id, as the client preset writes one. */
+  function manifestOf(name: string, ...texts: string[]): string {
+    const path = join(dir, name);
+    writeFileSync(path, JSON.stringify(Object.fromEntries(texts.map((text) => [`sha256:${createHash("sha256").update(text).digest("hex")}`, text]))));
+    return path;
+  }
+  const listed = () => manifest[idOf.get("WorkerSession")!]!;
+  const optIn = { ROUTER_SECRET_ADMITS_TRUSTED_CLIENTS: "true" };
+  const cases: Array<[string, () => Record<string, string>, RegExp]> = [
+    ["without ROUTER_SECRET", () => ({ ...optIn, TRUSTED_DOCUMENTS: manifestPath }), /ROUTER_SECRET_ADMITS_TRUSTED_CLIENTS=true .*needs both ROUTER_SECRET and TRUSTED_DOCUMENTS, but ROUTER_SECRET is not set/],
+    ["without TRUSTED_DOCUMENTS", () => ({ ...optIn, ROUTER_SECRET }), /needs both ROUTER_SECRET and TRUSTED_DOCUMENTS, but TRUSTED_DOCUMENTS is not set/],
+    ["without either", () => optIn, /but ROUTER_SECRET and TRUSTED_DOCUMENTS are not set/],
+    ["with a value that is not a switch", () => ({ ROUTER_SECRET_ADMITS_TRUSTED_CLIENTS: "yes", ROUTER_SECRET, TRUSTED_DOCUMENTS: manifestPath }), /ROUTER_SECRET_ADMITS_TRUSTED_CLIENTS must be 1 or 0 \(true or false\), but got "yes"/],
+    [
+      "with a manifest document that does not parse",
+      () => ({ ...optIn, ROUTER_SECRET, TRUSTED_DOCUMENTS: manifestOf("unparsable.json", listed(), "query { revokeWorkerSessions(") }),
+      /TRUSTED_DOCUMENTS: entry 2 \(sha256:[0-9a-f]{64}\) does not parse as GraphQL at line 1, column \d+/,
+    ],
+    [
+      "with a manifest document that selects _entities",
+      () => ({
+        ...optIn,
+        ROUTER_SECRET,
+        TRUSTED_DOCUMENTS: manifestOf("entities.json", listed(), "query ($r: [_Any!]!) { _entities(representations: $r) { ... on Worker { session { token: id } } } }"),
+      }),
+      /TRUSTED_DOCUMENTS: entry 2 \(sha256:[0-9a-f]{64}\) selects _entities, which only the router \(ROUTER_SECRET\) may ask for/,
+    ],
+    [
+      "with a manifest document that selects _service inside a fragment",
+      () => ({ ...optIn, ROUTER_SECRET, TRUSTED_DOCUMENTS: manifestOf("service.json", "query Sdl { ...Plumbing } fragment Plumbing on Query { ... on Query { _service { sdl } } }") }),
+      /TRUSTED_DOCUMENTS: entry 1 \(sha256:[0-9a-f]{64}\) selects _service, which only the router/,
+    ],
+  ];
+  it.each(cases)("%s", async (_name, env, message) => {
+    const { code, output } = await runGatewayProcess(productionEnv(env()));
+    expect(code).toBe(78);
+    expect(output).toMatch(message);
+    expect(output).not.toContain(sandbox.orgToken);
+    expect(output).not.toContain(ROUTER_SECRET);
+    expect(output).not.toContain("revokeWorkerSessions");
+  });
+
+  it("starts with the client preset's manifest, which selects neither", async () => {
+    const started = await startGatewayProcess(productionEnv({ ...optIn, ROUTER_SECRET, TRUSTED_DOCUMENTS: manifestPath }));
+    expect(await started.stop("SIGTERM")).toBe(0);
   });
 });

@@ -34,6 +34,7 @@ import type { Logger } from "pino";
 import { assertNever } from "../../base/assert-never.js";
 import type { BackgroundClock } from "../../base/clock.js";
 import { storedProfileId } from "../../base/profile-id.js";
+import { JOB_REQUEST_ID_PREFIX } from "../../base/revocation-job.js";
 import type { Actor, WorkerSessionService } from "../service.js";
 import type { SessionStore } from "../store.js";
 import type { JobStore } from "./job-store.js";
@@ -223,7 +224,7 @@ export class JobRun {
     }
     if (!job.planned && !(await this.addTargets(await this.matching(job.filters)))) return;
     this.markListed();
-    const actor: Actor = { sub: job.requestedBy, requestId: `revocation-job:${job.id}`, log, jobId: job.id };
+    const actor: Actor = { sub: job.requestedBy, requestId: `${JOB_REQUEST_ID_PREFIX}${job.id}`, log, jobId: job.id };
     this.startedAt = job.startedAt;
     for (;;) {
       const targets = await jobs.targets(this.id);
