@@ -31,25 +31,26 @@ import type { ProfileState, SessionStore } from "./store.js";
 
 /**
  * One kept write, with the history notes its ledger writes carry (`note` for the record,
- * `resolvedNote` for clearing the intent), exactly as the operation would have written them.
+ * `resolvedNote` for clearing the intent), exactly as the operation would have written them: never
+ * optional, so that no kept write can leave out the event its write records.
  */
 export type PendingWrite =
-  | { readonly kind: "clear"; readonly intent: MintIntent; readonly resolvedNote?: HistoryNote }
+  | { readonly kind: "clear"; readonly intent: MintIntent; readonly resolvedNote: HistoryNote }
   | {
       readonly kind: "record";
       readonly intent: MintIntent;
       readonly record: SessionRecord;
       readonly replayed: boolean;
       readonly note?: HistoryNote;
-      readonly resolvedNote?: HistoryNote;
+      readonly resolvedNote: HistoryNote;
     }
   | {
       readonly kind: "revoke";
       readonly seen: ProfileState;
       readonly revokedAt: Date;
       readonly revokedBy: string;
-      readonly note?: HistoryNote;
-      readonly resolvedNote?: HistoryNote;
+      readonly note: HistoryNote;
+      readonly resolvedNote: HistoryNote;
     };
 
 /** How often a replica with kept writes tries them again (each try is one read per profile). */

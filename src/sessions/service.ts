@@ -285,7 +285,7 @@ export class WorkerSessionService {
       try {
         existing = await this.store.get(profileId);
       } catch (error) {
-        if (own) this.keep(profileId, { kind: "clear", intent });
+        if (own) this.keep(profileId, { kind: "clear", intent, resolvedNote });
         throw error;
       }
       if (existing !== null && existing.expiresAt.getTime() === minted.expiresAt.getTime()) {

@@ -142,6 +142,38 @@ describe("a ledger write the store could not take", () => {
   });
 });
 
+describe("a kept write's history", () => {
+  const events = async (store: SessionStore) =>
+    (await store.readHistory([{ subject: { kind: "profile", id: P }, first: 100 }]))[0]?.events.map((event) => `${event.action} ${event.outcome}`);
+
+  it("records the INTENT_RESOLVED of a replayed create whose intent could only be cleared once the store answered", async () => {
+    const clock = aClock(START);
+    const shared = memoryLedger(clock.clock);
+    const flaky = aFlakyStore(shared);
+    // The store stops answering after the intent was written: the replay cannot read the ledger.
+    const store: SessionStore = {
+      ...flaky.store,
+      get: async (id) => {
+        if (flaky.down.writes) throw new LedgerError("unavailable", "the store went away");
+        return shared.get(id);
+      },
+    };
+    const deel: DeelApi = {
+      createSession: async () => ({ token: "t", expiresAt: new Date(START + WORKER_TOKEN_LIFETIME_MS), replayed: true }),
+      revokeSession: async () => ({}),
+    };
+    const service = new WorkerSessionService({ deel, store, lock: new ProfileQueue(clock.clock), clock: clock.clock, intentStaleAfterMs: 60_000 });
+    flaky.down.writes = true;
+    await expect(service.create(actor, P, undefined)).rejects.toBeInstanceOf(LedgerError);
+    expect(service.pendingWrites).toBe(1);
+    flaky.down.writes = false;
+    await service.settle();
+    expect(service.pendingWrites).toBe(0);
+    expect(await shared.getIntents([P])).toEqual([null]);
+    expect(await events(shared)).toEqual(["INTENT_RESOLVED OK", "MINT LedgerError", "INTENT_WRITTEN OK"]);
+  });
+});
+
 describe("a turn bounded by a deadline", () => {
   it("never runs a task whose turn came too late, and lets the next one go", async () => {
     const clock = aManualClock(START);
