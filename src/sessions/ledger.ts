@@ -44,6 +44,21 @@ export interface LedgerOptions {
   unknownAfterMs?: number;
 }
 
+/** A noted write's event: at the note's time and position when it has them (a write made again replaces it), else at `now`. */
+function notedEvent(profileId: string, note: HistoryNote, action: HistoryNote["action"], now: number): NewHistoryEvent {
+  return {
+    profileId,
+    action,
+    outcome: "OK",
+    actor: note.actor,
+    requestId: note.requestId,
+    deelRequestId: note.deelRequestId ?? null,
+    jobId: note.jobId ?? null,
+    at: note.at ?? now,
+    ...(note.id === undefined ? {} : { id: note.id }),
+  };
+}
+
 /** Records the createdBy index reads per batch. */
 const INDEX_BATCH = 500;
 
@@ -263,20 +278,11 @@ export class Ledger implements SessionStore {
     if (this.ownsStorage) await this.storage.close();
   }
 
-  /** The event a noted write records (none without a note), dated now. */
+  /** The event a noted write records (none without a note), dated and placed by the note, else now. */
   private noted(profileId: string, note: HistoryNote | undefined): Write[] {
     if (note === undefined) return [];
-    const event: NewHistoryEvent = {
-      profileId,
-      action: note.action,
-      outcome: "OK",
-      actor: note.actor,
-      requestId: note.requestId,
-      deelRequestId: note.deelRequestId ?? null,
-      jobId: note.jobId ?? null,
-      at: this.clock.now(),
-    };
-    return historyWrites([event], event.at, this.historyRetentionMs);
+    const now = this.clock.now();
+    return historyWrites([notedEvent(profileId, note, note.action, now)], now, this.historyRetentionMs);
   }
 
   /**
@@ -310,15 +316,7 @@ export class Ledger implements SessionStore {
       const unknownAt = startedAt + this.unknownAfterMs;
       if (now < unknownAt) writes.push({ op: "removeItem", key: historyKey({ kind: "profile", id: profileId }), position: unknownPosition(startedAt, unknownAt) });
     }
-    if (note !== undefined) {
-      writes.push(
-        ...historyWrites(
-          [{ profileId, action: "INTENT_RESOLVED", outcome: "OK", actor: note.actor, requestId: note.requestId, deelRequestId: note.deelRequestId ?? null, jobId: note.jobId ?? null, at: now }],
-          now,
-          this.historyRetentionMs,
-        ),
-      );
-    }
+    if (note !== undefined) writes.push(...historyWrites([notedEvent(profileId, note, "INTENT_RESOLVED", now)], now, this.historyRetentionMs));
     return writes;
   }
 

@@ -9,7 +9,7 @@ import type { CallOptions, DeelApi, MintedSession } from "../deel/types.js";
 import { ProfileQueue } from "./profile-queue.js";
 import { EndedSessionError, isLedgerError, LedgerError, SupersededSessionError } from "./errors.js";
 import type { Fence } from "./fencing.js";
-import type { HistoryAction, HistoryNote, HistoryPage, HistoryPageRequest } from "./history.js";
+import { stampNote, type HistoryAction, type HistoryNote, type HistoryPage, type HistoryPageRequest } from "./history.js";
 import { entryAt, intentMayBeLive, type LedgerEntry, type MintIntent } from "./intent.js";
 import { PENDING_RETRY_MS, PendingWrites, writeRevoke, type PendingWrite } from "./pending-writes.js";
 import { statusOf, type SessionRecord, type SessionStatus } from "./record.js";
@@ -238,7 +238,7 @@ export class WorkerSessionService {
     } catch (error) {
       // The write may have landed unseen (the store went away with its answer): cleared later if so.
       // A fenced or outraced write surely wrote nothing.
-      if (!isLedgerError(error) || error.kind === "unavailable") this.keep(intent.profileId, { kind: "clear", intent, resolvedNote });
+      if (!isLedgerError(error) || error.kind === "unavailable") this.keep(intent.profileId, { kind: "clear", intent, resolvedNote: this.stamped(resolvedNote) });
       throw error;
     }
     // This mint minted nothing new (Deel refused, or replayed an earlier answer): it resolves its own
@@ -285,7 +285,7 @@ export class WorkerSessionService {
       try {
         existing = await this.store.get(profileId);
       } catch (error) {
-        if (own) this.keep(profileId, { kind: "clear", intent, resolvedNote });
+        if (own) this.keep(profileId, { kind: "clear", intent, resolvedNote: this.stamped(resolvedNote) });
         throw error;
       }
       if (existing !== null && existing.expiresAt.getTime() === minted.expiresAt.getTime()) {
@@ -300,12 +300,13 @@ export class WorkerSessionService {
         throw new SupersededSessionError();
       }
     }
-    const note = historyNote(actor, minted.replayed ? "REPLAY" : "MINT", minted.deelRequestId);
+    // Dated and placed now: written again later (kept, or landed unseen), it stays one event of this time.
+    const note = this.stamped(historyNote(actor, minted.replayed ? "REPLAY" : "MINT", minted.deelRequestId));
     try {
       await this.store.put(fresh, fence, note);
     } catch (error) {
       // Deel holds this session: the ledger records it once the store answers again.
-      this.keep(profileId, { kind: "record", intent, record: fresh, replayed: minted.replayed, note, resolvedNote });
+      this.keep(profileId, { kind: "record", intent, record: fresh, replayed: minted.replayed, note, resolvedNote: this.stamped(resolvedNote) });
       throw error;
     }
     // A replay recorded here (typically this call's own first attempt) says nothing of a token an
@@ -342,8 +343,9 @@ export class WorkerSessionService {
         }
         const revoked = await this.deel.revokeSession(profileId, { ...deel, requestId: actor.requestId, startedAt });
         const revokedAt = this.now();
-        const note = historyNote(actor, revokeAction(actor), revoked.deelRequestId);
-        const resolvedNote = historyNote(actor, "INTENT_RESOLVED", revoked.deelRequestId);
+        // Dated and placed now (the revoke's event, then its intent's): a kept write replays them as they are.
+        const note = this.stamped(historyNote(actor, revokeAction(actor), revoked.deelRequestId));
+        const resolvedNote = this.stamped(historyNote(actor, "INTENT_RESOLVED", revoked.deelRequestId));
         const seen = { record, intent };
         let session: SessionRecord | null;
         try {
@@ -382,15 +384,22 @@ export class WorkerSessionService {
     return new Date(this.clock.now());
   }
 
+  /** The note dated now with its own position (history.ts `stampNote`). */
+  private stamped(note: HistoryNote): HistoryNote {
+    return stampNote(note, this.clock.now());
+  }
+
   /**
    * Resolves a mint's intent. A ledger that fails here keeps `otherwise` to write when the store
    * answers again (the session just recorded, or Deel's answer, is not lost): logged, not thrown.
    */
-  private async endMint(actor: Actor, intent: MintIntent, fence: Fence, otherwise: PendingWrite): Promise<void> {
+  private async endMint(actor: Actor, intent: MintIntent, fence: Fence, otherwise: Exclude<PendingWrite, { kind: "revoke" }>): Promise<void> {
+    // Dated and placed now: the same event whether it is written here or kept and written later.
+    const resolvedNote = this.stamped(otherwise.resolvedNote);
     try {
-      await this.store.endMint(intent.profileId, fence, intent.startedAt, otherwise.kind === "revoke" ? undefined : otherwise.resolvedNote);
+      await this.store.endMint(intent.profileId, fence, intent.startedAt, resolvedNote);
     } catch (error) {
-      this.keep(intent.profileId, otherwise);
+      this.keep(intent.profileId, { ...otherwise, resolvedNote });
       actor.log.warn({ err: error, profileId: intent.profileId }, "could not clear a mint intent; it is cleared once the ledger answers again");
     }
   }

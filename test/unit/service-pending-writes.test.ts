@@ -170,7 +170,44 @@ describe("a kept write's history", () => {
     await service.settle();
     expect(service.pendingWrites).toBe(0);
     expect(await shared.getIntents([P])).toEqual([null]);
-    expect(await events(shared)).toEqual(["INTENT_RESOLVED OK", "MINT LedgerError", "INTENT_WRITTEN OK"]);
+    expect(await events(shared)).toEqual(["MINT LedgerError", "INTENT_RESOLVED OK", "INTENT_WRITTEN OK"]);
+  });
+});
+
+describe("a kept write's history events", () => {
+  it("are dated when the operation happened, and a write that landed unseen and is replayed twice records each event once", async () => {
+    const clock = aClock(START);
+    const shared = memoryLedger(clock.clock);
+    let lose = true;
+    // The record's write lands, but its answer is lost (the store went away with it).
+    const store: SessionStore = {
+      ...aFlakyStore(shared).store,
+      put: async (record, fence, note) => {
+        await shared.put(record, fence, note);
+        if (lose) throw new LedgerError("unavailable", "the store went away with the answer");
+      },
+    };
+    const deel: DeelApi = {
+      createSession: async () => ({ token: "t", expiresAt: new Date(START + WORKER_TOKEN_LIFETIME_MS), replayed: false }),
+      revokeSession: async () => ({}),
+    };
+    const service = new WorkerSessionService({ deel, store, lock: new ProfileQueue(clock.clock), clock: clock.clock, intentStaleAfterMs: 60_000 });
+    await expect(service.create(actor, P, undefined)).rejects.toBeInstanceOf(LedgerError);
+    clock.advance(5_000);
+    // The first replay lands the record again and loses its answer too; the second one is answered.
+    await service.settle();
+    expect(service.pendingWrites).toBe(1);
+    lose = false;
+    await service.settle();
+    expect(service.pendingWrites).toBe(0);
+    const [page] = await shared.readHistory([{ subject: { kind: "profile", id: P }, first: 100 }]);
+    expect(page?.events.map((event) => `${event.action} ${event.outcome} ${event.at.getTime() - START}`)).toEqual([
+      // The refusal the caller got, then what the create had done before it, as it was done.
+      "MINT LedgerError 0",
+      "INTENT_RESOLVED OK 0",
+      "MINT OK 0",
+      "INTENT_WRITTEN OK 0",
+    ]);
   });
 });
 
