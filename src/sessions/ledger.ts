@@ -139,9 +139,25 @@ export class Ledger implements SessionStore {
    * retention is removed instead.
    */
   async put(record: SessionRecord, fence: WriteFence, note?: HistoryNote): Promise<void> {
+    await this.replace(record, fence, note, () => true);
+  }
+
+  /** `put` unless the record it would replace was created after it, or revoked at or after `since`. */
+  async putUnlessOvertaken(record: SessionRecord, since: Date, fence: WriteFence, note?: HistoryNote): Promise<boolean> {
+    return this.replace(record, fence, note, (previous) => {
+      if (previous === null) return true;
+      if (previous.createdAt.getTime() > record.createdAt.getTime()) return false;
+      return previous.revokedAt === null || previous.revokedAt.getTime() < since.getTime();
+    });
+  }
+
+  /** One replacement of the profile's record, decided by `replaces` from the record it would replace (read in the same commit). */
+  private async replace(record: SessionRecord, fence: WriteFence, note: HistoryNote | undefined, replaces: (previous: SessionRecord | null) => boolean): Promise<boolean> {
     const key = keyNames.session(record.profileId);
-    await this.decide(record.profileId, fence, [key], ([old], conditions) => {
+    return this.decide(record.profileId, fence, [key], ([old], conditions) => {
       const previous = tryDecode(decodeRecord, old ?? null);
+      // Refused, nothing is written (the note's event neither): the record that overtook it stands.
+      if (!replaces(previous)) return { result: false };
       const writes: Write[] = [];
       if (previous !== null && previous.createdBy !== record.createdBy) {
         writes.push({ op: "removeMember", key: keyNames.creator(previous.createdBy), member: record.profileId });
@@ -156,7 +172,7 @@ export class Ledger implements SessionStore {
         if (expireAt !== undefined) writes.push({ op: "expireAt", key: creator, at: expireAt, extendOnly: true });
       }
       writes.push(...this.noted(record.profileId, note));
-      return { result: undefined, conditions: [...conditions, { key, equals: old ?? null }], writes };
+      return { result: true, conditions: [...conditions, { key, equals: old ?? null }], writes };
     });
   }
 

@@ -31,6 +31,7 @@ function aFlakyStore(inner: SessionStore): { store: SessionStore; down: { writes
     getMany: (ids) => inner.getMany(ids),
     getStates: (ids) => inner.getStates(ids),
     put: async (record, fence, note) => (away(), inner.put(record, fence, note)),
+    putUnlessOvertaken: async (record, since, fence, note) => (away(), inner.putUnlessOvertaken(record, since, fence, note)),
     markRevoked: async (id, at, by, fence, note) => (away(), inner.markRevoked(id, at, by, fence, note)),
     beginMint: (intent, fence, note) => inner.beginMint(intent, fence, note),
     endMint: async (id, fence, upTo, note) => (away(), inner.endMint(id, fence, upTo, note)),
@@ -186,6 +187,11 @@ describe("a kept write's history events", () => {
         await shared.put(record, fence, note);
         if (lose) throw new LedgerError("unavailable", "the store went away with the answer");
       },
+      putUnlessOvertaken: async (record, since, fence, note) => {
+        const written = await shared.putUnlessOvertaken(record, since, fence, note);
+        if (lose) throw new LedgerError("unavailable", "the store went away with the answer");
+        return written;
+      },
     };
     const deel: DeelApi = {
       createSession: async () => ({ token: "t", expiresAt: new Date(START + WORKER_TOKEN_LIFETIME_MS), replayed: false }),
@@ -208,6 +214,68 @@ describe("a kept write's history events", () => {
       "MINT OK 0",
       "INTENT_WRITTEN OK 0",
     ]);
+  });
+});
+
+describe("a kept record write replayed over newer state", () => {
+  /** Replica b's store, whose intent resolutions fail once (its own resolution is then kept, the intent left standing). */
+  function bWithFailingEndMint(shared: SessionStore, clock: ReturnType<typeof aClock>, deel: DeelApi, lock: ProfileQueue) {
+    let failures = 1;
+    const store: SessionStore = {
+      ...aFlakyStore(shared).store,
+      endMint: async (id, fence, upTo, note) => {
+        if (failures > 0) {
+          failures -= 1;
+          throw new LedgerError("unavailable", "the store went away");
+        }
+        return shared.endMint(id, fence, upTo, note);
+      },
+    };
+    return new WorkerSessionService({ deel, store, lock, clock: clock.clock, intentStaleAfterMs: 1 });
+  }
+
+  function setUp() {
+    const clock = aClock(START);
+    const shared = memoryLedger(clock.clock);
+    const { store, down } = aFlakyStore(shared);
+    let minted = 0;
+    const deel: DeelApi = {
+      createSession: async () => {
+        minted += 1;
+        return { token: `t${minted}`, expiresAt: new Date(START + WORKER_TOKEN_LIFETIME_MS + minted), replayed: false };
+      },
+      revokeSession: async () => ({}),
+    };
+    const lock = new ProfileQueue(clock.clock);
+    const a = new WorkerSessionService({ deel, store, lock, clock: clock.clock, intentStaleAfterMs: 1 });
+    return { a, b: bWithFailingEndMint(shared, clock, deel, lock), down, clock };
+  }
+
+  it("never replaces a record a later mint created, even while the intent it resolves still stands", async () => {
+    const { a, b, down, clock } = setUp();
+    down.writes = true;
+    await expect(a.create(actor, P, undefined)).rejects.toBeInstanceOf(LedgerError);
+    clock.advance(10);
+    // Another replica mints again and records it; only its intent resolution fails.
+    const newer = await b.create(actor, P, undefined);
+    down.writes = false;
+    await a.settle();
+    const [entry] = await a.read([P]);
+    expect(entry?.record.expiresAt).toEqual(newer.session.expiresAt);
+    expect(entry?.record.createdAt).toEqual(newer.session.createdAt);
+  });
+
+  it("never replaces a record revoked after its mint began, even while the intent it resolves still stands", async () => {
+    const { a, b, down, clock } = setUp();
+    down.writes = true;
+    await expect(a.create(actor, P, undefined)).rejects.toBeInstanceOf(LedgerError);
+    clock.advance(10);
+    // Another replica revokes: the session the intent stands for is recorded REVOKED; its intent's clearing fails.
+    await expect(b.revoke(actor, P)).rejects.toBeInstanceOf(LedgerError);
+    down.writes = false;
+    await a.settle();
+    await b.settle();
+    expect((await a.read([P]))[0]?.status).toBe("REVOKED");
   });
 });
 
