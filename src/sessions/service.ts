@@ -370,9 +370,12 @@ export class WorkerSessionService {
     return states.map((state) => entryAt(state.record, state.intent, now, this.intentStaleAfterMs));
   }
 
-  /** Pages of the session history (history.ts), one per request, in one store read whatever their number. */
+  /**
+   * Pages of the session history (history.ts), one per request, in one store read whatever their
+   * number; answered by the deadline (`timeoutMs`, as every read), past it a LedgerError `unavailable`.
+   */
   history(requests: readonly HistoryPageRequest[]): Promise<HistoryPage[]> {
-    return this.store.readHistory(requests);
+    return this.withinDeadline(this.store.readHistory(requests), this.deadlineFrom(this.clock.now()));
   }
 
   /** A record's status now, by the service's clock (the record a create, link or revoke answers with). */
