@@ -151,6 +151,8 @@ export class WorkerSessionService {
   /** Ledger writes the store could not take, retried when it answers (pending-writes.ts). */
   private readonly pending = new PendingWrites();
   private retryTimer: NodeJS.Timeout | undefined;
+  /** The refusals `withinDeadline` made (a caller answered at the deadline while the work goes on). */
+  private readonly deadlineRefusals = new WeakSet<object>();
 
   constructor(deps: ServiceDeps) {
     this.outcomeCode = deps.outcomeCode ?? ((error) => (error instanceof Error ? error.name : "INTERNAL_SERVER_ERROR"));
@@ -455,7 +457,9 @@ export class WorkerSessionService {
     if (deadline === undefined) return work;
     const ended = new AbortController();
     const late = sleepUntil(this.clock, deadline, ended.signal).then(() => {
-      throw new LedgerError("unavailable", `The operation did not finish within its ${this.timeoutMs} ms deadline (the session store or the profile's turn was slow)`);
+      const refusal = new LedgerError("unavailable", `The operation did not finish within its ${this.timeoutMs} ms deadline (the session store or the profile's turn was slow)`);
+      this.deadlineRefusals.add(refusal);
+      throw refusal;
     });
     return Promise.race([work, late]).finally(() => ended.abort());
   }
@@ -475,9 +479,11 @@ export class WorkerSessionService {
   }
 
   /**
-   * Resolves once every create and revoke under way has finished (each is bounded by the Deel
-   * deadline). Shutdown waits for this before closing the ledger, so a token Deel minted is always
-   * recorded, even when the HTTP drain gave up on the request.
+   * Resolves once every create, revoke and magic link under way has finished (each is bounded by
+   * the Deel deadline), with its history event (one whose caller was answered at the deadline is
+   * recorded when its work ends), and the kept writes were tried once more. Shutdown waits for this
+   * before closing the ledger, so a token Deel minted is always recorded, even when the HTTP drain
+   * gave up on the request; a test waits for it to read every late event.
    */
   async settle(): Promise<void> {
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
@@ -485,8 +491,15 @@ export class WorkerSessionService {
   }
 
   /**
-   * Runs one create or revoke, reports its outcome whatever it is, and keeps it in `inFlight`
-   * until it settles (for `settle()`).
+   * Runs one create, revoke or magic link, reports its outcome whatever it is (the audit line, when
+   * the caller is answered), and keeps it in `inFlight` until it and its history event are done (for
+   * `settle()`).
+   *
+   * A caller answered at the deadline while the work goes on is refused, but the history records
+   * what the work then did: a create or revoke that succeeds later is recorded by its ledger writes
+   * alone (MINT, REVOKE … OK), so the refusal is recorded only once the work has ended without
+   * success; a magic link finished late never reached its caller, so it is recorded as MAGIC_LINK
+   * with the caller's code, once it has ended.
    */
   private audited<T>(
     actor: Actor,
@@ -495,27 +508,61 @@ export class WorkerSessionService {
     deadline: number | undefined,
     work: () => Promise<{ result: T; deelRequestId: string | undefined }>,
   ): Promise<T> {
+    type Ended = { ok: true; value: { result: T; deelRequestId: string | undefined } } | { ok: false; error: unknown };
     const running = work();
-    this.inFlight.add(running);
-    const settled = () => this.inFlight.delete(running);
-    void running.then(settled, settled);
+    const ended: Promise<Ended> = running.then(
+      (value) => ({ ok: true, value }),
+      (error: unknown) => ({ ok: false, error }),
+    );
+    // What the caller is told: the work's end, or the deadline's refusal while it goes on.
+    const answer: Promise<{ ended: Ended } | { late: unknown }> = this.withinDeadline(running, deadline).then(
+      (value) => ({ ended: { ok: true, value } }),
+      (error: unknown) => (this.deadlineRefusals.has(error as object) ? { late: error } : { ended: { ok: false, error } }),
+    );
+    const done = ended.then(async (settled) => {
+      const told = await answer;
+      if ("late" in told) await this.noteLate(actor, action, profileId, settled, told.late);
+    });
+    this.inFlight.add(done);
+    void done.finally(() => this.inFlight.delete(done));
     // The answer waits for its history event no longer than the deadline (it goes on, in the background).
     const noted = (event: Promise<void>) => this.withinDeadline(event, deadline).catch(() => undefined);
-    const operation = this.withinDeadline(running, deadline).then(
-      async ({ result, deelRequestId }) => {
+    return answer.then(async (told) => {
+      if ("late" in told) {
+        this.report({ action, actor, profileId, deelRequestId: isDeelError(told.late) ? told.late.deelRequestId : undefined, error: told.late });
+        throw told.late;
+      }
+      const settled = told.ended;
+      if (settled.ok) {
+        const { result, deelRequestId } = settled.value;
         this.report({ action, actor, profileId, deelRequestId });
         // A magic link is the one success no ledger write records: its event is appended here.
         if (action === "magic_link") await noted(this.noteEvent(actor, profileId, "MAGIC_LINK", deelRequestId));
         return result;
-      },
-      async (error: unknown) => {
-        const deelRequestId = isDeelError(error) ? error.deelRequestId : undefined;
-        this.report({ action, actor, profileId, deelRequestId, error });
-        // Every refusal that reached the service goes into the history, with the caller-facing code.
-        await noted(this.noteEvent(actor, profileId, OPERATION_EVENTS[action](actor), deelRequestId, this.outcomeCode(error)));
-        throw error;
-      },
-    );
-    return operation;
+      }
+      const { error } = settled;
+      const deelRequestId = isDeelError(error) ? error.deelRequestId : undefined;
+      this.report({ action, actor, profileId, deelRequestId, error });
+      // Every refusal that reached the service goes into the history, with the caller-facing code.
+      await noted(this.noteEvent(actor, profileId, OPERATION_EVENTS[action](actor), deelRequestId, this.outcomeCode(error)));
+      throw error;
+    });
+  }
+
+  /**
+   * The history event of an operation whose caller was refused at the deadline (`late`), once its
+   * work has ended: none for a create or revoke that succeeded (its ledger writes recorded it), the
+   * refusal otherwise, with the caller's code and Deel's request id when there was one.
+   */
+  private async noteLate(
+    actor: Actor,
+    action: SessionAction,
+    profileId: ProfileId,
+    settled: { ok: true; value: { deelRequestId: string | undefined } } | { ok: false; error: unknown },
+    late: unknown,
+  ): Promise<void> {
+    if (settled.ok && action !== "magic_link") return;
+    const deelRequestId = settled.ok ? settled.value.deelRequestId : isDeelError(settled.error) ? settled.error.deelRequestId : undefined;
+    await this.noteEvent(actor, profileId, OPERATION_EVENTS[action](actor), deelRequestId, this.outcomeCode(late));
   }
 }
