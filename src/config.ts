@@ -85,7 +85,8 @@ export interface Config {
   readonly maxEntityCost: number;
   /**
    * The session history (README: Session history), on every backend: how long an event stays
-   * (`SESSION_RETENTION_DAYS`, default 7; the history keeps at least a day).
+   * (`SESSION_RETENTION_DAYS`, default 7), as set; the history keeps at least a day whatever this
+   * says (sessions/history.ts `historyRetentionMs`).
    */
   readonly sessionHistory: { readonly retentionMs: number };
   /** The kill switch's job runner (README: Incident response). */
@@ -229,6 +230,9 @@ export function loadConfig(env: Env = process.env): Config {
     checkDocumentsForDirectClients(trustedDocuments as TrustedDocuments);
   }
 
+  // Read once: the records' retention on Redis and PostgreSQL, and the session history's.
+  const retentionMs = integer(env, "SESSION_RETENTION_DAYS", 7, 0, 3650) * 24 * 3600 * 1000;
+
   return {
     production,
     localMode,
@@ -249,17 +253,16 @@ export function loadConfig(env: Env = process.env): Config {
     store: parseStoreUrl(read(env, "SESSION_STORE_URL") ?? "sqlite:./data/worker-sessions.db"),
     redis: {
       keyPrefix: redisKeyPrefix(env),
-      retentionMs: integer(env, "SESSION_RETENTION_DAYS", 7, 0, 3650) * 24 * 3600 * 1000,
+      retentionMs,
     },
     postgres: {
       schema: postgresSchema(env),
       poolSize: integer(env, "POSTGRES_POOL_SIZE", 10, 2, 1000),
       statementTimeoutMs: integer(env, "POSTGRES_STATEMENT_TIMEOUT_MS", 5_000, 100, 600_000),
-      retentionMs: integer(env, "SESSION_RETENTION_DAYS", 7, 0, 3650) * 24 * 3600 * 1000,
+      retentionMs,
     },
-    sessionHistory: {
-      retentionMs: Math.max(1, integer(env, "SESSION_RETENTION_DAYS", 7, 0, 3650)) * 24 * 3600 * 1000,
-    },
+    // As set: the history's own floor (at least a day) is applied where the history is kept.
+    sessionHistory: { retentionMs },
     callerMutationsPerMinute: integer(env, "CALLER_MUTATIONS_PER_MINUTE", 60, 0, 1_000_000_000),
     corsOrigins,
     magicLinkRedirectOrigins,

@@ -51,11 +51,12 @@ export class WorkerHistoryResolver {
   }
 }
 
-/** `RevocationJob.events`: the job's revokes (and refusals), newest first. */
+/** `RevocationJob.events`: the job's revokes, their refusals, and the intents its revokes resolved, newest first. */
 @Resolver(() => RevocationJob)
 export class RevocationJobEventsResolver {
   @FieldResolver(() => WorkerSessionEventConnection, {
-    description: "What this job did, newest first: its revokes (JOB_REVOKE) and their refusals, across its profiles. Needs the worker_sessions:audit scope.",
+    description:
+      "What this job did, newest first, across its profiles: its revokes (JOB_REVOKE), their refusals (JOB_REVOKE with the error code), and the INTENT_RESOLVED of each unresolved mint intent a job revoke ended. Needs the worker_sessions:audit scope.",
   })
   async events(
     @Ctx() ctx: GatewayContext,

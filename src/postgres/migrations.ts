@@ -29,10 +29,15 @@ export interface Migration {
  *
  * Version 3, the budget's departures: when calls actually left over the last window, beside the
  * plan, so a caller that wakes late checks what left before it goes (deel/postgres-budget.ts).
- * Version 4, ordered keys (the session history, sessions/history.ts): `storage_ordered` holds their
- * items, positions compared byte by byte (`COLLATE "C"`, as SQLite and Redis compare them), and
- * `storage_commit` is replaced by the same function that also knows `addItem` and `removeItem`, and
- * clears a key's items wherever it clears its fields.
+ *
+ * Version 4, ordered keys (the session history of profiles and of revocation jobs,
+ * sessions/history.ts): `storage_ordered` holds their items, one per position, positions compared
+ * byte by byte (`COLLATE "C"`, as SQLite and Redis compare them); the key's own row in
+ * `storage_keys` (no value) carries its expiry. `storage_commit` is replaced by the same function
+ * with two more writes: `addItem` (adds or replaces the item at a position, then drops the key's
+ * items below `pruneBelow`, and the key once none is left) and `removeItem` (drops one item, and the
+ * key once it holds nothing). A write that clears a key (`put`, `delete`, an expiry reached or set
+ * in the past) clears its ordered items with its fields and members.
  */
 export const MIGRATIONS: readonly Migration[] = [
   {

@@ -39,6 +39,10 @@ export class CountedStore implements SessionStore {
     return this.inner.put(record, fence, note);
   }
 
+  putUnlessOvertaken(record: SessionRecord, since: Date, fence: WriteFence, note?: HistoryNote): Promise<boolean> {
+    return this.inner.putUnlessOvertaken(record, since, fence, note);
+  }
+
   markRevoked(profileId: string, revokedAt: Date, revokedBy: string, fence: WriteFence, note?: HistoryNote): Promise<SessionRecord | null> {
     return this.inner.markRevoked(profileId, revokedAt, revokedBy, fence, note);
   }

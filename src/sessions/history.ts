@@ -75,6 +75,18 @@ export interface HistoryNote {
   readonly action: HistoryAction;
   readonly jobId?: string | undefined;
   readonly deelRequestId?: string | undefined;
+  /**
+   * When the event happened (epoch ms), and its position: given (see `stampNote`), a write made
+   * again (a kept write replayed, once or twice, or one that landed unseen) replaces its event
+   * instead of adding another, and the event keeps its time. Absent: the write's own time and a new position.
+   */
+  readonly at?: number | undefined;
+  readonly id?: string | undefined;
+}
+
+/** The note dated `ms` with a position of its own, unless it has one: how a write that may be made again keeps one event. */
+export function stampNote(note: HistoryNote, ms: number): HistoryNote {
+  return note.at !== undefined && note.id !== undefined ? note : { ...note, at: ms, id: positionAt(ms) };
 }
 
 /** Whose history: a worker profile's, or a revocation job's revokes. */

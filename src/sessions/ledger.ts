@@ -44,6 +44,21 @@ export interface LedgerOptions {
   unknownAfterMs?: number;
 }
 
+/** A noted write's event: at the note's time and position when it has them (a write made again replaces it), else at `now`. */
+function notedEvent(profileId: string, note: HistoryNote, action: HistoryNote["action"], now: number): NewHistoryEvent {
+  return {
+    profileId,
+    action,
+    outcome: "OK",
+    actor: note.actor,
+    requestId: note.requestId,
+    deelRequestId: note.deelRequestId ?? null,
+    jobId: note.jobId ?? null,
+    at: note.at ?? now,
+    ...(note.id === undefined ? {} : { id: note.id }),
+  };
+}
+
 /** Records the createdBy index reads per batch. */
 const INDEX_BATCH = 500;
 
@@ -124,9 +139,25 @@ export class Ledger implements SessionStore {
    * retention is removed instead.
    */
   async put(record: SessionRecord, fence: WriteFence, note?: HistoryNote): Promise<void> {
+    await this.replace(record, fence, note, () => true);
+  }
+
+  /** `put` unless the record it would replace was created after it, or revoked at or after `since`. */
+  async putUnlessOvertaken(record: SessionRecord, since: Date, fence: WriteFence, note?: HistoryNote): Promise<boolean> {
+    return this.replace(record, fence, note, (previous) => {
+      if (previous === null) return true;
+      if (previous.createdAt.getTime() > record.createdAt.getTime()) return false;
+      return previous.revokedAt === null || previous.revokedAt.getTime() < since.getTime();
+    });
+  }
+
+  /** One replacement of the profile's record, decided by `replaces` from the record it would replace (read in the same commit). */
+  private async replace(record: SessionRecord, fence: WriteFence, note: HistoryNote | undefined, replaces: (previous: SessionRecord | null) => boolean): Promise<boolean> {
     const key = keyNames.session(record.profileId);
-    await this.decide(record.profileId, fence, [key], ([old], conditions) => {
+    return this.decide(record.profileId, fence, [key], ([old], conditions) => {
       const previous = tryDecode(decodeRecord, old ?? null);
+      // Refused, nothing is written (the note's event neither): the record that overtook it stands.
+      if (!replaces(previous)) return { result: false };
       const writes: Write[] = [];
       if (previous !== null && previous.createdBy !== record.createdBy) {
         writes.push({ op: "removeMember", key: keyNames.creator(previous.createdBy), member: record.profileId });
@@ -141,7 +172,7 @@ export class Ledger implements SessionStore {
         if (expireAt !== undefined) writes.push({ op: "expireAt", key: creator, at: expireAt, extendOnly: true });
       }
       writes.push(...this.noted(record.profileId, note));
-      return { result: undefined, conditions: [...conditions, { key, equals: old ?? null }], writes };
+      return { result: true, conditions: [...conditions, { key, equals: old ?? null }], writes };
     });
   }
 
@@ -263,20 +294,11 @@ export class Ledger implements SessionStore {
     if (this.ownsStorage) await this.storage.close();
   }
 
-  /** The event a noted write records (none without a note), dated now. */
+  /** The event a noted write records (none without a note), dated and placed by the note, else now. */
   private noted(profileId: string, note: HistoryNote | undefined): Write[] {
     if (note === undefined) return [];
-    const event: NewHistoryEvent = {
-      profileId,
-      action: note.action,
-      outcome: "OK",
-      actor: note.actor,
-      requestId: note.requestId,
-      deelRequestId: note.deelRequestId ?? null,
-      jobId: note.jobId ?? null,
-      at: this.clock.now(),
-    };
-    return historyWrites([event], event.at, this.historyRetentionMs);
+    const now = this.clock.now();
+    return historyWrites([notedEvent(profileId, note, note.action, now)], now, this.historyRetentionMs);
   }
 
   /**
@@ -310,15 +332,7 @@ export class Ledger implements SessionStore {
       const unknownAt = startedAt + this.unknownAfterMs;
       if (now < unknownAt) writes.push({ op: "removeItem", key: historyKey({ kind: "profile", id: profileId }), position: unknownPosition(startedAt, unknownAt) });
     }
-    if (note !== undefined) {
-      writes.push(
-        ...historyWrites(
-          [{ profileId, action: "INTENT_RESOLVED", outcome: "OK", actor: note.actor, requestId: note.requestId, deelRequestId: note.deelRequestId ?? null, jobId: note.jobId ?? null, at: now }],
-          now,
-          this.historyRetentionMs,
-        ),
-      );
-    }
+    if (note !== undefined) writes.push(...historyWrites([notedEvent(profileId, note, "INTENT_RESOLVED", now)], now, this.historyRetentionMs));
     return writes;
   }
 

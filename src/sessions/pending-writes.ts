@@ -14,7 +14,10 @@
  *   unseen; clears the profile's intent only while it is exactly this mint's own.
  * - `record`: Deel minted (or replayed) a session the ledger must describe; written only while an
  *   intent begun at or before this mint's still stands (a later fresh mint or a revoke clears it,
- *   and then owns the profile's state), then the intents it resolves are cleared as the mint would.
+ *   and then owns the profile's state), and, in the write's own commit, never over a record created
+ *   after this one nor one revoked at or after this mint began (a later operation whose own intent
+ *   resolution was itself kept leaves the intent standing); then the intents it resolves are
+ *   cleared as the mint would.
  * - `revoke`: Deel revoked the profile's token; written only while the profile's intent is still the
  *   one the revoke read, and its record is the one it read or the one it began to write.
  *
@@ -31,25 +34,26 @@ import type { ProfileState, SessionStore } from "./store.js";
 
 /**
  * One kept write, with the history notes its ledger writes carry (`note` for the record,
- * `resolvedNote` for clearing the intent), exactly as the operation would have written them.
+ * `resolvedNote` for clearing the intent), exactly as the operation would have written them: never
+ * optional, so that no kept write can leave out the event its write records.
  */
 export type PendingWrite =
-  | { readonly kind: "clear"; readonly intent: MintIntent; readonly resolvedNote?: HistoryNote }
+  | { readonly kind: "clear"; readonly intent: MintIntent; readonly resolvedNote: HistoryNote }
   | {
       readonly kind: "record";
       readonly intent: MintIntent;
       readonly record: SessionRecord;
       readonly replayed: boolean;
       readonly note?: HistoryNote;
-      readonly resolvedNote?: HistoryNote;
+      readonly resolvedNote: HistoryNote;
     }
   | {
       readonly kind: "revoke";
       readonly seen: ProfileState;
       readonly revokedAt: Date;
       readonly revokedBy: string;
-      readonly note?: HistoryNote;
-      readonly resolvedNote?: HistoryNote;
+      readonly note: HistoryNote;
+      readonly resolvedNote: HistoryNote;
     };
 
 /** How often a replica with kept writes tries them again (each try is one read per profile). */
@@ -126,7 +130,9 @@ async function apply(store: SessionStore, write: PendingWrite, fence: Fence): Pr
       const standing = state?.intent ?? null;
       // No intent begun at or before this mint stands: a fresh mint or a revoke since resolved it.
       if (standing === null || standing.startedAt.getTime() > intent.startedAt.getTime()) return;
-      await store.put(write.record, fence, write.note);
+      // Never over newer state: a record a later mint created, or one revoked since this mint began.
+      // Refused, the intents are resolved all the same (Deel's answer to this mint still stands for them).
+      await store.putUnlessOvertaken(write.record, intent.startedAt, fence, write.note);
       // A replay says nothing of a token an older intent stands for; a fresh token replaced them all.
       if (!write.replayed || sameIntent(standing, intent)) await store.endMint(intent.profileId, fence, intent.startedAt, write.resolvedNote);
       return;

@@ -9,7 +9,7 @@ import type { CallOptions, DeelApi, MintedSession } from "../deel/types.js";
 import { ProfileQueue } from "./profile-queue.js";
 import { EndedSessionError, isLedgerError, LedgerError, SupersededSessionError } from "./errors.js";
 import type { Fence } from "./fencing.js";
-import type { HistoryAction, HistoryNote, HistoryPage, HistoryPageRequest } from "./history.js";
+import { stampNote, type HistoryAction, type HistoryNote, type HistoryPage, type HistoryPageRequest } from "./history.js";
 import { entryAt, intentMayBeLive, type LedgerEntry, type MintIntent } from "./intent.js";
 import { PENDING_RETRY_MS, PendingWrites, writeRevoke, type PendingWrite } from "./pending-writes.js";
 import { statusOf, type SessionRecord, type SessionStatus } from "./record.js";
@@ -151,6 +151,8 @@ export class WorkerSessionService {
   /** Ledger writes the store could not take, retried when it answers (pending-writes.ts). */
   private readonly pending = new PendingWrites();
   private retryTimer: NodeJS.Timeout | undefined;
+  /** The refusals `withinDeadline` made (a caller answered at the deadline while the work goes on). */
+  private readonly deadlineRefusals = new WeakSet<object>();
 
   constructor(deps: ServiceDeps) {
     this.outcomeCode = deps.outcomeCode ?? ((error) => (error instanceof Error ? error.name : "INTERNAL_SERVER_ERROR"));
@@ -238,7 +240,7 @@ export class WorkerSessionService {
     } catch (error) {
       // The write may have landed unseen (the store went away with its answer): cleared later if so.
       // A fenced or outraced write surely wrote nothing.
-      if (!isLedgerError(error) || error.kind === "unavailable") this.keep(intent.profileId, { kind: "clear", intent, resolvedNote });
+      if (!isLedgerError(error) || error.kind === "unavailable") this.keep(intent.profileId, { kind: "clear", intent, resolvedNote: this.stamped(resolvedNote) });
       throw error;
     }
     // This mint minted nothing new (Deel refused, or replayed an earlier answer): it resolves its own
@@ -285,7 +287,7 @@ export class WorkerSessionService {
       try {
         existing = await this.store.get(profileId);
       } catch (error) {
-        if (own) this.keep(profileId, { kind: "clear", intent });
+        if (own) this.keep(profileId, { kind: "clear", intent, resolvedNote: this.stamped(resolvedNote) });
         throw error;
       }
       if (existing !== null && existing.expiresAt.getTime() === minted.expiresAt.getTime()) {
@@ -300,12 +302,13 @@ export class WorkerSessionService {
         throw new SupersededSessionError();
       }
     }
-    const note = historyNote(actor, minted.replayed ? "REPLAY" : "MINT", minted.deelRequestId);
+    // Dated and placed now: written again later (kept, or landed unseen), it stays one event of this time.
+    const note = this.stamped(historyNote(actor, minted.replayed ? "REPLAY" : "MINT", minted.deelRequestId));
     try {
       await this.store.put(fresh, fence, note);
     } catch (error) {
       // Deel holds this session: the ledger records it once the store answers again.
-      this.keep(profileId, { kind: "record", intent, record: fresh, replayed: minted.replayed, note, resolvedNote });
+      this.keep(profileId, { kind: "record", intent, record: fresh, replayed: minted.replayed, note, resolvedNote: this.stamped(resolvedNote) });
       throw error;
     }
     // A replay recorded here (typically this call's own first attempt) says nothing of a token an
@@ -342,8 +345,9 @@ export class WorkerSessionService {
         }
         const revoked = await this.deel.revokeSession(profileId, { ...deel, requestId: actor.requestId, startedAt });
         const revokedAt = this.now();
-        const note = historyNote(actor, revokeAction(actor), revoked.deelRequestId);
-        const resolvedNote = historyNote(actor, "INTENT_RESOLVED", revoked.deelRequestId);
+        // Dated and placed now (the revoke's event, then its intent's): a kept write replays them as they are.
+        const note = this.stamped(historyNote(actor, revokeAction(actor), revoked.deelRequestId));
+        const resolvedNote = this.stamped(historyNote(actor, "INTENT_RESOLVED", revoked.deelRequestId));
         const seen = { record, intent };
         let session: SessionRecord | null;
         try {
@@ -368,9 +372,12 @@ export class WorkerSessionService {
     return states.map((state) => entryAt(state.record, state.intent, now, this.intentStaleAfterMs));
   }
 
-  /** Pages of the session history (history.ts), one per request, in one store read whatever their number. */
+  /**
+   * Pages of the session history (history.ts), one per request, in one store read whatever their
+   * number; answered by the deadline (`timeoutMs`, as every read), past it a LedgerError `unavailable`.
+   */
   history(requests: readonly HistoryPageRequest[]): Promise<HistoryPage[]> {
-    return this.store.readHistory(requests);
+    return this.withinDeadline(this.store.readHistory(requests), this.deadlineFrom(this.clock.now()));
   }
 
   /** A record's status now, by the service's clock (the record a create, link or revoke answers with). */
@@ -382,15 +389,22 @@ export class WorkerSessionService {
     return new Date(this.clock.now());
   }
 
+  /** The note dated now with its own position (history.ts `stampNote`). */
+  private stamped(note: HistoryNote): HistoryNote {
+    return stampNote(note, this.clock.now());
+  }
+
   /**
    * Resolves a mint's intent. A ledger that fails here keeps `otherwise` to write when the store
    * answers again (the session just recorded, or Deel's answer, is not lost): logged, not thrown.
    */
-  private async endMint(actor: Actor, intent: MintIntent, fence: Fence, otherwise: PendingWrite): Promise<void> {
+  private async endMint(actor: Actor, intent: MintIntent, fence: Fence, otherwise: Exclude<PendingWrite, { kind: "revoke" }>): Promise<void> {
+    // Dated and placed now: the same event whether it is written here or kept and written later.
+    const resolvedNote = this.stamped(otherwise.resolvedNote);
     try {
-      await this.store.endMint(intent.profileId, fence, intent.startedAt, otherwise.kind === "revoke" ? undefined : otherwise.resolvedNote);
+      await this.store.endMint(intent.profileId, fence, intent.startedAt, resolvedNote);
     } catch (error) {
-      this.keep(intent.profileId, otherwise);
+      this.keep(intent.profileId, { ...otherwise, resolvedNote });
       actor.log.warn({ err: error, profileId: intent.profileId }, "could not clear a mint intent; it is cleared once the ledger answers again");
     }
   }
@@ -443,7 +457,9 @@ export class WorkerSessionService {
     if (deadline === undefined) return work;
     const ended = new AbortController();
     const late = sleepUntil(this.clock, deadline, ended.signal).then(() => {
-      throw new LedgerError("unavailable", `The operation did not finish within its ${this.timeoutMs} ms deadline (the session store or the profile's turn was slow)`);
+      const refusal = new LedgerError("unavailable", `The operation did not finish within its ${this.timeoutMs} ms deadline (the session store or the profile's turn was slow)`);
+      this.deadlineRefusals.add(refusal);
+      throw refusal;
     });
     return Promise.race([work, late]).finally(() => ended.abort());
   }
@@ -463,9 +479,11 @@ export class WorkerSessionService {
   }
 
   /**
-   * Resolves once every create and revoke under way has finished (each is bounded by the Deel
-   * deadline). Shutdown waits for this before closing the ledger, so a token Deel minted is always
-   * recorded, even when the HTTP drain gave up on the request.
+   * Resolves once every create, revoke and magic link under way has finished (each is bounded by
+   * the Deel deadline), with its history event (one whose caller was answered at the deadline is
+   * recorded when its work ends), and the kept writes were tried once more. Shutdown waits for this
+   * before closing the ledger, so a token Deel minted is always recorded, even when the HTTP drain
+   * gave up on the request; a test waits for it to read every late event.
    */
   async settle(): Promise<void> {
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
@@ -473,8 +491,15 @@ export class WorkerSessionService {
   }
 
   /**
-   * Runs one create or revoke, reports its outcome whatever it is, and keeps it in `inFlight`
-   * until it settles (for `settle()`).
+   * Runs one create, revoke or magic link, reports its outcome whatever it is (the audit line, when
+   * the caller is answered), and keeps it in `inFlight` until it and its history event are done (for
+   * `settle()`).
+   *
+   * A caller answered at the deadline while the work goes on is refused, but the history records
+   * what the work then did: a create or revoke that succeeds later is recorded by its ledger writes
+   * alone (MINT, REVOKE … OK), so the refusal is recorded only once the work has ended without
+   * success; a magic link finished late never reached its caller, so it is recorded as MAGIC_LINK
+   * with the caller's code, once it has ended.
    */
   private audited<T>(
     actor: Actor,
@@ -483,27 +508,61 @@ export class WorkerSessionService {
     deadline: number | undefined,
     work: () => Promise<{ result: T; deelRequestId: string | undefined }>,
   ): Promise<T> {
+    type Ended = { ok: true; value: { result: T; deelRequestId: string | undefined } } | { ok: false; error: unknown };
     const running = work();
-    this.inFlight.add(running);
-    const settled = () => this.inFlight.delete(running);
-    void running.then(settled, settled);
+    const ended: Promise<Ended> = running.then(
+      (value) => ({ ok: true, value }),
+      (error: unknown) => ({ ok: false, error }),
+    );
+    // What the caller is told: the work's end, or the deadline's refusal while it goes on.
+    const answer: Promise<{ ended: Ended } | { late: unknown }> = this.withinDeadline(running, deadline).then(
+      (value) => ({ ended: { ok: true, value } }),
+      (error: unknown) => (this.deadlineRefusals.has(error as object) ? { late: error } : { ended: { ok: false, error } }),
+    );
+    const done = ended.then(async (settled) => {
+      const told = await answer;
+      if ("late" in told) await this.noteLate(actor, action, profileId, settled, told.late);
+    });
+    this.inFlight.add(done);
+    void done.finally(() => this.inFlight.delete(done));
     // The answer waits for its history event no longer than the deadline (it goes on, in the background).
     const noted = (event: Promise<void>) => this.withinDeadline(event, deadline).catch(() => undefined);
-    const operation = this.withinDeadline(running, deadline).then(
-      async ({ result, deelRequestId }) => {
+    return answer.then(async (told) => {
+      if ("late" in told) {
+        this.report({ action, actor, profileId, deelRequestId: isDeelError(told.late) ? told.late.deelRequestId : undefined, error: told.late });
+        throw told.late;
+      }
+      const settled = told.ended;
+      if (settled.ok) {
+        const { result, deelRequestId } = settled.value;
         this.report({ action, actor, profileId, deelRequestId });
         // A magic link is the one success no ledger write records: its event is appended here.
         if (action === "magic_link") await noted(this.noteEvent(actor, profileId, "MAGIC_LINK", deelRequestId));
         return result;
-      },
-      async (error: unknown) => {
-        const deelRequestId = isDeelError(error) ? error.deelRequestId : undefined;
-        this.report({ action, actor, profileId, deelRequestId, error });
-        // Every refusal that reached the service goes into the history, with the caller-facing code.
-        await noted(this.noteEvent(actor, profileId, OPERATION_EVENTS[action](actor), deelRequestId, this.outcomeCode(error)));
-        throw error;
-      },
-    );
-    return operation;
+      }
+      const { error } = settled;
+      const deelRequestId = isDeelError(error) ? error.deelRequestId : undefined;
+      this.report({ action, actor, profileId, deelRequestId, error });
+      // Every refusal that reached the service goes into the history, with the caller-facing code.
+      await noted(this.noteEvent(actor, profileId, OPERATION_EVENTS[action](actor), deelRequestId, this.outcomeCode(error)));
+      throw error;
+    });
+  }
+
+  /**
+   * The history event of an operation whose caller was refused at the deadline (`late`), once its
+   * work has ended: none for a create or revoke that succeeded (its ledger writes recorded it), the
+   * refusal otherwise, with the caller's code and Deel's request id when there was one.
+   */
+  private async noteLate(
+    actor: Actor,
+    action: SessionAction,
+    profileId: ProfileId,
+    settled: { ok: true; value: { deelRequestId: string | undefined } } | { ok: false; error: unknown },
+    late: unknown,
+  ): Promise<void> {
+    if (settled.ok && action !== "magic_link") return;
+    const deelRequestId = settled.ok ? settled.value.deelRequestId : isDeelError(settled.error) ? settled.error.deelRequestId : undefined;
+    await this.noteEvent(actor, profileId, OPERATION_EVENTS[action](actor), deelRequestId, this.outcomeCode(late));
   }
 }

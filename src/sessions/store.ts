@@ -30,6 +30,13 @@ export interface SessionStore {
   /** Writes the record of a newly minted session, replacing any earlier one for that profile. */
   put(record: SessionRecord, fence: WriteFence, note?: HistoryNote): Promise<void>;
   /**
+   * `put`, made only while no later operation overtook the record (a kept write replayed, see
+   * pending-writes.ts): not over a record created after `record`, nor over one revoked at or after
+   * `since` (when its mint began). Decided and written in one conditional commit. Resolves to
+   * whether it was written; refused, it writes nothing, its note's event neither.
+   */
+  putUnlessOvertaken(record: SessionRecord, since: Date, fence: WriteFence, note?: HistoryNote): Promise<boolean>;
+  /**
    * Marks the profile's session revoked, unless it already is (the first revokedAt and revokedBy
    * stay). Returns the record as it now stands, or null when the ledger knows no session for the profile.
    */

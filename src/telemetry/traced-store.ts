@@ -50,6 +50,10 @@ export class TracedStore implements SessionStore {
     return this.span("put", () => this.inner.put(record, fence, note));
   }
 
+  putUnlessOvertaken(record: SessionRecord, since: Date, fence: WriteFence, note?: HistoryNote): Promise<boolean> {
+    return this.span("put_unless_overtaken", () => this.inner.putUnlessOvertaken(record, since, fence, note));
+  }
+
   markRevoked(profileId: string, revokedAt: Date, revokedBy: string, fence: WriteFence, note?: HistoryNote): Promise<SessionRecord | null> {
     return this.span("mark_revoked", () => this.inner.markRevoked(profileId, revokedAt, revokedBy, fence, note));
   }

@@ -230,6 +230,7 @@ describe("the error table", () => {
             throw new Error("disk on fire at /var/lib/secret-path");
           },
           put: async () => undefined,
+          putUnlessOvertaken: async () => true,
           markRevoked: async () => null,
           beginMint: async () => true,
           endMint: async () => undefined,

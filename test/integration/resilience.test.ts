@@ -312,6 +312,10 @@ describe("per-profile ordering under load", () => {
         await pause();
         return ledger.put(record, fence);
       },
+      putUnlessOvertaken: async (record, since, fence) => {
+        await pause();
+        return ledger.putUnlessOvertaken(record, since, fence);
+      },
       markRevoked: async (profileId, revokedAt, revokedBy, fence) => {
         await pause();
         return ledger.markRevoked(profileId, revokedAt, revokedBy, fence);

@@ -12,7 +12,7 @@ import { describe, expect, it } from "vitest";
 import type { Clock } from "../../src/base/clock.js";
 import { keyNames } from "../../src/redis/keys.js";
 import type { TokenFence } from "../../src/sessions/fencing.js";
-import { historyKey, type HistoryNote } from "../../src/sessions/history.js";
+import { historyKey, stampNote, type HistoryNote } from "../../src/sessions/history.js";
 import { Ledger } from "../../src/sessions/ledger.js";
 import type { Storage } from "../../src/storage/storage.js";
 import { aClock } from "./clock.js";
@@ -63,6 +63,34 @@ export function historyContract(name: string, open: (clock: Clock) => Promise<Hi
         const [page] = await ledger.readHistory([{ subject: { kind: "profile", id: profileId }, first: 100 }]);
         expect(page?.events.map((event) => event.action)).toEqual(["REVOKE", "REVOKE", "MINT"]);
         expect(page?.events[2]).toMatchObject({ profileId, actor: "operator", requestId: "req-1", deelRequestId: "deel-1", jobId: null, outcome: "OK" });
+      }));
+
+    it("dates a stamped note's event when it happened, and a write made again (a kept write replayed) replaces it instead of adding one", () =>
+      withLedger(async ({ ledger, advance, now }) => {
+        const profileId = randomUUID();
+        const mintedAt = now();
+        await ledger.beginMint({ profileId, createdBy: "operator", startedAt: new Date(mintedAt) }, SEED, note("INTENT_WRITTEN"));
+        const minted = stampNote(note("MINT", { deelRequestId: "deel-1" }), mintedAt);
+        const resolved = stampNote(note("INTENT_RESOLVED"), mintedAt);
+        advance(1_000);
+        const revokedAt = now();
+        const revoked = stampNote(note("REVOKE"), revokedAt);
+        advance(60_000);
+        // Replayed late, and twice: each write made again with the same notes.
+        for (let replay = 0; replay < 2; replay += 1) {
+          await ledger.put(aSessionRecord({ profileId }), SEED, minted);
+          await ledger.endMint(profileId, SEED, undefined, resolved);
+          await ledger.markRevoked(profileId, new Date(revokedAt), "operator", SEED, revoked);
+        }
+        const [page] = await ledger.readHistory([{ subject: { kind: "profile", id: profileId }, first: 100 }]);
+        expect(page?.events.map((event) => [event.action, event.at.getTime()])).toEqual([
+          ["INTENT_UNKNOWN", mintedAt + UNKNOWN_AFTER_MS],
+          ["REVOKE", revokedAt],
+          ["INTENT_RESOLVED", mintedAt],
+          ["MINT", mintedAt],
+          ["INTENT_WRITTEN", mintedAt],
+        ]);
+        expect(page?.events.find((event) => event.action === "MINT")).toMatchObject({ id: minted.id, deelRequestId: "deel-1" });
       }));
 
     it("shows a lost mint's INTENT_UNKNOWN once reads would answer UNKNOWN, and a mint resolved in time never does", () =>

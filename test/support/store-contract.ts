@@ -175,6 +175,41 @@ export function storeContract(name: string, capabilities: StoreCapabilities, ope
       });
     });
 
+    describe("putUnlessOvertaken (a kept record write, replayed)", () => {
+      it("is not made over a record created after it, nor over one revoked at or after its mint began, and then records no event", async () => {
+        const began = now();
+        const kept = record({ createdAt: new Date(began + 10) });
+        const history = async (profileId: string) =>
+          (await store.readHistory([{ subject: { kind: "profile", id: profileId }, first: 10 }]))[0]?.events.map((event) => event.action);
+        const mint = { actor: "caller-1", requestId: "req-kept", action: "MINT" } as const;
+
+        // A newer mint's record stands.
+        const newer = record({ profileId: kept.profileId, createdAt: new Date(began + 20), expiresAt: new Date(began + 2 * DAY), createdBy: "caller-2" });
+        await store.put(newer, SEED);
+        expect(await store.putUnlessOvertaken(kept, new Date(began), SEED, mint)).toBe(false);
+        expect(await store.get(kept.profileId)).toEqual(newer);
+        expect(await history(kept.profileId)).toEqual([]);
+
+        // A record revoked since the mint began (the session the intent stood for, revoked) stands.
+        const revokedSince = { ...kept, profileId: randomUUID() };
+        await store.put({ ...revokedSince, createdAt: new Date(began), revokedAt: new Date(began), revokedBy: "revoker" }, SEED);
+        expect(await store.putUnlessOvertaken(revokedSince, new Date(began), SEED, mint)).toBe(false);
+        expect((await store.get(revokedSince.profileId))?.revokedAt).toEqual(new Date(began));
+
+        // An older record, or one revoked before the mint began, is replaced, with the note's event.
+        const older = { ...kept, profileId: randomUUID() };
+        await store.put({ ...older, createdAt: new Date(began - 20), revokedAt: new Date(began - 1), revokedBy: "revoker" }, SEED);
+        expect(await store.putUnlessOvertaken(older, new Date(began), SEED, mint)).toBe(true);
+        expect(await store.get(older.profileId)).toEqual(older);
+        expect(await history(older.profileId)).toEqual(["MINT"]);
+        // No record at all, or the same record again (a write that landed unseen): written.
+        const fresh = { ...kept, profileId: randomUUID() };
+        expect(await store.putUnlessOvertaken(fresh, new Date(began), SEED)).toBe(true);
+        expect(await store.putUnlessOvertaken(fresh, new Date(began), SEED)).toBe(true);
+        expect(await store.get(fresh.profileId)).toEqual(fresh);
+      });
+    });
+
     describe("markRevoked", () => {
       it("answers null and writes nothing for a profile it never saw", async () => {
         const id = randomUUID();

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../../src/config.js";
+import { DAY_MS, historyRetentionMs } from "../../src/sessions/history.js";
 
 const ORG_TOKEN = "deel-org-token-0123456789abcdef";
 const SECRET = "a-secret-that-is-at-least-32-bytes-long!!";
@@ -188,6 +189,14 @@ describe("Redis settings", () => {
     expect(config.store).toEqual({ kind: "redis", url: "redis://h:6379/2" });
     expect(config.redis).toEqual({ keyPrefix: "acme-prod:", retentionMs: 30 * 24 * 3600 * 1000 });
     expect(loadConfig({ ...operator, SESSION_RETENTION_DAYS: "0" }).redis.retentionMs).toBe(0);
+  });
+
+  it("read SESSION_RETENTION_DAYS once, as set, for the records and the history alike; the history's floor of a day is the history's own", () => {
+    for (const days of [0, 1, 30]) {
+      const config = loadConfig({ ...operator, SESSION_RETENTION_DAYS: String(days) });
+      expect([config.redis.retentionMs, config.postgres.retentionMs, config.sessionHistory.retentionMs]).toEqual(Array(3).fill(days * DAY_MS));
+      expect(historyRetentionMs(config.sessionHistory.retentionMs)).toBe(Math.max(1, days) * DAY_MS);
+    }
   });
 
   it("refuse a bad prefix or retention, naming the variable and what is expected", () => {

@@ -8,6 +8,16 @@ describe("the committed subgraph SDL", () => {
     expect(readFileSync(SCHEMA_FILE, "utf8")).toBe(await printGatewaySdl());
   });
 
+  it("describes RevocationJob.events as what the job's revokes recorded: JOB_REVOKE, their refusals, and the INTENT_RESOLVED they ended", () => {
+    const sdl = readFileSync(SCHEMA_FILE, "utf8").replace(/^extend schema[\s\S]*?\)\n/, "");
+    const schema = buildASTSchema(parse(`directive @key(fields: String!) on OBJECT\n${sdl}`));
+    const type = schema.getType("RevocationJob");
+    const description = isObjectType(type) ? type.getFields().events?.description : undefined;
+    expect(description).toMatch(/JOB_REVOKE/);
+    expect(description).toMatch(/refusals/);
+    expect(description).toMatch(/INTENT_RESOLVED/);
+  });
+
   it("carries the federation @link and Worker's @key(fields: \"profileId\")", () => {
     const sdl = readFileSync(SCHEMA_FILE, "utf8");
     expect(sdl).toMatch(/@link\(url: "https:\/\/specs\.apollo\.dev\/federation\/v2\.\d+", import: \["@key"\]\)/);

@@ -31,6 +31,7 @@ function aFlakyStore(inner: SessionStore): { store: SessionStore; down: { writes
     getMany: (ids) => inner.getMany(ids),
     getStates: (ids) => inner.getStates(ids),
     put: async (record, fence, note) => (away(), inner.put(record, fence, note)),
+    putUnlessOvertaken: async (record, since, fence, note) => (away(), inner.putUnlessOvertaken(record, since, fence, note)),
     markRevoked: async (id, at, by, fence, note) => (away(), inner.markRevoked(id, at, by, fence, note)),
     beginMint: (intent, fence, note) => inner.beginMint(intent, fence, note),
     endMint: async (id, fence, upTo, note) => (away(), inner.endMint(id, fence, upTo, note)),
@@ -138,6 +139,142 @@ describe("a ledger write the store could not take", () => {
     await b.revoke(actor, P);
     down.writes = false;
     await a.settle();
+    expect((await a.read([P]))[0]?.status).toBe("REVOKED");
+  });
+});
+
+describe("a kept write's history", () => {
+  const events = async (store: SessionStore) =>
+    (await store.readHistory([{ subject: { kind: "profile", id: P }, first: 100 }]))[0]?.events.map((event) => `${event.action} ${event.outcome}`);
+
+  it("records the INTENT_RESOLVED of a replayed create whose intent could only be cleared once the store answered", async () => {
+    const clock = aClock(START);
+    const shared = memoryLedger(clock.clock);
+    const flaky = aFlakyStore(shared);
+    // The store stops answering after the intent was written: the replay cannot read the ledger.
+    const store: SessionStore = {
+      ...flaky.store,
+      get: async (id) => {
+        if (flaky.down.writes) throw new LedgerError("unavailable", "the store went away");
+        return shared.get(id);
+      },
+    };
+    const deel: DeelApi = {
+      createSession: async () => ({ token: "t", expiresAt: new Date(START + WORKER_TOKEN_LIFETIME_MS), replayed: true }),
+      revokeSession: async () => ({}),
+    };
+    const service = new WorkerSessionService({ deel, store, lock: new ProfileQueue(clock.clock), clock: clock.clock, intentStaleAfterMs: 60_000 });
+    flaky.down.writes = true;
+    await expect(service.create(actor, P, undefined)).rejects.toBeInstanceOf(LedgerError);
+    expect(service.pendingWrites).toBe(1);
+    flaky.down.writes = false;
+    await service.settle();
+    expect(service.pendingWrites).toBe(0);
+    expect(await shared.getIntents([P])).toEqual([null]);
+    expect(await events(shared)).toEqual(["MINT LedgerError", "INTENT_RESOLVED OK", "INTENT_WRITTEN OK"]);
+  });
+});
+
+describe("a kept write's history events", () => {
+  it("are dated when the operation happened, and a write that landed unseen and is replayed twice records each event once", async () => {
+    const clock = aClock(START);
+    const shared = memoryLedger(clock.clock);
+    let lose = true;
+    // The record's write lands, but its answer is lost (the store went away with it).
+    const store: SessionStore = {
+      ...aFlakyStore(shared).store,
+      put: async (record, fence, note) => {
+        await shared.put(record, fence, note);
+        if (lose) throw new LedgerError("unavailable", "the store went away with the answer");
+      },
+      putUnlessOvertaken: async (record, since, fence, note) => {
+        const written = await shared.putUnlessOvertaken(record, since, fence, note);
+        if (lose) throw new LedgerError("unavailable", "the store went away with the answer");
+        return written;
+      },
+    };
+    const deel: DeelApi = {
+      createSession: async () => ({ token: "t", expiresAt: new Date(START + WORKER_TOKEN_LIFETIME_MS), replayed: false }),
+      revokeSession: async () => ({}),
+    };
+    const service = new WorkerSessionService({ deel, store, lock: new ProfileQueue(clock.clock), clock: clock.clock, intentStaleAfterMs: 60_000 });
+    await expect(service.create(actor, P, undefined)).rejects.toBeInstanceOf(LedgerError);
+    clock.advance(5_000);
+    // The first replay lands the record again and loses its answer too; the second one is answered.
+    await service.settle();
+    expect(service.pendingWrites).toBe(1);
+    lose = false;
+    await service.settle();
+    expect(service.pendingWrites).toBe(0);
+    const [page] = await shared.readHistory([{ subject: { kind: "profile", id: P }, first: 100 }]);
+    expect(page?.events.map((event) => `${event.action} ${event.outcome} ${event.at.getTime() - START}`)).toEqual([
+      // The refusal the caller got, then what the create had done before it, as it was done.
+      "MINT LedgerError 0",
+      "INTENT_RESOLVED OK 0",
+      "MINT OK 0",
+      "INTENT_WRITTEN OK 0",
+    ]);
+  });
+});
+
+describe("a kept record write replayed over newer state", () => {
+  /** Replica b's store, whose intent resolutions fail once (its own resolution is then kept, the intent left standing). */
+  function bWithFailingEndMint(shared: SessionStore, clock: ReturnType<typeof aClock>, deel: DeelApi, lock: ProfileQueue) {
+    let failures = 1;
+    const store: SessionStore = {
+      ...aFlakyStore(shared).store,
+      endMint: async (id, fence, upTo, note) => {
+        if (failures > 0) {
+          failures -= 1;
+          throw new LedgerError("unavailable", "the store went away");
+        }
+        return shared.endMint(id, fence, upTo, note);
+      },
+    };
+    return new WorkerSessionService({ deel, store, lock, clock: clock.clock, intentStaleAfterMs: 1 });
+  }
+
+  function setUp() {
+    const clock = aClock(START);
+    const shared = memoryLedger(clock.clock);
+    const { store, down } = aFlakyStore(shared);
+    let minted = 0;
+    const deel: DeelApi = {
+      createSession: async () => {
+        minted += 1;
+        return { token: `t${minted}`, expiresAt: new Date(START + WORKER_TOKEN_LIFETIME_MS + minted), replayed: false };
+      },
+      revokeSession: async () => ({}),
+    };
+    const lock = new ProfileQueue(clock.clock);
+    const a = new WorkerSessionService({ deel, store, lock, clock: clock.clock, intentStaleAfterMs: 1 });
+    return { a, b: bWithFailingEndMint(shared, clock, deel, lock), down, clock };
+  }
+
+  it("never replaces a record a later mint created, even while the intent it resolves still stands", async () => {
+    const { a, b, down, clock } = setUp();
+    down.writes = true;
+    await expect(a.create(actor, P, undefined)).rejects.toBeInstanceOf(LedgerError);
+    clock.advance(10);
+    // Another replica mints again and records it; only its intent resolution fails.
+    const newer = await b.create(actor, P, undefined);
+    down.writes = false;
+    await a.settle();
+    const [entry] = await a.read([P]);
+    expect(entry?.record.expiresAt).toEqual(newer.session.expiresAt);
+    expect(entry?.record.createdAt).toEqual(newer.session.createdAt);
+  });
+
+  it("never replaces a record revoked after its mint began, even while the intent it resolves still stands", async () => {
+    const { a, b, down, clock } = setUp();
+    down.writes = true;
+    await expect(a.create(actor, P, undefined)).rejects.toBeInstanceOf(LedgerError);
+    clock.advance(10);
+    // Another replica revokes: the session the intent stands for is recorded REVOKED; its intent's clearing fails.
+    await expect(b.revoke(actor, P)).rejects.toBeInstanceOf(LedgerError);
+    down.writes = false;
+    await a.settle();
+    await b.settle();
     expect((await a.read([P]))[0]?.status).toBe("REVOKED");
   });
 });
